@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+// Loads manifests (files or directories of YAML/JSON, multi-document) into a Cluster.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/cluster.h"
+#include "model/diagnostics.h"
+
+namespace membrane::model {
+
+struct LoadResult {
+  Cluster cluster;
+  Diagnostics diags;  // the cluster is meaningful only when diags.ok()
+};
+
+// Files are read in a stable order: arguments as given, directories recursively in sorted
+// order (*.yaml, *.yml, *.json). Every error found is reported, not only the first.
+LoadResult loadCluster(const std::vector<std::string>& paths, const ClusterOptions& options = {});
+
+// One in-memory document stream; `name` stands for the file name in diagnostics.
+struct ManifestText {
+  std::string name;
+  std::string text;
+};
+LoadResult loadClusterFromTexts(const std::vector<ManifestText>& texts,
+                                const ClusterOptions& options = {});
+
+// The files `paths` expand to, in load order; missing paths are reported in `diags`.
+std::vector<std::string> collectManifestFiles(const std::vector<std::string>& paths,
+                                              Diagnostics& diags);
+
+}  // namespace membrane::model

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+// Internal to model/: the builder that turns YAML documents into a Cluster.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/cluster.h"
+#include "model/yaml_util.h"
+
+namespace membrane::model {
+
+struct RawObject {
+  std::string kind;
+  std::string api_version;
+  std::string name;
+  std::string ns;
+  YAML::Node node;
+  std::string file;
+  SourceLoc loc;
+};
+
+void decodeLabelMap(const YamlCtx& ctx, const YAML::Node& n, std::string_view path,
+                    StringMap& out);
+
+// Translates one policy object into rules appended to `repo`.
+void parsePolicyObject(const RawObject& o, const Cluster& cluster, PolicyRepository& repo,
+                       Diagnostics& diags);
+
+// Allocates identities (reserved, one per distinct identity-relevant label set, CIDR
+// prefixes named by policies) and sets Pod::identity.
+void allocateIdentities(Cluster& cluster);
+
+// The identity-relevant labels of a pod (pod labels filtered as Cilium does, plus the
+// namespace, its labels, the service account and the cluster name).
+Labels podIdentityLabels(const Cluster& cluster, const Pod& pod);
+
+struct Builder {
+  Cluster cluster;
+  Diagnostics diags;
+  std::vector<RawObject> policy_objects;
+
+  void addText(const std::string& name, const std::string& text);
+  void addDocument(const YAML::Node& doc, const std::string& file);
+  void finish();
+
+ private:
+  void addNamespace(const YamlCtx& ctx, const RawObject& o);
+  void addNode(const YamlCtx& ctx, const RawObject& o);
+  void addPod(const YamlCtx& ctx, const RawObject& o);
+  void addWorkload(const YamlCtx& ctx, const RawObject& o);
+  void addService(const YamlCtx& ctx, const RawObject& o);
+  void addEndpointSlice(const YamlCtx& ctx, const RawObject& o);
+  void addCidrGroup(const YamlCtx& ctx, const RawObject& o);
+  void expandWorkloads();
+  void linkServices();
+
+  std::map<std::string, size_t> owner_workload_;
+  std::vector<size_t> expand_workloads_;
+};
+
+}  // namespace membrane::model
