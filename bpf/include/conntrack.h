@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Conntrack ABI (Cilium's ipv4_ct_tuple / ct_entry, simplified). One LRU hash for all
+ * protocols. A connection is stored once per observing program direction: the tuple as
+ * the first packet carried it, flags = MEMBRANE_CT_EGRESS or MEMBRANE_CT_INGRESS.
+ */
+#ifndef MEMBRANE_BPF_INCLUDE_CONNTRACK_H
+#define MEMBRANE_BPF_INCLUDE_CONNTRACK_H
+
+#include <linux/types.h>
+
+/* 16 bytes. ICMP echo: request sport = identifier, dport = 0; reply the reverse. */
+struct membrane_ct_tuple {
+	__be32 daddr;
+	__be32 saddr;
+	__be16 dport;
+	__be16 sport;
+	__u8 nexthdr;  /* IPPROTO_* */
+	__u8 flags;    /* MEMBRANE_CT_EGRESS / MEMBRANE_CT_INGRESS */
+	__u16 pad;
+};
+
+#define MEMBRANE_CT_EGRESS  0 /* created by the leaving-the-endpoint program (TUPLE_F_OUT) */
+#define MEMBRANE_CT_INGRESS 1 /* created by the entering-the-endpoint program (TUPLE_F_IN) */
+
+/* Cilium's ct_status numbers. */
+enum membrane_ct_status {
+	MEMBRANE_CT_NEW = 0,
+	MEMBRANE_CT_ESTABLISHED = 1,
+	MEMBRANE_CT_REPLY = 2,
+	MEMBRANE_CT_RELATED = 3,
+};
+
+#define MEMBRANE_CT_F_SEEN_NON_SYN   0x01
+#define MEMBRANE_CT_F_TX_CLOSING     0x02 /* FIN seen in the forward direction */
+#define MEMBRANE_CT_F_RX_CLOSING     0x04 /* FIN seen in the reply direction */
+#define MEMBRANE_CT_F_PROXY_REDIRECT 0x08
+
+/* 64 bytes. */
+struct membrane_ct_entry {
+	__u64 expires_ns;  /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) deadline */
+	__u64 tx_packets;  /* forward direction */
+	__u64 tx_bytes;
+	__u64 rx_packets;  /* reply direction */
+	__u64 rx_bytes;
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 cookie;       /* policy entry that allowed the first packet */
+	__u16 proxy_port;   /* host order */
+	__u8 flags;         /* MEMBRANE_CT_F_* */
+	__u8 tx_flags_seen; /* TCP flags, forward */
+	__u8 rx_flags_seen; /* TCP flags, reply */
+	__u8 pad[7];
+};
+
+#define MEMBRANE_CT_MAP_SIZE 262144
+
+#endif /* MEMBRANE_BPF_INCLUDE_CONNTRACK_H */

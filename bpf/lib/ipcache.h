@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* ipcache: address -> identity (cilium_ipcache_v2). A miss is "world". */
+#ifndef MEMBRANE_BPF_LIB_IPCACHE_H
+#define MEMBRANE_BPF_LIB_IPCACHE_H
+
+#include "bpf/lib/common.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MEMBRANE_IPCACHE_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_RDONLY_PROG);
+	__type(key, struct membrane_ipcache_key);
+	__type(value, struct membrane_ipcache_info);
+} membrane_ipcache SEC(".maps");
+
+static __always_inline const struct membrane_ipcache_info *ipcache_lookup4(void *map, __be32 addr)
+{
+	struct membrane_ipcache_key key = {
+		.prefixlen = MEMBRANE_IPCACHE_BASE_PREFIX + 32,
+		.family = MEMBRANE_FAMILY_IPV4,
+		.ip4 = addr,
+	};
+
+	return bpf_map_lookup_elem(map, &key);
+}
+
+static __always_inline __u32 ipcache_identity4(void *map, __be32 addr)
+{
+	const struct membrane_ipcache_info *info = ipcache_lookup4(map, addr);
+
+	return info ? info->sec_identity : MEMBRANE_IDENTITY_WORLD;
+}
+
+/* Source identity of a packet entering an endpoint. Seam for the overlay: a packet that
+ * arrived through the tunnel will carry the identity in its tunnel key (VNI) instead.
+ */
+static __always_inline __u32 resolve_src_identity4(struct __sk_buff *ctx, __be32 saddr)
+{
+	(void)ctx;
+	return ipcache_identity4(&membrane_ipcache, saddr);
+}
+
+#endif /* MEMBRANE_BPF_LIB_IPCACHE_H */
