@@ -423,7 +423,15 @@ void Builder::addText(const std::string& name, const std::string& text) {
                  .message = "malformed YAML: " + e.msg});
     return;
   }
-  for (const auto& d : docs) addDocument(d, name);
+  for (const auto& d : docs) {
+    try {
+      addDocument(d, name);
+    } catch (const YAML::Exception& e) {
+      // Defensive: a shape the decoders did not anticipate is reported, never a crash.
+      diags.error({.loc = {.file = name, .line = e.mark.line + 1, .column = e.mark.column + 1},
+                   .message = "cannot decode document: " + e.msg});
+    }
+  }
 }
 
 namespace {

@@ -107,23 +107,23 @@ std::optional<bool> YamlCtx::boolean(const YAML::Node& parent, const char* key,
 }
 
 YAML::Node YamlCtx::map(const YAML::Node& parent, const char* key, std::string_view path) const {
-  if (!parent.IsMap()) return YAML::Node();
+  if (!parent.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
   YAML::Node n = parent[key];
-  if (!isPresent(n)) return YAML::Node();
+  if (!isPresent(n)) return YAML::Node(YAML::NodeType::Undefined);
   if (!n.IsMap()) {
     error(n, joinPath(path, key), "expected a map, got " + std::string(yamlTypeName(n)));
-    return YAML::Node();
+    return YAML::Node(YAML::NodeType::Undefined);
   }
   return n;
 }
 
 YAML::Node YamlCtx::seq(const YAML::Node& parent, const char* key, std::string_view path) const {
-  if (!parent.IsMap()) return YAML::Node();
+  if (!parent.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
   YAML::Node n = parent[key];
-  if (!isPresent(n)) return YAML::Node();
+  if (!isPresent(n)) return YAML::Node(YAML::NodeType::Undefined);
   if (!n.IsSequence()) {
     error(n, joinPath(path, key), "expected a list, got " + std::string(yamlTypeName(n)));
-    return YAML::Node();
+    return YAML::Node(YAML::NodeType::Undefined);
   }
   return n;
 }

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: Apache-2.0
+// membrane show | check | explain | policy
+#include <charconv>
+#include <iomanip>
+#include <map>
+#include <sstream>
+
+#include "cmd/args.h"
+#include "model/explain.h"
+#include "sim/corpus_case.h"
+
+namespace membrane::cmd {
+
+void printDiagnostics(const model::Diagnostics& d, std::ostream& out) {
+  for (const auto& w : d.warnings()) out << "warning: " << w.str() << "\n";
+  for (const auto& e : d.errors()) out << "error: " << e.str() << "\n";
+}
+
+namespace {
+
+std::string labelsOf(const model::StringMap& m) {
+  std::string s;
+  for (const auto& [k, v] : m) s += (s.empty() ? "" : ",") + k + "=" + v;
+  return s.empty() ? "<none>" : s;
+}
+
+}  // namespace
+
+int cmdShow(int argc, char** argv) {
+  Args a;
+  if (!a.parse(argc, argv, {}, "membrane show PATH...\n  Load manifests and print the cluster.")) {
+    return a.exit_code;
+  }
+  auto loaded = model::loadCluster(a.paths, a.cluster);
+  printDiagnostics(loaded.diags);
+  if (!loaded.diags.ok()) return kExitBadInput;
+  const model::Cluster& c = loaded.cluster;
+  std::cout << "cluster " << c.options.name << " (id " << c.options.id << ")\n";
+  std::cout << "\nnamespaces (" << c.namespaces.size() << "):\n";
+  for (const auto& n : c.namespaces) std::cout << "  " << n.name << "  " << labelsOf(n.labels) << "\n";
+  if (!c.nodes.empty()) {
+    std::cout << "\nnodes (" << c.nodes.size() << "):\n";
+    for (const auto& n : c.nodes) {
+      std::cout << "  " << n.name << "  "
+                << (n.internal_ip ? model::formatIpv4(*n.internal_ip) : "-") << "  podCIDR "
+                << (n.pod_cidr ? n.pod_cidr->str() : "-") << "\n";
+    }
+  }
+  std::cout << "\nworkloads (" << c.workloads.size() << "):\n";
+  for (const auto& w : c.workloads) {
+    std::cout << "  " << w.ref() << "  replicas " << w.replicas << "  labels " << labelsOf(w.labels)
+              << "\n";
+  }
+  std::cout << "\npods (" << c.pods.size() << "):\n";
+  for (const auto& p : c.pods) {
+    std::cout << "  " << p.ref() << "  " << (p.ip ? model::formatIpv4(*p.ip) : "-") << "  node "
+              << (p.node_name.empty() ? "-" : p.node_name) << "  identity " << p.identity;
+    for (const auto& cp : p.ports) {
+      std::cout << "  " << (cp.name.empty() ? "" : cp.name + "=") << cp.port << "/"
+                << model::protocolName(cp.protocol);
+    }
+    std::cout << "\n";
+  }
+  std::cout << "\nidentities (" << c.identities.size() << "):\n";
+  for (const auto& [id, ident] : c.identities) {
+    std::cout << "  " << std::setw(8) << id << "  " << ident.labels.str();
+    if (ident.kind == model::IdentityKind::Cluster) std::cout << "  (" << ident.endpoint_count << " endpoints)";
+    std::cout << "\n";
+  }
+  std::cout << "\npolicies (" << c.policies.policy_count << " objects, " << c.policies.rules.size()
+            << " rules):\n";
+  for (const auto& r : c.policies.rules) {
+    std::cout << "  [" << r.id << "] " << r.describe() << "\n      "
+              << (r.deny ? "DENY " : "allow ") << model::directionName(r.direction) << " subject "
+              << r.subject.str() << "\n      peers " << r.peers.str();
+    if (!r.ports.empty()) {
+      std::cout << "  ports";
+      for (const auto& p : r.ports) std::cout << " " << p.str();
+    }
+    if (r.icmps_present) {
+      std::cout << "  icmp types";
+      for (auto t : r.icmp_types) std::cout << " " << int(t);
+    }
+    for (const auto& l : r.l7) std::cout << "  L7 " << l.type << " (" << l.rule_count << " rules)";
+    if (!r.default_deny) std::cout << "  (default deny disabled)";
+    std::cout << "\n";
+  }
+  for (const auto& [kind, n] : c.ignored_kinds) {
+    std::cout << "\nignored: " << n << " object(s) of kind " << kind << "\n";
+  }
+  return kExitOk;
+}
+
+int cmdCheck(int argc, char** argv) {
+  Args a;
+  if (!a.parse(argc, argv, {"--verbose"},
+               "membrane check CASE_DIR... [--verbose]\n"
+               "  Runs connectivity cases (manifests.yaml + expect.yaml) with the reference engine\n"
+               "  and prints every mismatching cell with its explanation. Exit 0 only when all\n"
+               "  cells match, 1 on a mismatch, 2 on unusable input.")) {
+    return a.exit_code;
+  }
+  const bool verbose = a.flags.count("--verbose") > 0;
+  size_t cases = 0, failed = 0, cells = 0, bad = 0;
+  for (const auto& dir : a.paths) {
+    model::Diagnostics diags;
+    auto c = sim::loadCorpusCase(dir, diags);
+    if (!c) {
+      printDiagnostics(diags);
+      ++bad;
+      continue;
+    }
+    sim::CaseReport rep = sim::checkCaseWithModel(*c);
+    printDiagnostics(rep.diags);
+    ++cases;
+    cells += rep.checked;
+    if (!rep.diags.ok()) {
+      ++bad;
+      continue;
+    }
+    for (const auto& cell : rep.cells) {
+      if (cell.match && !verbose) continue;
+      std::cout << (cell.match ? "ok       " : "MISMATCH ") << dir << " [" << cell.step << "] "
+                << cell.probe << " " << cell.from << " -> " << cell.to << ": expected "
+                << static_cast<char>(cell.expected) << ", got " << static_cast<char>(cell.observed)
+                << "\n  " << cell.explanation << "\n";
+    }
+    if (rep.mismatches > 0) ++failed;
+    std::cout << (rep.mismatches ? "FAIL " : "PASS ") << dir << " (" << rep.checked << " cells, "
+              << rep.mismatches << " mismatches)\n";
+  }
+  std::cout << cases - failed - (bad > cases ? 0 : 0) << " passed, " << failed + bad
+            << " failed (" << cells << " cells)\n";
+  if (bad) return kExitBadInput;
+  return failed ? kExitFailed : kExitOk;
+}
+
+int cmdExplain(int argc, char** argv) {
+  Args a;
+  if (!a.parse(argc, argv, {"--from=", "--to=", "--port=", "--protocol="},
+               "membrane explain PATH... --from NS/POD|IP --to NS/POD|IP [--port N] "
+               "[--protocol TCP|UDP|SCTP|ICMP]\n"
+               "  The verdict of one flow with the reasons and rules of both sides.")) {
+    return a.exit_code;
+  }
+  auto loaded = model::loadCluster(a.paths, a.cluster);
+  printDiagnostics(loaded.diags);
+  if (!loaded.diags.ok()) return kExitBadInput;
+  const model::Cluster& c = loaded.cluster;
+  model::Engine engine(c);
+  auto endpoint = [&](const std::string& s) -> std::optional<model::FlowEndpoint> {
+    if (auto ip = model::parseIpv4(s)) {
+      return model::FlowEndpoint{.pod = c.findPodByIp(*ip), .ip = *ip};
+    }
+    auto slash = s.find('/');
+    if (slash != std::string::npos) {
+      if (auto p = c.findPod(s.substr(0, slash), s.substr(slash + 1))) {
+        return model::FlowEndpoint{.pod = p, .ip = c.pods[*p].ip.value_or(0)};
+      }
+    }
+    std::cerr << "error: \"" << s << "\" is neither an IPv4 address nor a pod (namespace/name)\n";
+    return std::nullopt;
+  };
+  if (!a.values.count("--from") || !a.values.count("--to")) {
+    std::cerr << "error: --from and --to are required\n";
+    return kExitBadInput;
+  }
+  auto src = endpoint(a.values["--from"]);
+  auto dst = endpoint(a.values["--to"]);
+  if (!src || !dst) return kExitBadInput;
+  model::Flow flow{.src = *src, .dst = *dst};
+  const std::string proto = a.values.count("--protocol") ? a.values["--protocol"] : "TCP";
+  if (proto == "TCP") {
+    flow.protocol = model::kProtoTCP;
+  } else if (proto == "UDP") {
+    flow.protocol = model::kProtoUDP;
+  } else if (proto == "SCTP") {
+    flow.protocol = model::kProtoSCTP;
+  } else if (proto == "ICMP") {
+    flow.protocol = model::kProtoICMP;
+    flow.port = 8;
+  } else {
+    std::cerr << "error: --protocol: \"" << proto << "\" is not TCP, UDP, SCTP or ICMP\n";
+    return kExitBadInput;
+  }
+  if (a.values.count("--port")) {
+    const std::string& p = a.values["--port"];
+    unsigned v = 0;
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+    if (ec != std::errc() || ptr != p.data() + p.size() || v > 65535) {
+      std::cerr << "error: --port: \"" << p << "\" is not a port number (0-65535)\n";
+      return kExitBadInput;
+    }
+    flow.port = static_cast<uint16_t>(v);
+  } else if (flow.protocol != model::kProtoICMP) {
+    std::cerr << "error: --port is required for " << proto << "\n";
+    return kExitBadInput;
+  }
+  model::Verdict v = engine.evaluate(flow);
+  std::cout << a.values["--from"] << " -> " << a.values["--to"] << " " << proto << " " << flow.port
+            << ": " << (v.allowed ? "ALLOWED" : "DENIED") << "\n  " << model::explainVerdict(engine, v)
+            << "\n";
+  return kExitOk;
+}
+
+int cmdPolicy(int argc, char** argv) {
+  Args a;
+  if (!a.parse(argc, argv, {"--pod="},
+               "membrane policy PATH... [--pod NS/NAME]\n"
+               "  The compiled policy map state of each endpoint (like cilium-dbg bpf policy get).")) {
+    return a.exit_code;
+  }
+  auto loaded = model::loadCluster(a.paths, a.cluster);
+  printDiagnostics(loaded.diags);
+  if (!loaded.diags.ok()) return kExitBadInput;
+  const model::Cluster& c = loaded.cluster;
+  model::Engine engine(c);
+  bool any = false;
+  for (size_t i = 0; i < c.pods.size(); ++i) {
+    const model::Pod& p = c.pods[i];
+    if (a.values.count("--pod") && a.values["--pod"] != p.ref()) continue;
+    any = true;
+    model::MapState st = engine.compile(i);
+    std::cout << "endpoint " << p.ref() << " identity " << p.identity << "  ingress "
+              << (st.ingress_enforced ? "enforced" : "allow-all") << ", egress "
+              << (st.egress_enforced ? "enforced" : "allow-all") << "\n";
+    std::cout << "  DIRECTION  IDENTITY    PROTO  PORT/PREFIX  VERDICT   PROXY  PRECEDENCE  RULE\n";
+    for (const auto& [k, v] : st.entries) {
+      std::ostringstream port;
+      if (k.prefix_len <= model::kPrefixProtoOnly) {
+        port << "ANY";
+      } else {
+        port << k.port << "/" << int(k.prefix_len - model::kPrefixProtoOnly);
+      }
+      std::cout << "  " << std::left << std::setw(9) << model::directionName(k.direction) << "  "
+                << std::setw(10) << k.identity << "  " << std::setw(5)
+                << model::protocolName(k.protocol) << "  " << std::setw(11) << port.str() << "  "
+                << std::setw(8) << model::entryVerdictName(v.verdict) << "  " << std::setw(5)
+                << v.proxy_port << "  0x" << std::hex << std::setw(8) << v.precedence << std::dec
+                << "  " << (v.cookie ? c.policies.rules[v.cookie - 1].describe() : "(synthetic)")
+                << "\n";
+    }
+  }
+  if (!any && a.values.count("--pod")) {
+    std::cerr << "error: --pod: no pod " << a.values["--pod"] << "\n";
+    return kExitBadInput;
+  }
+  return kExitOk;
+}
+
+}  // namespace membrane::cmd

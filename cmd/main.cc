@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+// membrane: policy dry-runs, CI gating and inspection of a cluster's network policy.
+#include <cstring>
+#include <iostream>
+#include <string_view>
+
+#include "cmd/common.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(membrane - identity-based network policy: evaluate, compile, check
+
+Usage: membrane COMMAND [OPTIONS] PATH...
+
+Commands:
+  show PATH...           load manifests and print the cluster: namespaces, workloads, pods,
+                         identities with their labels, policies and their rules
+  connectivity PATH...   every allowed connection between workloads and external ranges
+                         (-o txt|json|dot|csv|md)
+  explain PATH... --from SRC --to DST [--port N] [--protocol P]
+                         the verdict of one flow, egress and ingress side, with the rules
+  policy PATH... [--pod NS/NAME]
+                         the compiled policy map state of each endpoint
+  check CASE_DIR...      run connectivity cases (../shared/corpus/FORMAT.md); every cell must match
+
+Common options:
+  --cluster-name NAME    cluster name (default "default")
+  --cluster-id N         cluster id 0-255 (default 0)
+  -o, --output FORMAT    output format of the command
+  -h, --help             help of a command
+
+Exit codes:
+  0  success (check: every cell matches)
+  1  a check failed (a cell mismatched)
+  2  unusable input or wrong usage (errors name file:line:column, object and field)
+  3  the solver answered unknown (verify)
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace membrane::cmd;
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return kExitBadInput;
+  }
+  std::string_view c = argv[1];
+  if (c == "-h" || c == "--help" || c == "help") {
+    std::cout << kUsage;
+    return kExitOk;
+  }
+  if (c == "--version") {
+    std::cout << "membrane 0.1.0\n";
+    return kExitOk;
+  }
+  if (c == "show") return cmdShow(argc - 1, argv + 1);
+  if (c == "check") return cmdCheck(argc - 1, argv + 1);
+  if (c == "connectivity") return cmdConnectivity(argc - 1, argv + 1);
+  if (c == "explain") return cmdExplain(argc - 1, argv + 1);
+  if (c == "policy") return cmdPolicy(argc - 1, argv + 1);
+  std::cerr << "membrane: unknown command \"" << c << "\"\n\n" << kUsage;
+  return kExitBadInput;
+}

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "model/engine.h"
+
+#include <algorithm>
+
+namespace membrane::model {
+
+std::string_view decisionReasonName(DecisionReason r) {
+  switch (r) {
+    case DecisionReason::NotAnEndpoint:
+      return "not a managed endpoint";
+    case DecisionReason::NoPolicy:
+      return "no policy selects the endpoint";
+    case DecisionReason::NotEnforced:
+      return "selected, default deny disabled";
+    case DecisionReason::AllowedByRule:
+      return "allowed by rule";
+    case DecisionReason::AllowLocalhost:
+      return "allowed from the local host";
+    case DecisionReason::DeniedByRule:
+      return "denied by deny rule";
+    case DecisionReason::DefaultDeny:
+      return "default deny";
+    case DecisionReason::Loopback:
+      return "loopback";
+  }
+  return "?";
+}
+
+Engine::Engine(const Cluster& cluster) : cluster_(cluster) {
+  for (const auto& [id, ident] : cluster.identities) {
+    if (ident.kind != IdentityKind::Cluster) continue;
+    for (const auto& r : cluster.policies.rules) {
+      if (r.subject.matches(ident.labels)) {
+        subject_rules_[static_cast<int>(r.direction)][id].push_back(r.id);
+      }
+    }
+  }
+  for (const auto& [id, ident] : cluster.identities) {
+    if (ident.kind == IdentityKind::Cidr && ident.cidr) cidr_identities_.push_back({*ident.cidr, id});
+  }
+  std::sort(cidr_identities_.begin(), cidr_identities_.end(),
+            [](const auto& a, const auto& b) { return a.first.len > b.first.len; });
+  for (size_t i = 0; i < cluster.pods.size(); ++i) {
+    if (cluster.pods[i].ip) pod_by_ip_.emplace(*cluster.pods[i].ip, i);
+  }
+  for (const auto& n : cluster.nodes) {
+    if (n.internal_ip) node_by_ip_.emplace(*n.internal_ip, n.name);
+  }
+}
+
+const std::vector<size_t>& Engine::subjectRules(IdentityId id, Direction dir) const {
+  static const std::vector<size_t> kNone;
+  const auto& m = subject_rules_[static_cast<int>(dir)];
+  auto it = m.find(id);
+  return it == m.end() ? kNone : it->second;
+}
+
+IdentityId Engine::resolve(Ipv4 ip, const std::string& viewer_node) const {
+  if (auto it = pod_by_ip_.find(ip); it != pod_by_ip_.end()) {
+    return cluster_.pods[it->second].identity;
+  }
+  if (auto it = node_by_ip_.find(ip); it != node_by_ip_.end()) {
+    return it->second == viewer_node ? kIdentityHost : kIdentityRemoteNode;
+  }
+  for (const auto& [cidr, id] : cidr_identities_) {
+    if (cidr.contains(ip)) return id;
+  }
+  return kIdentityWorld;
+}
+
+IdentityId Engine::identityOf(const FlowEndpoint& e, const std::string& viewer_node) const {
+  if (e.pod) return cluster_.pods[*e.pod].identity;
+  return resolve(e.ip, viewer_node);
+}
+
+bool Engine::peerSelects(const PolicyRule& r, IdentityId peer) const {
+  switch (r.peers.kind) {
+    case PeerSet::Kind::None:
+      return false;
+    case PeerSet::Kind::All:
+      return true;
+    case PeerSet::Kind::Some:
+      break;
+  }
+  const Identity* ident = cluster_.identity(peer);
+  if (ident == nullptr) return false;
+  for (const auto& sel : r.peers.selectors) {
+    if (sel.matches(ident->labels)) return true;
+  }
+  if (ident->cidr) {
+    for (const auto& c : r.peers.cidrs) {
+      if (!c.cidr.containsCidr(*ident->cidr)) continue;
+      bool excepted = std::any_of(c.except.begin(), c.except.end(),
+                                  [&](const Cidr& x) { return x.containsCidr(*ident->cidr); });
+      if (!excepted) return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+bool protoMatches(uint8_t spec, uint8_t proto) {
+  if (spec == kProtoAny) return proto == kProtoTCP || proto == kProtoUDP || proto == kProtoSCTP;
+  return spec == proto;
+}
+}  // namespace
+
+bool Engine::portMatches(const PolicyRule& r, const Pod& self, IdentityId peer, uint8_t proto,
+                         uint16_t port) const {
+  if (r.icmps_present) {
+    return proto == kProtoICMP &&
+           std::find(r.icmp_types.begin(), r.icmp_types.end(), port) != r.icmp_types.end();
+  }
+  if (r.ports.empty()) return true;
+  for (const auto& p : r.ports) {
+    if (!protoMatches(p.protocol, proto)) continue;
+    if (p.name.empty()) {
+      if (port >= p.port && port <= p.end_port) return true;
+      continue;
+    }
+    // Named ports: ingress resolves against the endpoint itself, egress against the peer.
+    if (r.direction == Direction::Ingress) {
+      for (const auto& cp : self.ports) {
+        if (cp.name == p.name && cp.port == port && cp.protocol == proto) return true;
+      }
+    } else if (const Identity* ident = cluster_.identity(peer)) {
+      auto range = ident->named_ports.equal_range(p.name);
+      for (auto it = range.first; it != range.second; ++it) {
+        if (it->second.port == port && it->second.protocol == proto) return true;
+      }
+    }
+  }
+  return false;
+}
+
+uint32_t Engine::rulePrecedence(const PolicyRule& r) {
+  if (r.deny) return kPrecedenceDeny;
+  if (!r.l7.empty()) {
+    // Listener priorities as in Cilium: HTTP 101, DNS 121, others 126; byte = 255 - prio.
+    const std::string& t = r.l7.front().type;
+    const uint32_t prio = t == "http" ? 101 : (t == "dns" ? 121 : 126);
+    return kPrecedenceRedirectBase | (255 - prio);
+  }
+  return kPrecedenceAllow;
+}
+
+SideDecision Engine::decide(size_t pod, Direction dir, IdentityId peer, uint8_t proto,
+                            uint16_t port) const {
+  const Pod& self = cluster_.pods[pod];
+  SideDecision d{.direction = dir, .self_identity = self.identity, .peer_identity = peer};
+  const auto& rules = subjectRules(self.identity, dir);
+  if (rules.empty()) {
+    d.reason = DecisionReason::NoPolicy;
+    return d;
+  }
+  bool enforced = false;
+  uint32_t best = 0;
+  for (size_t id : rules) {
+    const PolicyRule& r = cluster_.policies.rules[id];
+    enforced |= r.default_deny;
+    if (!peerSelects(r, peer) || !portMatches(r, self, peer, proto, port)) continue;
+    const uint32_t prec = rulePrecedence(r);
+    if (prec > best) {
+      best = prec;
+      d.rules.clear();
+    }
+    if (prec == best) d.rules.push_back(id);
+  }
+  if (best == 0) {
+    if (dir == Direction::Ingress && peer == kIdentityHost && enforced) {
+      d.reason = DecisionReason::AllowLocalhost;
+      d.precedence = kPrecedenceAllow;
+      return d;
+    }
+    if (!enforced) {
+      d.reason = DecisionReason::NotEnforced;
+      d.precedence = kPrecedenceAllow;
+      return d;
+    }
+    d.allowed = false;
+    d.reason = DecisionReason::DefaultDeny;
+    d.rules = rules;
+    return d;
+  }
+  d.precedence = best;
+  if (best == kPrecedenceDeny) {
+    d.allowed = false;
+    d.verdict = EntryVerdict::Deny;
+    d.reason = DecisionReason::DeniedByRule;
+  } else {
+    d.verdict = best == kPrecedenceAllow ? EntryVerdict::Allow : EntryVerdict::Redirect;
+    d.reason = DecisionReason::AllowedByRule;
+  }
+  return d;
+}
+
+Verdict Engine::evaluate(const Flow& flow) const {
+  Verdict v;
+  v.egress.direction = Direction::Egress;
+  v.ingress.direction = Direction::Ingress;
+  if (flow.src.pod && flow.dst.pod && *flow.src.pod == *flow.dst.pod) {
+    v.egress.reason = v.ingress.reason = DecisionReason::Loopback;
+    return v;
+  }
+  if (flow.src.pod) {
+    const std::string& node = cluster_.pods[*flow.src.pod].node_name;
+    v.egress = decide(*flow.src.pod, Direction::Egress, identityOf(flow.dst, node), flow.protocol,
+                      flow.port);
+  }
+  if (flow.dst.pod) {
+    const std::string& node = cluster_.pods[*flow.dst.pod].node_name;
+    v.ingress = decide(*flow.dst.pod, Direction::Ingress, identityOf(flow.src, node),
+                       flow.protocol, flow.port);
+  }
+  v.allowed = v.egress.allowed && v.ingress.allowed;
+  return v;
+}
+
+std::vector<std::pair<uint16_t, uint8_t>> portRangeToPrefixes(uint16_t lo, uint16_t hi) {
+  std::vector<std::pair<uint16_t, uint8_t>> out;
+  uint32_t start = lo;
+  while (start <= hi) {
+    uint32_t size = 1;
+    uint8_t bits = 16;
+    // Grow the block while it stays aligned and inside the range.
+    while (bits > 0 && (start & (size * 2 - 1)) == 0 && start + size * 2 - 1 <= hi) {
+      size *= 2;
+      --bits;
+    }
+    out.push_back({static_cast<uint16_t>(start), bits});
+    start += size;
+  }
+  return out;
+}
+
+}  // namespace membrane::model

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+// The reference semantics: evaluate(flow) decides a flow from the rules, compile(endpoint)
+// produces the endpoint's policy map state. Both work on identities, so scaling a
+// workload changes neither the work nor the result for other pods.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "model/cluster.h"
+#include "model/mapstate.h"
+
+namespace membrane::model {
+
+// One end of a flow: a pod of the cluster, or an address (node, external machine).
+struct FlowEndpoint {
+  std::optional<size_t> pod;  // index into Cluster::pods
+  Ipv4 ip = 0;                // the pod's address when pod is set
+};
+
+struct Flow {
+  FlowEndpoint src;
+  FlowEndpoint dst;
+  uint8_t protocol = kProtoTCP;  // kProtoTCP, UDP, SCTP or ICMP
+  uint16_t port = 0;             // destination port; ICMP: the ICMP type (8 = echo request)
+};
+
+enum class DecisionReason : uint8_t {
+  NotAnEndpoint,    // this side is not a managed pod: nothing enforced here
+  NoPolicy,         // no policy selects the endpoint in this direction
+  NotEnforced,      // selected only by rules that disable default deny: allow-all remains
+  AllowedByRule,    // an allow (or L7 redirect) rule matched
+  AllowLocalhost,   // ingress from the endpoint's own node (allow-localhost)
+  DeniedByRule,     // a deny rule matched (Cilium drop reason 181, POLICY_DENY)
+  DefaultDeny,      // default deny, nothing allowed it (drop reason 133, POLICY_DENIED)
+  Loopback,         // a pod talking to itself never leaves it
+};
+std::string_view decisionReasonName(DecisionReason r);
+
+struct SideDecision {
+  Direction direction = Direction::Egress;
+  bool allowed = true;
+  DecisionReason reason = DecisionReason::NotAnEndpoint;
+  IdentityId self_identity = 0;
+  IdentityId peer_identity = 0;
+  EntryVerdict verdict = EntryVerdict::Allow;
+  uint32_t precedence = 0;
+  std::vector<size_t> rules;  // deciding rules (ids); for default deny: the rules that enforce
+};
+
+struct Verdict {
+  bool allowed = true;
+  SideDecision egress;
+  SideDecision ingress;
+};
+
+class Engine {
+ public:
+  explicit Engine(const Cluster& cluster);
+
+  Verdict evaluate(const Flow& flow) const;
+  // One side only: the decision of endpoint `pod` for `peer` in direction `dir`.
+  SideDecision decide(size_t pod, Direction dir, IdentityId peer, uint8_t proto,
+                      uint16_t port) const;
+  MapState compile(size_t pod) const;
+
+  // The identity of an address as seen on `viewer_node` (host there, remote-node elsewhere).
+  IdentityId resolve(Ipv4 ip, const std::string& viewer_node) const;
+  IdentityId identityOf(const FlowEndpoint& e, const std::string& viewer_node) const;
+  const std::vector<size_t>& subjectRules(IdentityId id, Direction dir) const;
+  bool peerSelects(const PolicyRule& r, IdentityId peer) const;
+  const Cluster& cluster() const { return cluster_; }
+  static uint32_t rulePrecedence(const PolicyRule& r);
+
+ private:
+  bool portMatches(const PolicyRule& r, const Pod& self, IdentityId peer, uint8_t proto,
+                   uint16_t port) const;
+
+  const Cluster& cluster_;
+  std::unordered_map<IdentityId, std::vector<size_t>> subject_rules_[2];
+  std::vector<std::pair<Cidr, IdentityId>> cidr_identities_;  // sorted by prefix length, longest first
+  std::unordered_map<Ipv4, size_t> pod_by_ip_;
+  std::unordered_map<Ipv4, std::string> node_by_ip_;
+};
+
+// Splits [lo, hi] into the fewest (port, prefix bits) blocks, like Cilium's PortRangeToMaskedPorts.
+std::vector<std::pair<uint16_t, uint8_t>> portRangeToPrefixes(uint16_t lo, uint16_t hi);
+
+}  // namespace membrane::model
