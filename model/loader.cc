@@ -98,7 +98,9 @@ std::vector<ContainerPort> decodeContainerPorts(const YamlCtx& ctx, const YAML::
         auto num = ctx.integer(p, "containerPort", ppath, 1, 65535);
         if (!num) {
           if (!isPresent(p["containerPort"])) {
-            ctx.error(p, joinPath(ppath, "containerPort"), "required field is missing");
+            // Workload manifests are read leniently (as kubectl would show them); a port
+            // without a number cannot be used and is dropped with a warning.
+            ctx.warning(p, joinPath(ppath, "containerPort"), "missing; this port is ignored");
           }
           continue;
         }
@@ -156,9 +158,17 @@ void Builder::addDocument(const YAML::Node& doc, const std::string& file) {
     return;
   }
   if (*kind == "List" || kind->ends_with("List")) {
+    // Items of a typed list (PodList, NamespaceList) may omit kind and apiVersion.
     YAML::Node items = ctx.seq(doc, "items", "");
+    const std::string item_kind = kind->substr(0, kind->size() - 4);
     if (items) {
-      for (const auto& item : items) addDocument(item, file);
+      for (YAML::Node item : items) {
+        if (item.IsMap() && !item_kind.empty() && !isPresent(item["kind"])) {
+          item["kind"] = item_kind;
+          if (!isPresent(item["apiVersion"])) item["apiVersion"] = api.value_or("v1");
+        }
+        addDocument(item, file);
+      }
     }
     return;
   }
@@ -257,16 +267,23 @@ void Builder::addPod(const YamlCtx& ctx, const RawObject& o) {
     }
   }
   // Owner: pods of the same owner form one workload, named after it.
+  // Owner: pods of the same workload owner form one workload named after it. Owners that
+  // are not workloads (a Node owns static pods) leave the pod on its own; an owner without
+  // a kind groups its pods under kind Pod.
   std::string owner_kind = "Pod";
   std::string owner_name = p.name;
   YAML::Node owners = ctx.seq(meta, "ownerReferences", "metadata");
   if (owners && owners.size() > 0) {
-    owner_kind = ctx.str(owners[0], "kind", "metadata.ownerReferences[0]").value_or("Pod");
-    owner_name = ctx.str(owners[0], "name", "metadata.ownerReferences[0]").value_or(p.name);
+    const std::string k = ctx.str(owners[0], "kind", "metadata.ownerReferences[0]").value_or("");
+    const std::string n = ctx.str(owners[0], "name", "metadata.ownerReferences[0]").value_or("");
+    if (!n.empty() && (k.empty() || isWorkloadKind(k))) {
+      owner_kind = k.empty() ? "Pod" : k;
+      owner_name = n;
+    }
   }
   const std::string key = p.namespace_ + "/" + owner_kind + "/" + owner_name;
   auto it = owner_workload_.find(key);
-  if (it == owner_workload_.end() || owner_kind == "Pod") {
+  if (it == owner_workload_.end()) {
     Workload w{.kind = owner_kind, .namespace_ = p.namespace_, .name = owner_name, .replicas = 0,
                .labels = p.labels, .ports = p.ports, .service_account = p.service_account,
                .node_name = p.node_name, .loc = o.loc};
@@ -290,7 +307,8 @@ void Builder::addWorkload(const YamlCtx& ctx, const RawObject& o) {
   YAML::Node tmpl = ctx.map(inner, "template", spec_path);
   const std::string tpath = joinPath(spec_path, "template");
   if (!tmpl) {
-    ctx.error(inner ? inner : o.node, tpath, "required field is missing (the pod template)");
+    ctx.warning(inner ? inner : o.node, tpath,
+                "missing: the workload has no pod template, so it has no pods and is ignored");
     return;
   }
   YAML::Node tmeta = ctx.map(tmpl, "metadata", tpath);

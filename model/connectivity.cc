@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "model/connectivity.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace membrane::model {
+
+void IntervalSet::add(uint32_t lo, uint32_t hi) {
+  if (lo > hi) return;
+  std::vector<std::pair<uint32_t, uint32_t>> out;
+  bool placed = false;
+  for (const auto& [a, b] : iv_) {
+    if (b + 1ull < lo) {
+      out.push_back({a, b});
+    } else if (hi + 1ull < a) {
+      if (!placed) out.push_back({lo, hi});
+      placed = true;
+      out.push_back({a, b});
+    } else {
+      lo = std::min(lo, a);
+      hi = std::max(hi, b);
+    }
+  }
+  if (!placed) out.push_back({lo, hi});
+  std::sort(out.begin(), out.end());
+  iv_ = std::move(out);
+}
+
+bool IntervalSet::contains(uint32_t v) const { return covers(v, v); }
+
+bool IntervalSet::covers(uint32_t lo, uint32_t hi) const {
+  for (const auto& [a, b] : iv_) {
+    if (a <= lo && hi <= b) return true;
+  }
+  return false;
+}
+
+IntervalSet IntervalSet::intersect(const IntervalSet& o) const {
+  IntervalSet r;
+  for (const auto& [a, b] : iv_) {
+    for (const auto& [c, d] : o.iv_) {
+      if (std::max(a, c) <= std::min(b, d)) r.add(std::max(a, c), std::min(b, d));
+    }
+  }
+  return r;
+}
+
+IntervalSet IntervalSet::minus(const IntervalSet& o) const {
+  IntervalSet r = *this;
+  for (const auto& [c, d] : o.iv_) {
+    IntervalSet next;
+    for (const auto& [a, b] : r.iv_) {
+      if (d < a || c > b) {
+        next.add(a, b);
+        continue;
+      }
+      if (a < c) next.add(a, c - 1);
+      if (d < b) next.add(d + 1, b);
+    }
+    r = std::move(next);
+  }
+  return r;
+}
+
+ConnSet ConnSet::all() {
+  ConnSet s;
+  for (auto& p : s.ports) p.add(0, 65535);
+  s.icmp.add(0, 255);
+  return s;
+}
+
+bool ConnSet::isAll() const {
+  return std::all_of(ports.begin(), ports.end(), [](const IntervalSet& p) { return p.covers(0, 65535); }) &&
+         icmp.covers(0, 255);
+}
+
+bool ConnSet::empty() const {
+  return std::all_of(ports.begin(), ports.end(), [](const IntervalSet& p) { return p.empty(); }) &&
+         icmp.empty();
+}
+
+ConnSet ConnSet::intersect(const ConnSet& o) const {
+  ConnSet r;
+  for (size_t i = 0; i < ports.size(); ++i) r.ports[i] = ports[i].intersect(o.ports[i]);
+  r.icmp = icmp.intersect(o.icmp);
+  return r;
+}
+
+ConnSet ConnSet::minus(const ConnSet& o) const {
+  ConnSet r;
+  for (size_t i = 0; i < ports.size(); ++i) r.ports[i] = ports[i].minus(o.ports[i]);
+  r.icmp = icmp.minus(o.icmp);
+  return r;
+}
+
+std::string ConnSet::str() const {
+  if (isAll()) return "All Connections";
+  if (empty()) return "No Connections";
+  std::string s;
+  for (size_t i = 0; i < ports.size(); ++i) {
+    if (ports[i].empty()) continue;
+    s += (s.empty() ? "" : ",") + std::string(protocolName(kPortProtocols[i]));
+    if (ports[i].covers(0, 65535)) continue;
+    std::string list;
+    for (const auto& [a, b] : ports[i].intervals()) {
+      list += (list.empty() ? "" : ",");
+      list += a == b ? std::to_string(a) : std::to_string(a) + "-" + std::to_string(b);
+    }
+    s += " " + list;
+  }
+  if (!icmp.empty()) {
+    s += (s.empty() ? "" : ",") + std::string("ICMP");
+    if (!icmp.covers(0, 255)) {
+      std::string list;
+      for (const auto& [a, b] : icmp.intervals()) {
+        list += (list.empty() ? "" : ",");
+        list += a == b ? std::to_string(a) : std::to_string(a) + "-" + std::to_string(b);
+      }
+      s += " type " + list;
+    }
+  }
+  return s;
+}
+
+std::string ConnPeer::str(const Cluster& c) const {
+  if (external) return formatIpv4(lo) + "-" + formatIpv4(hi) + "[External]";
+  return c.workloads[workload].ref();
+}
+
+namespace {
+
+// Port boundaries where a side's decision may change, per protocol.
+void addBreaks(const PolicyRule& r, const Pod& self, const Cluster& c, IdentityId peer,
+               std::set<uint32_t>& tcp_udp_sctp, std::set<uint32_t>& icmp) {
+  if (r.icmps_present) {
+    for (auto t : r.icmp_types) {
+      icmp.insert(t);
+      icmp.insert(t + 1u);
+    }
+    return;
+  }
+  for (const auto& p : r.ports) {
+    if (p.name.empty()) {
+      tcp_udp_sctp.insert(p.port);
+      tcp_udp_sctp.insert(p.end_port + 1u);
+      continue;
+    }
+    auto add = [&](const ContainerPort& cp) {
+      if (cp.name != p.name) return;
+      tcp_udp_sctp.insert(cp.port);
+      tcp_udp_sctp.insert(cp.port + 1u);
+    };
+    if (r.direction == Direction::Ingress) {
+      for (const auto& cp : self.ports) add(cp);
+    } else if (const Identity* ident = c.identity(peer)) {
+      for (const auto& [name, cp] : ident->named_ports) add(cp);
+    }
+  }
+}
+
+}  // namespace
+
+ConnSet allowedConns(const Engine& engine, size_t pod, Direction dir, IdentityId peer) {
+  const Cluster& c = engine.cluster();
+  const Pod& self = c.pods[pod];
+  std::set<uint32_t> breaks{0, 65536};
+  std::set<uint32_t> icmp_breaks{0, 256};
+  for (size_t id : engine.subjectRules(self.identity, dir)) {
+    addBreaks(c.policies.rules[id], self, c, peer, breaks, icmp_breaks);
+  }
+  ConnSet out;
+  for (size_t i = 0; i < ConnSet::kPortProtocols.size(); ++i) {
+    for (auto it = breaks.begin(); std::next(it) != breaks.end(); ++it) {
+      const uint32_t lo = *it, hi = *std::next(it) - 1;
+      if (lo > 65535) break;
+      if (engine.decide(pod, dir, peer, ConnSet::kPortProtocols[i], static_cast<uint16_t>(lo)).allowed) {
+        out.ports[i].add(lo, std::min<uint32_t>(hi, 65535));
+      }
+    }
+  }
+  for (auto it = icmp_breaks.begin(); std::next(it) != icmp_breaks.end(); ++it) {
+    const uint32_t lo = *it, hi = *std::next(it) - 1;
+    if (lo > 255) break;
+    if (engine.decide(pod, dir, peer, kProtoICMP, static_cast<uint16_t>(lo)).allowed) {
+      out.icmp.add(lo, std::min<uint32_t>(hi, 255));
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// Address ranges over which the ipcache gives one identity (outside pods and nodes).
+std::vector<std::tuple<Ipv4, Ipv4, IdentityId>> externalRanges(const Engine& engine) {
+  std::set<uint64_t> cuts{0, 1ull << 32};
+  for (const auto& [id, ident] : engine.cluster().identities) {
+    if (ident.kind != IdentityKind::Cidr || !ident.cidr) continue;
+    cuts.insert(ident.cidr->first());
+    cuts.insert(uint64_t{ident.cidr->last()} + 1);
+  }
+  std::vector<std::tuple<Ipv4, Ipv4, IdentityId>> out;
+  for (auto it = cuts.begin(); std::next(it) != cuts.end(); ++it) {
+    const Ipv4 lo = static_cast<Ipv4>(*it);
+    const Ipv4 hi = static_cast<Ipv4>(*std::next(it) - 1);
+    IdentityId id = kIdentityWorld;
+    for (const auto& [cid, ident] : engine.cluster().identities) {
+      if (ident.kind == IdentityKind::Cidr && ident.cidr && ident.cidr->contains(lo) &&
+          (id == kIdentityWorld || ident.cidr->len > engine.cluster().identity(id)->cidr->len)) {
+        id = cid;
+      }
+    }
+    out.push_back({lo, hi, id});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<ConnEntry> computeConnectivity(const Engine& engine) {
+  const Cluster& c = engine.cluster();
+  // A representative pod per workload (workloads without pods have no connectivity).
+  std::vector<std::optional<size_t>> rep(c.workloads.size());
+  for (size_t i = 0; i < c.pods.size(); ++i) {
+    if (!rep[c.pods[i].workload]) rep[c.pods[i].workload] = i;
+  }
+  std::vector<ConnEntry> out;
+  for (size_t a = 0; a < c.workloads.size(); ++a) {
+    if (!rep[a]) continue;
+    for (size_t b = 0; b < c.workloads.size(); ++b) {
+      if (!rep[b] || a == b) continue;
+      const Pod& pa = c.pods[*rep[a]];
+      const Pod& pb = c.pods[*rep[b]];
+      ConnSet s = allowedConns(engine, *rep[a], Direction::Egress, pb.identity)
+                      .intersect(allowedConns(engine, *rep[b], Direction::Ingress, pa.identity));
+      if (!s.empty()) out.push_back({.src = {.workload = a}, .dst = {.workload = b}, .conns = s});
+    }
+  }
+  const auto ranges = externalRanges(engine);
+  for (size_t a = 0; a < c.workloads.size(); ++a) {
+    if (!rep[a]) continue;
+    for (Direction dir : {Direction::Egress, Direction::Ingress}) {
+      std::optional<ConnEntry> run;
+      auto flush = [&] {
+        if (run && !run->conns.empty()) out.push_back(*run);
+        run.reset();
+      };
+      for (const auto& [lo, hi, id] : ranges) {
+        ConnSet s = allowedConns(engine, *rep[a], dir, id);
+        if (run && run->conns == s && (dir == Direction::Egress ? run->dst.hi : run->src.hi) + 1 == lo) {
+          (dir == Direction::Egress ? run->dst.hi : run->src.hi) = hi;
+          continue;
+        }
+        flush();
+        ConnPeer ext{.external = true, .lo = lo, .hi = hi};
+        ConnPeer wl{.workload = a};
+        run = dir == Direction::Egress ? ConnEntry{wl, ext, s} : ConnEntry{ext, wl, s};
+      }
+      flush();
+    }
+  }
+  std::sort(out.begin(), out.end(), [&](const ConnEntry& x, const ConnEntry& y) {
+    return std::make_pair(x.src.str(c), x.dst.str(c)) < std::make_pair(y.src.str(c), y.dst.str(c));
+  });
+  return out;
+}
+
+}  // namespace membrane::model
