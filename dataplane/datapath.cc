@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dataplane/datapath.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <thread>
+
+#include "bpf/baseline.skel.h"
+#include "bpf/membrane_lxc.skel.h"
+
+namespace membrane::dataplane {
+
+Status DatapathConfig::validate() const {
+  auto bad = [](std::string what) { return Error{.code = EINVAL, .context = std::move(what)}; };
+  if (trace_forward > MEMBRANE_TRACE_ALL) return bad("trace_forward: expected 0, 1 or 2");
+  if (policy_map_size < 1 || max_endpoints < 1 || ipcache_size < 1 || endpoints_size < 1 ||
+      ct_size < 1) {
+    return bad("map sizes must be at least 1");
+  }
+  if (events_bytes < 4096 || (events_bytes & (events_bytes - 1)) != 0) {
+    return bad("events_bytes: expected a power of two >= 4096");
+  }
+  if (max_endpoints > 65536) return bad("max_endpoints: endpoint ids are 16 bits");
+  if (!bpffs_root.empty() && bpffs_root.front() != '/') return bad("bpffs_root: absolute path");
+  return {};
+}
+
+Status ensureBpffs(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return errnoError(ec.value(), "create " + dir);
+  struct statfs st {};
+  if (statfs(dir.c_str(), &st) != 0) return errnoError(errno, "statfs " + dir);
+  if (static_cast<unsigned long>(st.f_type) == BPF_FS_MAGIC) return {};
+  if (mount("bpffs", dir.c_str(), "bpf", 0, "mode=0700") != 0) {
+    return errnoError(errno, "mount bpffs at " + dir);
+  }
+  return {};
+}
+
+Result<TestRunResult> testRunTc(int prog_fd, std::span<const uint8_t> packet, uint32_t repeat) {
+  TestRunResult out;
+  out.data_out.resize(packet.size() + 256);
+  __sk_buff ctx_in{};
+  __sk_buff ctx_out{};
+  LIBBPF_OPTS(bpf_test_run_opts, opts);
+  opts.data_in = packet.data();
+  opts.data_size_in = static_cast<uint32_t>(packet.size());
+  opts.data_out = out.data_out.data();
+  opts.data_size_out = static_cast<uint32_t>(out.data_out.size());
+  opts.ctx_in = &ctx_in;
+  opts.ctx_size_in = sizeof(ctx_in);
+  opts.ctx_out = &ctx_out;
+  opts.ctx_size_out = sizeof(ctx_out);
+  opts.repeat = static_cast<int>(repeat);
+  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) {
+    return errnoError(errno, "BPF_PROG_TEST_RUN");
+  }
+  out.retval = static_cast<int>(opts.retval);
+  out.duration_ns = opts.duration;
+  out.data_out.resize(opts.data_size_out);
+  out.mark = ctx_out.mark;
+  return out;
+}
+
+// --- tc attachment --------------------------------------------------------------------------
+
+void TcAttachment::detach() {
+  LIBBPF_OPTS(bpf_tc_hook, hook);
+  hook.ifindex = ifindex_;
+  for (auto point : {BPF_TC_INGRESS, BPF_TC_EGRESS}) {
+    hook.attach_point = point;
+    LIBBPF_OPTS(bpf_tc_opts, opts);
+    opts.handle = handle_;
+    opts.priority = priority_;
+    bpf_tc_detach(&hook, &opts);
+  }
+  if (created_hook_) {
+    hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+    bpf_tc_hook_destroy(&hook);
+  }
+}
+
+TcAttachment::~TcAttachment() {
+  if (netns_fd_ < 0) return;
+  // ifindex is only meaningful in the namespace of attachment: detach from a thread that
+  // joined it, never from whatever namespace the destructor happens to run in.
+  std::thread([this] {
+    if (setns(netns_fd_, CLONE_NEWNET) == 0) detach();
+  }).join();
+  close(netns_fd_);
+}
+
+Result<std::unique_ptr<TcAttachment>> Datapath::attach(int ifindex) const {
+  std::unique_ptr<TcAttachment> a(new TcAttachment());
+  a->ifindex_ = ifindex;
+  a->handle_ = 1;
+  a->priority_ = 1;
+  LIBBPF_OPTS(bpf_tc_hook, hook);
+  hook.ifindex = ifindex;
+  hook.attach_point = BPF_TC_INGRESS;
+  int rc = bpf_tc_hook_create(&hook);  // creates clsact (both directions)
+  if (rc != 0 && rc != -EEXIST) {
+    return errnoError(-rc, "create clsact on ifindex " + std::to_string(ifindex));
+  }
+  a->created_hook_ = rc == 0;
+  a->netns_fd_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (a->netns_fd_ < 0) return errnoError(errno, "open own network namespace");
+  const std::pair<bpf_tc_attach_point, Program> plan[] = {
+      {BPF_TC_INGRESS, Program::FromContainer}, {BPF_TC_EGRESS, Program::ToContainer}};
+  for (const auto& [point, prog] : plan) {
+    hook.attach_point = point;
+    LIBBPF_OPTS(bpf_tc_opts, opts);
+    opts.prog_fd = programFd(prog);
+    opts.handle = a->handle_;
+    opts.priority = a->priority_;
+    rc = bpf_tc_attach(&hook, &opts);
+    if (rc != 0) return errnoError(-rc, "attach to ifindex " + std::to_string(ifindex));
+  }
+  return a;
+}
+
+// --- datapath -------------------------------------------------------------------------------
+
+Datapath::~Datapath() {
+  policy_store_.reset();
+  policy_.reset();
+  ct_.reset();
+  endpoints_.reset();
+  ipcache_.reset();
+  if (skel_ != nullptr) membrane_lxc__destroy(skel_);
+}
+
+Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
+  if (auto v = config.validate(); !v) return v.error();
+  std::unique_ptr<Datapath> dp(new Datapath());
+  dp->config_ = config;
+  if (!config.bpffs_root.empty()) {
+    if (auto m = ensureBpffs(config.bpffs_root); !m) return m.error();
+    std::error_code ec;
+    std::filesystem::create_directories(config.pinDir(), ec);
+    if (ec) return errnoError(ec.value(), "create " + config.pinDir());
+  }
+  dp->skel_ = membrane_lxc__open();
+  if (dp->skel_ == nullptr) return errnoError(errno, "open membrane_lxc skeleton");
+  auto* s = dp->skel_;
+  s->rodata->cfg_trace_forward = config.trace_forward;
+  s->rodata->cfg_drop_events = config.drop_events ? 1 : 0;
+  s->rodata->cfg_anti_spoof = config.anti_spoof ? 1 : 0;
+  s->rodata->cfg_event_wakeup = config.event_wakeup ? 1 : 0;
+  s->rodata->cfg_ct_timeout_tcp_syn_s = config.ct_timeout_tcp_syn_s;
+  s->rodata->cfg_ct_timeout_tcp_s = config.ct_timeout_tcp_s;
+  s->rodata->cfg_ct_timeout_tcp_close_s = config.ct_timeout_tcp_close_s;
+  s->rodata->cfg_ct_timeout_any_s = config.ct_timeout_any_s;
+
+  bpf_map* inner = bpf_map__inner_map(s->maps.membrane_policy);
+  const std::pair<bpf_map*, uint32_t> sizes[] = {
+      {s->maps.membrane_ipcache, config.ipcache_size},
+      {s->maps.membrane_endpoints, config.endpoints_size},
+      {s->maps.membrane_ct4, config.ct_size},
+      {s->maps.membrane_policy, config.max_endpoints},
+      {s->maps.membrane_events, config.events_bytes},
+      {inner, config.policy_map_size}};
+  for (const auto& [map, n] : sizes) {
+    if (map == nullptr) return Error{.code = EINVAL, .context = "skeleton lacks a map"};
+    if (int rc = bpf_map__set_max_entries(map, n); rc != 0) {
+      return errnoError(-rc, std::string("size map ") + bpf_map__name(map));
+    }
+  }
+  if (!config.bpffs_root.empty()) {
+    for (bpf_map* map : {s->maps.membrane_ipcache, s->maps.membrane_endpoints, s->maps.membrane_ct4,
+                         s->maps.membrane_policy, s->maps.membrane_metrics,
+                         s->maps.membrane_events}) {
+      const std::string path = config.pinDir() + "/" + bpf_map__name(map);
+      if (int rc = bpf_map__set_pin_path(map, path.c_str()); rc != 0) {
+        return errnoError(-rc, "pin path " + path);
+      }
+    }
+  }
+  if (int rc = membrane_lxc__load(s); rc != 0) {
+    return errnoError(-rc, "load membrane_lxc (verifier log above, if any)");
+  }
+  dp->ipcache_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_ipcache), false);
+  dp->endpoints_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_endpoints), false);
+  dp->ct_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_ct4), false);
+  dp->policy_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_policy), false);
+  MapSpec inner_spec{.name = "membrane_pol_ep",
+                     .type = BPF_MAP_TYPE_LPM_TRIE,
+                     .key_size = sizeof(PolicyKey),
+                     .value_size = sizeof(PolicyEntry),
+                     .max_entries = config.policy_map_size,
+                     .flags = bpf_map__map_flags(inner)};
+  dp->policy_store_ = std::make_unique<KernelPolicyMapStore>(dp->policy_->fd(), inner_spec);
+  return dp;
+}
+
+int Datapath::programFd(Program p) const {
+  return bpf_program__fd(p == Program::FromContainer ? skel_->progs.membrane_from_container
+                                                     : skel_->progs.membrane_to_container);
+}
+
+int Datapath::metricsFd() const { return bpf_map__fd(skel_->maps.membrane_metrics); }
+int Datapath::eventsFd() const { return bpf_map__fd(skel_->maps.membrane_events); }
+
+uint64_t Datapath::eventsLost() const {
+  return __atomic_load_n(&skel_->bss->membrane_events_lost, __ATOMIC_RELAXED);
+}
+
+Status Datapath::unpin() {
+  if (config_.bpffs_root.empty()) return {};
+  for (bpf_map* map : {skel_->maps.membrane_ipcache, skel_->maps.membrane_endpoints,
+                       skel_->maps.membrane_ct4, skel_->maps.membrane_policy,
+                       skel_->maps.membrane_metrics, skel_->maps.membrane_events}) {
+    if (int rc = bpf_map__unpin(map, nullptr); rc != 0 && rc != -ENOENT) {
+      return errnoError(-rc, std::string("unpin ") + bpf_map__name(map));
+    }
+  }
+  return {};
+}
+
+// --- baseline -------------------------------------------------------------------------------
+
+Result<std::unique_ptr<BaselineProgram>> BaselineProgram::load() {
+  std::unique_ptr<BaselineProgram> b(new BaselineProgram());
+  b->skel_ = baseline__open_and_load();
+  if (b->skel_ == nullptr) return errnoError(errno, "load baseline");
+  return b;
+}
+
+BaselineProgram::~BaselineProgram() {
+  if (skel_ != nullptr) baseline__destroy(skel_);
+}
+
+int BaselineProgram::fd() const { return bpf_program__fd(skel_->progs.membrane_baseline); }
+
+}  // namespace membrane::dataplane
