@@ -168,8 +168,10 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
       {s->maps.membrane_endpoints, config.endpoints_size},
       {s->maps.membrane_ct4, config.ct_size},
       {s->maps.membrane_policy, config.max_endpoints},
-      {s->maps.membrane_events, config.events_bytes},
-      {inner, config.policy_map_size}};
+      {s->maps.membrane_events, config.events_bytes}};
+  // The inner template keeps its compiled size: the kernel does not compare max_entries of
+  // LPM inner maps (bpf_map_meta_equal), so per-endpoint tries are created with
+  // policy_map_size below. (libbpf 1.1 also cannot resize an inner template.)
   for (const auto& [map, n] : sizes) {
     if (map == nullptr) return Error{.code = EINVAL, .context = "skeleton lacks a map"};
     if (int rc = bpf_map__set_max_entries(map, n); rc != 0) {

@@ -84,8 +84,6 @@ static __always_inline int parse_ipv4(struct __sk_buff *ctx, __u8 ct_dir, struct
 		return MEMBRANE_DROP_INVALID;
 	if (ip4->version != 4 || ip4->ihl < 5)
 		return MEMBRANE_DROP_INVALID;
-	if (ip4->frag_off & bpf_htons(0x3fff)) /* MF or offset */
-		return MEMBRANE_DROP_FRAG_NOSUPPORT;
 
 	__u32 l4_off = ETH_HLEN + ip4->ihl * 4;
 	__u8 proto = ip4->protocol;
@@ -95,6 +93,8 @@ static __always_inline int parse_ipv4(struct __sk_buff *ctx, __u8 ct_dir, struct
 	p->tuple.saddr = ip4->saddr;
 	p->tuple.nexthdr = proto;
 	p->tuple.flags = ct_dir;
+	if (ip4->frag_off & bpf_htons(0x3fff)) /* MF or offset */
+		return MEMBRANE_DROP_FRAG_NOSUPPORT;
 
 	switch (proto) {
 	case IPPROTO_TCP: {
