@@ -31,5 +31,8 @@ int cmdCheck(int argc, char** argv);
 int cmdConnectivity(int argc, char** argv);
 int cmdExplain(int argc, char** argv);
 int cmdPolicy(int argc, char** argv);
+int cmdVerify(int argc, char** argv);  // cmd/verify_cmds.cc
+int cmdDiff(int argc, char** argv);
+int cmdLint(int argc, char** argv);
 
 }  // namespace membrane::cmd

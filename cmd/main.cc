@@ -22,6 +22,12 @@ Commands:
   policy PATH... [--pod NS/NAME]
                          the compiled policy map state of each endpoint
   check CASE_DIR...      run connectivity cases (../shared/corpus/FORMAT.md); every cell must match
+  verify PATH... --invariants FILE [--check-compiled] [--junit OUT.xml]
+                         prove invariants with Z3 for every pod that could exist; each
+                         failure prints a witness flow and the deciding rules
+  diff OLD NEW           connections a policy change adds, removes or changes (np-guard text)
+  lint PATH...           shadowed, redundant and never-matching rules, empty selectors,
+                         equivalent policies
 
 Common options:
   --cluster-name NAME    cluster name (default "default")
@@ -58,6 +64,9 @@ int main(int argc, char** argv) {
   if (c == "connectivity") return cmdConnectivity(argc - 1, argv + 1);
   if (c == "explain") return cmdExplain(argc - 1, argv + 1);
   if (c == "policy") return cmdPolicy(argc - 1, argv + 1);
+  if (c == "verify") return cmdVerify(argc - 1, argv + 1);
+  if (c == "diff") return cmdDiff(argc - 1, argv + 1);
+  if (c == "lint") return cmdLint(argc - 1, argv + 1);
   std::cerr << "membrane: unknown command \"" << c << "\"\n\n" << kUsage;
   return kExitBadInput;
 }

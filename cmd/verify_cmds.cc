@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: Apache-2.0
+// membrane verify | diff | lint
+#include <charconv>
+#include <fstream>
+#include <iostream>
+
+#include "cmd/args.h"
+#include "verify/report.h"
+#include "verify/verifier.h"
+
+namespace membrane::cmd {
+namespace {
+
+constexpr const char* kVerifyHelp =
+    "membrane verify PATH... [--invariants FILE] [--check-compiled] [--junit OUT.xml]\n"
+    "                [--timeout MS] [-o txt|json]\n"
+    "  Prove the invariants of FILE for every pod that could exist (scope: any) or for today's\n"
+    "  pods (scope: existing); each failure prints a witness flow and the deciding rules.\n"
+    "  --check-compiled proves that each endpoint's compiled map state gives the rules'\n"
+    "  verdict for every peer identity, protocol and port.\n"
+    "  Exit: 0 all hold, 1 one fails, 2 unusable input, 3 the solver answered unknown.";
+
+bool parseTimeout(const Args& a, unsigned& out) {
+  auto it = a.values.find("--timeout");
+  if (it == a.values.end()) return true;
+  const std::string& v = it->second;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || p != v.data() + v.size() || out == 0) {
+    std::cerr << "error: --timeout: \"" << v << "\" is not a positive number of milliseconds\n";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int cmdVerify(int argc, char** argv) {
+  Args a;
+  if (!a.parse(argc, argv, {"--invariants=", "--junit=", "--timeout=", "--check-compiled"},
+               kVerifyHelp)) {
+    return a.exit_code;
+  }
+  const bool compiled = a.flags.count("--check-compiled") > 0;
+  if (!a.values.count("--invariants") && !compiled) {
+    std::cerr << "error: nothing to verify: give --invariants FILE and/or --check-compiled\n";
+    return kExitBadInput;
+  }
+  if (a.output != "txt" && a.output != "json") {
+    std::cerr << "error: -o: expected txt or json\n";
+    return kExitBadInput;
+  }
+  verify::VerifyOptions opts;
+  if (!parseTimeout(a, opts.timeout_ms)) return kExitBadInput;
+  auto loaded = model::loadCluster(a.paths, a.cluster);
+  model::Diagnostics diags = loaded.diags;
+  verify::InvariantFile file;
+  if (a.values.count("--invariants"))
+    file = verify::loadInvariants(a.values["--invariants"], diags);
+  printDiagnostics(diags);
+  if (!diags.ok()) return kExitBadInput;
+
+  verify::Verifier verifier(loaded.cluster, opts);
+  std::vector<verify::InvariantResult> results;
+  bool bad_input = false;
+  for (const auto& inv : file.invariants) {
+    results.push_back(verifier.check(inv));
+    // An invariant that names a pod that does not exist is unusable input, not "unknown".
+    if (results.back().outcome == verify::Outcome::Unknown &&
+        results.back().reason.find("does not exist") != std::string::npos) {
+      std::cerr << "error: " << file.path << ":" << inv.loc.line << ": invariant " << inv.name
+                << ": " << results.back().reason << "\n";
+      bad_input = true;
+    }
+  }
+  if (bad_input) return kExitBadInput;
+  std::optional<verify::CompiledResult> cr;
+  if (compiled) cr = verifier.checkCompiled();
+
+  if (a.output == "json") {
+    verify::printJson(std::cout, loaded.cluster, results, cr ? &*cr : nullptr);
+  } else {
+    if (!results.empty()) verify::printText(std::cout, loaded.cluster, results);
+    if (cr) verify::printCompiledText(std::cout, loaded.cluster, *cr);
+  }
+  if (a.values.count("--junit")) {
+    std::ofstream junit(a.values["--junit"]);
+    if (!junit) {
+      std::cerr << "error: cannot write " << a.values["--junit"] << "\n";
+      return kExitBadInput;
+    }
+    verify::printJunit(junit, loaded.cluster, results, cr ? &*cr : nullptr,
+                       file.path.empty() ? "check-compiled" : file.path);
+  }
+  bool failed = cr && !cr->mismatches.empty();
+  bool unknown = cr && !cr->unknown.empty();
+  for (const auto& r : results) {
+    failed |= r.outcome == verify::Outcome::Violated;
+    unknown |= r.outcome == verify::Outcome::Unknown;
+  }
+  if (failed) return kExitFailed;
+  return unknown ? kExitUnknown : kExitOk;
+}
+
+}  // namespace membrane::cmd
+
+namespace membrane::cmd {
+
+int cmdDiff(int, char**) {
+  std::cerr << "membrane diff: not implemented yet\n";
+  return kExitBadInput;
+}
+
+int cmdLint(int, char**) {
+  std::cerr << "membrane lint: not implemented yet\n";
+  return kExitBadInput;
+}
+
+}  // namespace membrane::cmd

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+// Invariant files (apiVersion membrane/v1, kind Invariants): reachability and isolation
+// properties that `membrane verify` proves or refutes with a witness flow.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/diagnostics.h"
+#include "model/labels.h"
+#include "model/policy.h"
+#include "verify/encode.h"
+
+namespace membrane::verify {
+
+// One end of the flows an invariant talks about. Pod fields (namespace, podSelector,
+// namespaceSelector) are ANDed; entity, cidr and pod stand alone; nothing set = anything.
+struct PeerSpec {
+  std::optional<std::string> namespace_;
+  std::optional<model::LabelSelector> pod_selector;        // k8s: keys
+  std::optional<model::LabelSelector> namespace_selector;  // keys io.cilium.k8s.namespace.labels.*
+  std::optional<std::string> entity;  // all, world, cluster, host, remote-node, kube-apiserver, ...
+  std::optional<model::CidrSpec> cidr;
+  std::optional<std::string> pod;  // "namespace/name" of an existing pod
+  bool isAny() const;
+  bool isPodSpec() const { return namespace_ || pod_selector || namespace_selector; }
+  // The pod selector of namespace + podSelector + namespaceSelector (keys as on identities).
+  model::LabelSelector podLabelSelector() const;
+  std::string str() const;
+};
+
+struct PortRange {
+  uint8_t protocol = model::kProtoTCP;  // kProtoAny = TCP, UDP and SCTP
+  uint16_t port = 0;                    // ICMP: the type
+  uint16_t end_port = 0;                // inclusive; 0 with port 0: every port
+  std::string str() const;
+};
+
+enum class Expect { Deny, Allow };
+
+struct Invariant {
+  std::string name;
+  std::string description;
+  Expect expect = Expect::Deny;
+  PeerSpec from;
+  PeerSpec to;
+  std::vector<PortRange> ports;  // empty: every protocol and port
+  Scope scope = Scope::Any;
+  model::SourceLoc loc;
+};
+
+struct InvariantFile {
+  std::string path;
+  std::vector<Invariant> invariants;
+};
+
+// Parses a file; every problem goes to `diags` with file:line:column and the field.
+InvariantFile loadInvariants(const std::string& path, model::Diagnostics& diags);
+InvariantFile parseInvariants(const std::string& name, const std::string& text,
+                              model::Diagnostics& diags);
+
+std::string_view expectName(Expect e);
+std::string_view scopeName(Scope s);
+
+}  // namespace membrane::verify

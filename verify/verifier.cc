@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "verify/verifier.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace membrane::verify {
+
+using model::Direction;
+using smt::Expr;
+
+std::string_view outcomeName(Outcome o) {
+  switch (o) {
+    case Outcome::Holds:
+      return "holds";
+    case Outcome::Violated:
+      return "violated";
+    case Outcome::Unknown:
+      return "unknown";
+  }
+  return "?";
+}
+
+std::string_view verdictName(int64_t v) {
+  switch (v) {
+    case kVerdictDeny:
+      return "deny";
+    case kVerdictAllow:
+      return "allow";
+    case kVerdictRedirect:
+      return "redirect";
+  }
+  return "?";
+}
+
+namespace {
+
+// At most this many solver calls per invariant: each excludes one external address that
+// is really a pod's or a node's (those resolve to that endpoint, not to world/CIDR).
+constexpr int kMaxRefinements = 64;
+
+int64_t entityKind(const std::string& e) {
+  if (e == "host") return model::kIdentityHost;
+  if (e == "remote-node") return model::kIdentityRemoteNode;
+  if (e == "kube-apiserver") return model::kIdentityKubeApiserver;
+  if (e == "health") return model::kIdentityHealth;
+  if (e == "init") return model::kIdentityInit;
+  if (e == "ingress") return model::kIdentityIngress;
+  if (e == "unmanaged") return model::kIdentityUnmanaged;
+  return -1;
+}
+
+double millisSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+}  // namespace
+
+Verifier::Verifier(const model::Cluster& cluster, VerifyOptions options)
+    : cluster_(cluster), options_(options) {
+  for (const auto& p : cluster.pods) {
+    if (p.ip) cluster_addrs_.insert(*p.ip);
+  }
+  for (const auto& n : cluster.nodes) {
+    if (n.internal_ip) cluster_addrs_.insert(*n.internal_ip);
+  }
+}
+
+std::optional<SymEndpoint> Verifier::peerEndpoint(Encoder& enc, const PeerSpec& spec,
+                                                  const std::string& name, Scope scope,
+                                                  std::string* error) {
+  if (!spec.pod) return enc.endpoint(name, scope);
+  const auto slash = spec.pod->find('/');
+  auto idx = cluster_.findPod(spec.pod->substr(0, slash), spec.pod->substr(slash + 1));
+  if (!idx) {
+    *error = "pod " + *spec.pod + " does not exist";
+    return std::nullopt;
+  }
+  const auto& classes = enc.classes();
+  for (size_t c = 0; c < classes.size(); ++c) {
+    if (std::find(classes[c].pods.begin(), classes[c].pods.end(), *idx) != classes[c].pods.end()) {
+      return enc.fixedPod(name, c);
+    }
+  }
+  *error = "pod " + *spec.pod + " has no endpoint class";
+  return std::nullopt;
+}
+
+Expr Verifier::peerConstraint(Encoder& enc, const PeerSpec& spec, const SymEndpoint& e) {
+  smt::Context& ctx = enc.ctx();
+  if (spec.isAny() || spec.pod) return ctx.boolVal(true);
+  if (spec.isPodSpec()) return ctx.mkAnd(enc.isPod(e), enc.selects(spec.podLabelSelector(), e));
+  if (spec.cidr) {
+    std::vector<Expr> m{ctx.eq(e.kind, ctx.intVal(kKindExternal)), enc.inCidr(e, spec.cidr->cidr)};
+    for (const auto& x : spec.cidr->except) m.push_back(ctx.mkNot(enc.inCidr(e, x)));
+    return ctx.mkAnd(m);
+  }
+  const std::string& ent = *spec.entity;
+  if (ent == "all") return ctx.boolVal(true);
+  if (ent == "world") return ctx.eq(e.kind, ctx.intVal(kKindExternal));
+  if (ent == "cluster") {
+    return ctx.mkNot(ctx.eq(e.kind, ctx.intVal(kKindExternal)));  // pods and reserved
+  }
+  const int64_t k = entityKind(ent);
+  return k < 0 ? ctx.boolVal(false) : ctx.eq(e.kind, ctx.intVal(k));
+}
+
+Expr Verifier::portConstraint(Encoder& enc, const Invariant& inv, const SymFlow& f) {
+  smt::Context& ctx = enc.ctx();
+  if (inv.ports.empty()) return ctx.boolVal(true);
+  std::vector<Expr> any;
+  for (const auto& p : inv.ports) {
+    std::vector<Expr> protos;
+    if (p.protocol == model::kProtoAny) {
+      for (uint8_t q : {model::kProtoTCP, model::kProtoUDP, model::kProtoSCTP}) {
+        protos.push_back(ctx.eq(f.proto, ctx.intVal(q)));
+      }
+    } else {
+      protos.push_back(ctx.eq(f.proto, ctx.intVal(p.protocol)));
+    }
+    any.push_back(ctx.mkAnd(ctx.mkOr(protos), ctx.inRange(f.port, p.port, p.end_port)));
+  }
+  return ctx.mkOr(any);
+}
+
+InvariantResult Verifier::check(const Invariant& inv) {
+  const auto start = std::chrono::steady_clock::now();
+  InvariantResult res{.invariant = &inv};
+  Universe u;
+  u.addRules(cluster_);
+  u.addSelector(inv.from.podLabelSelector());
+  u.addSelector(inv.to.podLabelSelector());
+  smt::Context ctx({.timeout_ms = options_.timeout_ms});
+  Encoder enc(ctx, cluster_, u);
+  std::string error;
+  auto src = peerEndpoint(enc, inv.from, "src", inv.scope, &error);
+  auto dst = src ? peerEndpoint(enc, inv.to, "dst", inv.scope, &error) : std::nullopt;
+  if (!src || !dst) {
+    res.reason = error;
+    res.millis = millisSince(start);
+    return res;
+  }
+  SymFlow f = enc.flow(std::move(*src), std::move(*dst));
+  ctx.add(peerConstraint(enc, inv.from, f.src));
+  ctx.add(peerConstraint(enc, inv.to, f.dst));
+  ctx.add(portConstraint(enc, inv, f));
+  const Expr allowed = enc.flowAllowed(f);
+  ctx.add(inv.expect == Expect::Deny ? allowed : ctx.mkNot(allowed));
+  for (int i = 0; i < kMaxRefinements; ++i) {
+    const smt::CheckResult r = ctx.check();
+    ++res.checks;
+    if (r.status == smt::Status::Unsat) {
+      res.outcome = Outcome::Holds;
+      break;
+    }
+    if (r.status == smt::Status::Unknown) {
+      res.reason = "solver: " + r.reason;
+      break;
+    }
+    Witness w = makeWitness(enc, f, allowed);
+    bool refined = false;
+    for (const auto* e : {&f.src, &f.dst}) {
+      const WitnessEnd& we = e == &f.src ? w.src : w.dst;
+      if (we.kind == kKindExternal && cluster_addrs_.contains(we.addr)) {
+        ctx.add(ctx.mkNot(ctx.eq(e->addr, ctx.bvVal(we.addr, 32))));
+        refined = true;
+      }
+    }
+    if (refined) continue;
+    if (!w.agrees()) {
+      res.reason = "internal error: the SMT encoding says " +
+                   std::string(w.smt_allowed ? "allowed" : "denied") + " but model::Engine says " +
+                   (w.verdict.allowed ? "allowed" : "denied") + " for " + w.flowStr();
+    } else {
+      res.outcome = Outcome::Violated;
+      res.reason = inv.expect == Expect::Deny ? "a flow is allowed" : "a flow is denied";
+    }
+    res.witness = std::move(w);
+    break;
+  }
+  if (res.outcome == Outcome::Unknown && res.reason.empty()) {
+    res.reason = "gave up after " + std::to_string(kMaxRefinements) + " refinements";
+  }
+  res.millis = millisSince(start);
+  return res;
+}
+
+}  // namespace membrane::verify

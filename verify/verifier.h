@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// Proving invariants and validating compiled map state against the rule semantics.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "model/cluster.h"
+#include "model/engine.h"
+#include "verify/invariants.h"
+#include "verify/smt/smt.h"
+#include "verify/witness.h"
+
+namespace membrane::verify {
+
+struct VerifyOptions {
+  unsigned timeout_ms = 30000;  // per solver check
+};
+
+enum class Outcome { Holds, Violated, Unknown };
+std::string_view outcomeName(Outcome o);
+
+struct InvariantResult {
+  const Invariant* invariant = nullptr;
+  Outcome outcome = Outcome::Unknown;
+  std::string reason;  // Unknown: why; Violated: one line
+  std::optional<Witness> witness;
+  double millis = 0;
+  size_t checks = 0;  // solver calls (refinements of external addresses included)
+};
+
+// One endpoint class whose compiled map state disagrees with the rules.
+struct CompiledMismatch {
+  size_t pod = 0;  // representative pod
+  model::Direction direction = model::Direction::Ingress;
+  model::IdentityId peer = 0;
+  uint8_t protocol = 0;
+  uint16_t port = 0;
+  int64_t rule_verdict = 0;  // kVerdict*
+  int64_t map_verdict = 0;
+};
+
+struct CompiledResult {
+  size_t endpoints = 0;  // classes checked
+  std::vector<CompiledMismatch> mismatches;
+  std::vector<std::string> unknown;  // "pod: reason"
+  double millis = 0;
+};
+
+std::string_view verdictName(int64_t v);
+
+class Verifier {
+ public:
+  Verifier(const model::Cluster& cluster, VerifyOptions options = {});
+
+  InvariantResult check(const Invariant& inv);
+  // Translation validation: for every endpoint class, one query "some peer identity,
+  // direction, protocol and port where the compiled lookup differs from the rules".
+  CompiledResult checkCompiled();
+
+  const model::Cluster& cluster() const { return cluster_; }
+
+ private:
+  smt::Expr peerConstraint(Encoder& enc, const PeerSpec& spec, const SymEndpoint& e);
+  smt::Expr portConstraint(Encoder& enc, const Invariant& inv, const SymFlow& f);
+  // The endpoint an invariant's peer stands for: fixed for `pod:`, symbolic otherwise.
+  std::optional<SymEndpoint> peerEndpoint(Encoder& enc, const PeerSpec& spec,
+                                          const std::string& name, Scope scope, std::string* error);
+
+  const model::Cluster& cluster_;
+  VerifyOptions options_;
+  std::unordered_set<model::Ipv4> cluster_addrs_;  // pod and node addresses
+};
+
+}  // namespace membrane::verify

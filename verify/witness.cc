@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "verify/witness.h"
+
+#include <algorithm>
+
+#include "model/loader_internal.h"
+
+namespace membrane::verify {
+namespace {
+
+const std::string kNsKey(model::kLabelPodNamespace);
+const std::string kClusterKey(model::kLabelCluster);
+const std::string kSaKey(model::kLabelServiceAccount);
+const std::string kNsLabelsPrefix(model::kLabelNamespaceLabelsPrefix);
+
+std::string mapStr(const std::map<std::string, std::string>& m) {
+  std::string s;
+  for (const auto& [k, v] : m) s += (s.empty() ? "" : ", ") + k + "=" + v;
+  return "{" + s + "}";
+}
+
+// Adds a hypothetical pod (and, when needed, its namespace) to `c`; returns its index.
+size_t addHypotheticalPod(model::Cluster& c, WitnessEnd& w, model::IdentityId id) {
+  model::Namespace* ns = nullptr;
+  for (auto& n : c.namespaces) {
+    if (n.name == w.namespace_) ns = &n;
+  }
+  if (ns == nullptr) {
+    c.namespaces.push_back({.name = w.namespace_});
+    ns = &c.namespaces.back();
+  }
+  if (!ns->declared || ns->labels.empty()) {
+    for (const auto& [k, v] : w.namespace_labels) ns->labels[k] = v;
+  }
+  model::Pod pod{.namespace_ = w.namespace_, .name = "hypothetical-" + std::to_string(id)};
+  pod.labels = model::StringMap(w.labels.begin(), w.labels.end());
+  pod.service_account = w.service_account;
+  pod.ports = w.ports;
+  pod.identity = id;
+  pod.workload = c.workloads.size();
+  c.workloads.push_back({.kind = "Pod", .namespace_ = pod.namespace_, .name = pod.name});
+  model::Identity ident{.id = id,
+                        .kind = model::IdentityKind::Cluster,
+                        .labels = model::podIdentityLabels(c, pod),
+                        .endpoint_count = 1};
+  for (const auto& cp : pod.ports) ident.named_ports.emplace(cp.name, cp);
+  c.identities[id] = std::move(ident);
+  c.pods.push_back(std::move(pod));
+  return c.pods.size() - 1;
+}
+
+}  // namespace
+
+WitnessEnd decodeEndpoint(Encoder& enc, const SymEndpoint& e) {
+  smt::Context& ctx = enc.ctx();
+  const Universe& u = enc.universe();
+  WitnessEnd w;
+  w.kind = ctx.intValue(e.kind);
+  w.addr = static_cast<model::Ipv4>(ctx.bvValue(e.addr));
+  if (w.kind != kKindPod) return w;
+  if (e.scope == Scope::Existing) {
+    w.cls = static_cast<size_t>(ctx.intValue(e.cls));
+    return w;
+  }
+  w.hypothetical = true;
+  w.service_account = "default";
+  for (const auto& [key, var] : e.labels) {
+    auto v = u.value(key, ctx.intValue(var));
+    if (!v) continue;
+    if (key == kNsKey) {
+      w.namespace_ = *v;
+    } else if (key == kSaKey) {
+      w.service_account = *v;
+    } else if (key.starts_with(kNsLabelsPrefix)) {
+      w.namespace_labels[key.substr(kNsLabelsPrefix.size())] = *v;
+    } else if (key != kClusterKey) {
+      w.labels[key] = *v;
+    }
+  }
+  for (const auto& [name, np] : e.named_ports) {
+    if (!ctx.boolValue(np.present)) continue;
+    w.ports.push_back({.name = name,
+                       .port = static_cast<uint16_t>(ctx.intValue(np.port)),
+                       .protocol = static_cast<uint8_t>(ctx.intValue(np.proto))});
+  }
+  return w;
+}
+
+std::string WitnessEnd::describe(const model::Cluster& c) const {
+  if (kind == kKindExternal) return "external address " + model::formatIpv4(addr);
+  if (kind != kKindPod) {
+    return std::string(model::reservedIdentityName(static_cast<model::IdentityId>(kind))) +
+           " (reserved identity " + std::to_string(kind) + ")";
+  }
+  if (!hypothetical && pod && *pod < c.pods.size()) {
+    const model::Pod& p = c.pods[*pod];
+    std::string s = "pod " + p.ref();
+    if (p.ip) s += " (" + model::formatIpv4(*p.ip) + ")";
+    s += " identity " + std::to_string(p.identity);
+    if (const model::Identity* ident = c.identity(p.identity)) s += " " + ident->labels.str();
+    return s;
+  }
+  std::string s = "a pod that could exist: namespace " + namespace_ + ", labels " + mapStr(labels);
+  if (!namespace_labels.empty()) s += ", namespace labels " + mapStr(namespace_labels);
+  for (const auto& cp : ports) {
+    s += ", port " + cp.name + "=" + std::to_string(cp.port) + "/" +
+         std::string(model::protocolName(cp.protocol));
+  }
+  return s;
+}
+
+std::string Witness::flowStr() const {
+  std::string s(model::protocolName(protocol));
+  if (protocol == model::kProtoICMP) return s + " type " + std::to_string(port);
+  return s + " " + std::to_string(port);
+}
+
+Witness makeWitness(Encoder& enc, const SymFlow& f, smt::Expr allowed) {
+  smt::Context& ctx = enc.ctx();
+  Witness w{.src = decodeEndpoint(enc, f.src), .dst = decodeEndpoint(enc, f.dst)};
+  w.protocol = static_cast<uint8_t>(ctx.intValue(f.proto));
+  w.port = static_cast<uint16_t>(ctx.intValue(f.port));
+  w.smt_allowed = ctx.boolValue(allowed);
+  // Replay on a copy with the hypothetical pods added; identity numbers above any allocated.
+  model::Cluster c = enc.cluster();
+  model::IdentityId next = model::kLocalIdentityScope - 1;
+  for (WitnessEnd* e : {&w.src, &w.dst}) {
+    if (e->kind != kKindPod) continue;
+    if (e->hypothetical) {
+      e->pod = addHypotheticalPod(c, *e, next--);
+    } else if (e->cls && *e->cls < enc.classes().size()) {
+      e->pod = enc.classes()[*e->cls].pods.front();
+      // Two endpoints of one class: use another pod of it for the destination.
+      if (e == &w.dst && w.src.pod == e->pod && enc.classes()[*e->cls].pods.size() > 1) {
+        e->pod = enc.classes()[*e->cls].pods[1];
+      }
+    }
+  }
+  model::Engine engine(c);
+  for (WitnessEnd* e : {&w.src, &w.dst}) {
+    if (e->pod) {
+      e->identity = c.pods[*e->pod].identity;
+    } else if (e->kind == kKindExternal) {
+      e->identity = engine.resolve(e->addr, "");
+    } else {
+      e->identity = static_cast<model::IdentityId>(e->kind);
+    }
+  }
+  w.verdict.egress.direction = model::Direction::Egress;
+  w.verdict.ingress.direction = model::Direction::Ingress;
+  if (w.src.pod) {
+    w.verdict.egress =
+        engine.decide(*w.src.pod, model::Direction::Egress, w.dst.identity, w.protocol, w.port);
+  }
+  if (w.dst.pod) {
+    w.verdict.ingress =
+        engine.decide(*w.dst.pod, model::Direction::Ingress, w.src.identity, w.protocol, w.port);
+  }
+  w.verdict.allowed = w.verdict.egress.allowed && w.verdict.ingress.allowed;
+  for (size_t id : w.verdict.egress.rules)
+    w.egress_rules.push_back(c.policies.rules[id].describe());
+  for (size_t id : w.verdict.ingress.rules)
+    w.ingress_rules.push_back(c.policies.rules[id].describe());
+  // Keep the descriptions valid after the copy is gone.
+  for (WitnessEnd* e : {&w.src, &w.dst}) {
+    if (e->hypothetical) e->pod.reset();
+  }
+  return w;
+}
+
+}  // namespace membrane::verify

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+// Witness flows: a satisfying assignment decoded into concrete endpoints, then replayed
+// through model::Engine (with hypothetical pods added to a copy of the cluster) so every
+// counterexample names the rules that decided it and is checked against the reference
+// semantics.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/engine.h"
+#include "verify/encode.h"
+
+namespace membrane::verify {
+
+struct WitnessEnd {
+  int64_t kind = kKindPod;
+  std::optional<size_t> cls;  // an existing class (its first pod stands for it)
+  bool hypothetical = false;  // a pod that does not exist today
+  std::string namespace_;
+  std::map<std::string, std::string> labels;  // the pod's labels that selectors look at
+  std::map<std::string, std::string> namespace_labels;
+  std::string service_account;
+  std::vector<model::ContainerPort> ports;  // hypothetical pods: their named ports
+  model::Ipv4 addr = 0;
+  // Filled by replay():
+  std::optional<size_t> pod;  // index into the replay cluster's pods
+  model::IdentityId identity = 0;
+  std::string describe(const model::Cluster& cluster) const;
+};
+
+struct Witness {
+  WitnessEnd src;
+  WitnessEnd dst;
+  uint8_t protocol = model::kProtoTCP;
+  uint16_t port = 0;
+  bool smt_allowed = false;  // what the encoding says
+  model::Verdict verdict;    // what model::Engine says
+  std::vector<std::string> egress_rules;
+  std::vector<std::string> ingress_rules;
+  bool agrees() const { return smt_allowed == verdict.allowed; }
+  std::string flowStr() const;  // "TCP 5432" / "ICMP type 8"
+};
+
+// Reads the endpoints of the current model.
+WitnessEnd decodeEndpoint(Encoder& enc, const SymEndpoint& e);
+// Builds the witness: decodes, replays through the engine, records the deciding rules.
+Witness makeWitness(Encoder& enc, const SymFlow& f, smt::Expr allowed);
+
+}  // namespace membrane::verify
