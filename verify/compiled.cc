@@ -114,7 +114,7 @@ model::IdentityId peerIdentity(const Encoder& enc, const WitnessEnd& w) {
 
 }  // namespace
 
-CompiledResult Verifier::checkCompiled() {
+CompiledResult Verifier::checkCompiled(const CompileFn& compile) {
   const auto start = std::chrono::steady_clock::now();
   CompiledResult res;
   Universe u;
@@ -129,7 +129,7 @@ CompiledResult Verifier::checkCompiled() {
   const Expr is_egress = ctx.boolVar("egress");
   for (size_t c = 0; c < enc.classes().size(); ++c) {
     const size_t pod = enc.classes()[c].pods.front();
-    const model::MapState ms = engine.compile(pod);
+    const model::MapState ms = compile ? compile(engine, pod) : engine.compile(pod);
     smt::Scope scope(ctx);
     const SymEndpoint self = enc.fixedPod("self", c);
     std::vector<Expr> differ;

@@ -2,6 +2,7 @@
 // Proving invariants and validating compiled map state against the rule semantics.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_set>
@@ -58,7 +59,9 @@ class Verifier {
   InvariantResult check(const Invariant& inv);
   // Translation validation: for every endpoint class, one query "some peer identity,
   // direction, protocol and port where the compiled lookup differs from the rules".
-  CompiledResult checkCompiled();
+  // `compile` replaces model::Engine::compile (a seam for tests that corrupt map state).
+  using CompileFn = std::function<model::MapState(const model::Engine&, size_t pod)>;
+  CompiledResult checkCompiled(const CompileFn& compile = {});
 
   const model::Cluster& cluster() const { return cluster_; }
 
