@@ -115,8 +115,8 @@ Result<std::unique_ptr<TcAttachment>> Datapath::attach(int ifindex) const {
   a->created_hook_ = rc == 0;
   a->netns_fd_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   if (a->netns_fd_ < 0) return errnoError(errno, "open own network namespace");
-  const std::pair<bpf_tc_attach_point, Program> plan[] = {
-      {BPF_TC_INGRESS, Program::FromContainer}, {BPF_TC_EGRESS, Program::ToContainer}};
+  const std::pair<bpf_tc_attach_point, Program> plan[] = {{BPF_TC_INGRESS, Program::FromContainer},
+                                                          {BPF_TC_EGRESS, Program::ToContainer}};
   for (const auto& [point, prog] : plan) {
     hook.attach_point = point;
     LIBBPF_OPTS(bpf_tc_opts, opts);
@@ -179,9 +179,9 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
     }
   }
   if (!config.bpffs_root.empty()) {
-    for (bpf_map* map : {s->maps.membrane_ipcache, s->maps.membrane_endpoints, s->maps.membrane_ct4,
-                         s->maps.membrane_policy, s->maps.membrane_metrics,
-                         s->maps.membrane_events}) {
+    for (bpf_map* map :
+         {s->maps.membrane_ipcache, s->maps.membrane_endpoints, s->maps.membrane_ct4,
+          s->maps.membrane_policy, s->maps.membrane_metrics, s->maps.membrane_events}) {
       const std::string path = config.pinDir() + "/" + bpf_map__name(map);
       if (int rc = bpf_map__set_pin_path(map, path.c_str()); rc != 0) {
         return errnoError(-rc, "pin path " + path);
@@ -219,9 +219,9 @@ uint64_t Datapath::eventsLost() const {
 
 Status Datapath::unpin() {
   if (config_.bpffs_root.empty()) return {};
-  for (bpf_map* map : {skel_->maps.membrane_ipcache, skel_->maps.membrane_endpoints,
-                       skel_->maps.membrane_ct4, skel_->maps.membrane_policy,
-                       skel_->maps.membrane_metrics, skel_->maps.membrane_events}) {
+  for (bpf_map* map :
+       {skel_->maps.membrane_ipcache, skel_->maps.membrane_endpoints, skel_->maps.membrane_ct4,
+        skel_->maps.membrane_policy, skel_->maps.membrane_metrics, skel_->maps.membrane_events}) {
     if (int rc = bpf_map__unpin(map, nullptr); rc != 0 && rc != -ENOENT) {
       return errnoError(-rc, std::string("unpin ") + bpf_map__name(map));
     }

@@ -55,7 +55,7 @@ struct TestRunResult {
   int retval = -1;           // TC_ACT_OK 0, TC_ACT_SHOT 2
   uint32_t duration_ns = 0;  // average per repetition
   std::vector<uint8_t> data_out;
-  uint32_t mark = 0;         // skb->mark after the run
+  uint32_t mark = 0;  // skb->mark after the run
 };
 // BPF_PROG_TEST_RUN of a tc program on `packet` (an Ethernet frame).
 Result<TestRunResult> testRunTc(int prog_fd, std::span<const uint8_t> packet, uint32_t repeat = 1);

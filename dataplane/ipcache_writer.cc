@@ -160,14 +160,16 @@ Result<IpcacheChange> IpcacheWriter::apply(const IpcacheState& desired) {
     const IpcacheEntry& e = desired.at(p);
     if (auto r = typed->update(encodeIpcacheKey(p), encodeIpcacheInfo(e)); !r) {
       loaded_ = false;  // re-read before the next apply
-      return Error{.code = r.error().code, .context = "ipcache " + p.str() + ": " + r.error().context};
+      return Error{.code = r.error().code,
+                   .context = "ipcache " + p.str() + ": " + r.error().context};
     }
     current_[p] = e;
   }
   for (const Ipv4Prefix& p : change.removed) {
     if (auto r = typed->erase(encodeIpcacheKey(p)); !r) {
       loaded_ = false;
-      return Error{.code = r.error().code, .context = "ipcache " + p.str() + ": " + r.error().context};
+      return Error{.code = r.error().code,
+                   .context = "ipcache " + p.str() + ": " + r.error().context};
     }
     current_.erase(p);
   }

@@ -31,7 +31,7 @@ struct Ipv4Prefix {
 // "10.0.0.0/24" or "10.0.0.1" (= /32). Host bits must be zero.
 Result<Ipv4Prefix> parseIpv4Prefix(std::string_view text);
 Result<uint32_t> parseIpv4(std::string_view text);  // host order
-std::string formatIpv4(uint32_t addr);               // host order
+std::string formatIpv4(uint32_t addr);              // host order
 
 struct IpcacheEntry {
   model::IdentityId identity = 0;

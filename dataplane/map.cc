@@ -103,7 +103,8 @@ Status FakeMap::update(std::span<const std::byte> key, std::span<const std::byte
   }
   Bytes k(key.begin(), key.end());
   auto it = contents_.find(k);
-  if (flags == kUpdateNoExist && it != contents_.end()) return errnoError(EEXIST, "update " + name_);
+  if (flags == kUpdateNoExist && it != contents_.end())
+    return errnoError(EEXIST, "update " + name_);
   if (flags == kUpdateExist && it == contents_.end()) return errnoError(ENOENT, "update " + name_);
   if (it == contents_.end() && contents_.size() >= max_entries_) {
     return errnoError(E2BIG, "update " + name_);

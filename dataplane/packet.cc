@@ -44,7 +44,7 @@ std::vector<uint8_t> buildIpv4(const PacketSpec& s) {
       l4.assign(20, 0);
       put16(l4, 0, s.sport);
       put16(l4, 2, s.dport);
-      put32(l4, 4, 1000);                                   // seq
+      put32(l4, 4, 1000);                                     // seq
       put32(l4, 8, (s.tcp_flags & kTcpAck) != 0 ? 2000 : 0);  // ack
       l4[12] = 5 << 4;
       l4[13] = s.tcp_flags;
@@ -125,8 +125,7 @@ std::vector<uint8_t> buildIpv4Frame(const PacketSpec& spec) {
 
 PacketSpec icmpErrorSpec(uint32_t saddr, uint32_t daddr, uint8_t type, uint8_t code,
                          const std::vector<uint8_t>& quoted) {
-  PacketSpec s{.saddr = saddr, .daddr = daddr, .protocol = 1, .icmp_type = type,
-               .icmp_code = code};
+  PacketSpec s{.saddr = saddr, .daddr = daddr, .protocol = 1, .icmp_type = type, .icmp_code = code};
   s.payload.assign(quoted.begin(), quoted.begin() + std::min<size_t>(quoted.size(), 28));
   return s;
 }

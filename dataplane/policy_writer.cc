@@ -17,9 +17,8 @@ namespace {
 
 std::string describe(const model::MapKey& k) {
   return "policy entry {identity " + std::to_string(k.identity) + ", " +
-         std::string(model::directionName(k.direction)) + ", proto " +
-         std::to_string(k.protocol) + ", port " + std::to_string(k.port) + "/" +
-         std::to_string(k.prefix_len) + "}";
+         std::string(model::directionName(k.direction)) + ", proto " + std::to_string(k.protocol) +
+         ", port " + std::to_string(k.port) + "/" + std::to_string(k.prefix_len) + "}";
 }
 
 uint16_t portMask(uint8_t prefix_len) {
@@ -79,7 +78,7 @@ model::MapKey decodePolicyKey(const PolicyKey& key) {
 
 model::MapValue decodePolicyEntry(const PolicyEntry& entry) {
   model::MapValue out;
-  out.verdict = entry.deny             ? model::EntryVerdict::Deny
+  out.verdict = entry.deny              ? model::EntryVerdict::Deny
                 : entry.proxy_port != 0 ? model::EntryVerdict::Redirect
                                         : model::EntryVerdict::Allow;
   out.proxy_port = ntohs(entry.proxy_port);
@@ -290,8 +289,8 @@ Result<model::MapState> PolicyWriter::readBack(uint32_t endpoint_id) {
   return out;
 }
 
-model::MapLookup lookupPolicyMap(const RawMap& inner, model::IdentityId peer,
-                                 model::Direction dir, uint8_t proto, uint16_t port) {
+model::MapLookup lookupPolicyMap(const RawMap& inner, model::IdentityId peer, model::Direction dir,
+                                 uint8_t proto, uint16_t port) {
   auto entries = readPolicyMap(inner);
   if (!entries) return {};
   model::MapState state;

@@ -125,7 +125,7 @@ Result<std::map<model::MapKey, model::MapValue>> readPolicyMap(const RawMap& inn
 
 // The BPF lookup (bpf/lib/policy.h) evaluated in C++ over an inner map's contents. Used to
 // check intermediate states of the fake store; O(entries).
-model::MapLookup lookupPolicyMap(const RawMap& inner, model::IdentityId peer,
-                                 model::Direction dir, uint8_t proto, uint16_t port);
+model::MapLookup lookupPolicyMap(const RawMap& inner, model::IdentityId peer, model::Direction dir,
+                                 uint8_t proto, uint16_t port);
 
 }  // namespace membrane::dataplane

@@ -14,8 +14,8 @@ struct membrane_ct_tuple {
 	__be32 saddr;
 	__be16 dport;
 	__be16 sport;
-	__u8 nexthdr;  /* IPPROTO_* */
-	__u8 flags;    /* MEMBRANE_CT_EGRESS / MEMBRANE_CT_INGRESS */
+	__u8 nexthdr; /* IPPROTO_* */
+	__u8 flags;   /* MEMBRANE_CT_EGRESS / MEMBRANE_CT_INGRESS */
 	__u16 pad;
 };
 
@@ -37,16 +37,16 @@ enum membrane_ct_status {
 
 /* 64 bytes. */
 struct membrane_ct_entry {
-	__u64 expires_ns;  /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) deadline */
-	__u64 tx_packets;  /* forward direction */
+	__u64 expires_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) deadline */
+	__u64 tx_packets; /* forward direction */
 	__u64 tx_bytes;
-	__u64 rx_packets;  /* reply direction */
+	__u64 rx_packets; /* reply direction */
 	__u64 rx_bytes;
 	__u32 src_identity;
 	__u32 dst_identity;
-	__u32 cookie;       /* policy entry that allowed the first packet */
+	__u32 cookie;	    /* policy entry that allowed the first packet */
 	__u16 proxy_port;   /* host order */
-	__u8 flags;         /* MEMBRANE_CT_F_* */
+	__u8 flags;	    /* MEMBRANE_CT_F_* */
 	__u8 tx_flags_seen; /* TCP flags, forward */
 	__u8 rx_flags_seen; /* TCP flags, reply */
 	__u8 pad[7];

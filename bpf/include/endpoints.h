@@ -10,9 +10,9 @@
 
 /* 20 bytes. */
 struct membrane_endpoint_key {
-	__be32 ip4;        /* network order */
-	__u32 pad[3];      /* room for IPv6 */
-	__u8 family;       /* MEMBRANE_FAMILY_IPV4 (bpf/include/ipcache.h) */
+	__be32 ip4;   /* network order */
+	__u32 pad[3]; /* room for IPv6 */
+	__u8 family;  /* MEMBRANE_FAMILY_IPV4 (bpf/include/ipcache.h) */
 	__u8 pad1;
 	__u16 cluster_id;
 };
@@ -21,10 +21,10 @@ struct membrane_endpoint_key {
 
 /* 32 bytes. */
 struct membrane_endpoint_info {
-	__u32 ifindex;       /* host-side veth; 0 = do not check the interface */
-	__u16 endpoint_id;   /* index into membrane_policy */
-	__u16 flags;         /* MEMBRANE_ENDPOINT_F_* */
-	__u32 sec_identity;  /* the endpoint's own identity, host order */
+	__u32 ifindex;	    /* host-side veth; 0 = do not check the interface */
+	__u16 endpoint_id;  /* index into membrane_policy */
+	__u16 flags;	    /* MEMBRANE_ENDPOINT_F_* */
+	__u32 sec_identity; /* the endpoint's own identity, host order */
 	__u8 mac[6];
 	__u8 node_mac[6];
 	__u32 pad[2];

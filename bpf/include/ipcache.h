@@ -13,25 +13,25 @@
 
 /* 24 bytes. prefixlen = 32 (cluster_id, pad, family) + address prefix length. */
 struct membrane_ipcache_key {
-	__u32 prefixlen;   /* struct bpf_lpm_trie_key header */
-	__u16 cluster_id;  /* 0 unless cluster-aware addressing */
+	__u32 prefixlen;  /* struct bpf_lpm_trie_key header */
+	__u16 cluster_id; /* 0 unless cluster-aware addressing */
 	__u8 pad1;
-	__u8 family;       /* MEMBRANE_FAMILY_IPV4 */
-	__be32 ip4;        /* network order */
-	__u32 pad2[3];     /* room for IPv6 */
+	__u8 family;   /* MEMBRANE_FAMILY_IPV4 */
+	__be32 ip4;    /* network order */
+	__u32 pad2[3]; /* room for IPv6 */
 };
 
 #define MEMBRANE_IPCACHE_BASE_PREFIX 32
 
 #define MEMBRANE_IPCACHE_F_HAS_TUNNEL_EP 0x1
-#define MEMBRANE_IPCACHE_F_SKIP_TUNNEL   0x2
+#define MEMBRANE_IPCACHE_F_SKIP_TUNNEL	 0x2
 
 /* 12 bytes. */
 struct membrane_ipcache_info {
-	__u32 sec_identity;      /* host order */
-	__be32 tunnel_endpoint;  /* node hosting the address; 0 = local or none */
-	__u8 encrypt_key;        /* reserved for transparent encryption */
-	__u8 flags;              /* MEMBRANE_IPCACHE_F_* */
+	__u32 sec_identity;	/* host order */
+	__be32 tunnel_endpoint; /* node hosting the address; 0 = local or none */
+	__u8 encrypt_key;	/* reserved for transparent encryption */
+	__u8 flags;		/* MEMBRANE_IPCACHE_F_* */
 	__u16 pad;
 };
 

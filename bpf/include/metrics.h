@@ -8,7 +8,7 @@
 #include <linux/types.h>
 
 /* index = (direction - 1) * 256 + reason, direction = MEMBRANE_DIR_INGRESS/EGRESS. */
-#define MEMBRANE_METRICS_SIZE 512
+#define MEMBRANE_METRICS_SIZE		    512
 #define MEMBRANE_METRICS_INDEX(dir, reason) ((((dir)-1) & 1) * 256 + ((reason)&0xff))
 
 struct membrane_metrics_value {

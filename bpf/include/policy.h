@@ -14,28 +14,28 @@
  * always matched; then 0, 8 (protocol) or 8 + k (protocol and the first k bits of dport).
  */
 struct membrane_policy_key {
-	__u32 prefixlen;  /* struct bpf_lpm_trie_key header */
-	__u32 sec_label;  /* peer identity, host order; 0 = any peer */
-	__u8 egress;      /* 1 = egress (leaving the endpoint), 0 = ingress */
-	__u8 protocol;    /* IPPROTO_*; 0 only with a wildcarded port */
-	__be16 dport;     /* network order; ICMP: the ICMP type */
+	__u32 prefixlen; /* struct bpf_lpm_trie_key header */
+	__u32 sec_label; /* peer identity, host order; 0 = any peer */
+	__u8 egress;	 /* 1 = egress (leaving the endpoint), 0 = ingress */
+	__u8 protocol;	 /* IPPROTO_*; 0 only with a wildcarded port */
+	__be16 dport;	 /* network order; ICMP: the ICMP type */
 };
 
 /* 12 bytes. */
 struct membrane_policy_entry {
-	__be16 proxy_port;       /* network order; != 0: redirect to this L7 proxy port */
-	__u8 deny;               /* 1: drop with MEMBRANE_DROP_POLICY_DENY */
-	__u8 lpm_prefix_length;  /* prefix over {protocol, dport}: 0, 8, 8 + k (k <= 16) */
-	__u32 precedence;        /* higher wins; MEMBRANE_PRECEDENCE_DENY short-circuits */
-	__u32 cookie;            /* reported in flow events (rule correlation) */
+	__be16 proxy_port;	/* network order; != 0: redirect to this L7 proxy port */
+	__u8 deny;		/* 1: drop with MEMBRANE_DROP_POLICY_DENY */
+	__u8 lpm_prefix_length; /* prefix over {protocol, dport}: 0, 8, 8 + k (k <= 16) */
+	__u32 precedence;	/* higher wins; MEMBRANE_PRECEDENCE_DENY short-circuits */
+	__u32 cookie;		/* reported in flow events (rule correlation) */
 };
 
-#define MEMBRANE_POLICY_BASE_PREFIX  40 /* identity + direction bits */
-#define MEMBRANE_POLICY_PROTO_BITS   8
-#define MEMBRANE_POLICY_FULL_PREFIX  64 /* MEMBRANE_POLICY_BASE_PREFIX + 8 + 16 */
-#define MEMBRANE_PRECEDENCE_DENY     0xFFFFFFFFu
-#define MEMBRANE_POLICY_MAP_SIZE     16384 /* per endpoint; overridable at load time */
-#define MEMBRANE_MAX_ENDPOINTS       1024  /* outer array size; overridable at load time */
+#define MEMBRANE_POLICY_BASE_PREFIX 40 /* identity + direction bits */
+#define MEMBRANE_POLICY_PROTO_BITS  8
+#define MEMBRANE_POLICY_FULL_PREFIX 64 /* MEMBRANE_POLICY_BASE_PREFIX + 8 + 16 */
+#define MEMBRANE_PRECEDENCE_DENY    0xFFFFFFFFu
+#define MEMBRANE_POLICY_MAP_SIZE    16384 /* per endpoint; overridable at load time */
+#define MEMBRANE_MAX_ENDPOINTS	    1024  /* outer array size; overridable at load time */
 
 /* Cilium's policy match types (policy_verdict_notify.match_type). */
 enum membrane_match_type {
@@ -43,7 +43,7 @@ enum membrane_match_type {
 	MEMBRANE_MATCH_L3_ONLY = 1,    /* exact identity, any proto/port */
 	MEMBRANE_MATCH_L3_L4 = 2,      /* exact identity, proto and (part of) port */
 	MEMBRANE_MATCH_L4_ONLY = 3,    /* any identity, proto and (part of) port */
-	MEMBRANE_MATCH_ALL = 4,        /* any identity, any proto/port */
+	MEMBRANE_MATCH_ALL = 4,	       /* any identity, any proto/port */
 	MEMBRANE_MATCH_L3_PROTO = 5,   /* exact identity, proto only */
 	MEMBRANE_MATCH_PROTO_ONLY = 6, /* any identity, proto only */
 };

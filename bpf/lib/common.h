@@ -29,7 +29,7 @@
 #endif
 
 #define MEMBRANE_IDENTITY_WORLD 2 /* ipcache miss */
-#define NSEC_PER_SEC            1000000000ULL
+#define NSEC_PER_SEC		1000000000ULL
 
 /* Knobs. Defaults here; dataplane::DatapathConfig overrides them before load. */
 const volatile __u8 cfg_trace_forward = MEMBRANE_TRACE_NEW;

@@ -17,7 +17,7 @@ struct {
 
 struct ct_result {
 	struct membrane_ct_entry *entry; /* NULL for NEW */
-	__u8 status;                     /* enum membrane_ct_status */
+	__u8 status;			 /* enum membrane_ct_status */
 };
 
 static __always_inline void ct_tuple_reverse(struct membrane_ct_tuple *t)

@@ -16,8 +16,8 @@ struct {
 static __always_inline struct membrane_endpoint_info *endpoint_lookup4(void *map, __be32 addr)
 {
 	struct membrane_endpoint_key key = {
-		.ip4 = addr,
-		.family = MEMBRANE_FAMILY_IPV4,
+	    .ip4 = addr,
+	    .family = MEMBRANE_FAMILY_IPV4,
 	};
 
 	return bpf_map_lookup_elem(map, &key);

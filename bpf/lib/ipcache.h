@@ -16,9 +16,9 @@ struct {
 static __always_inline const struct membrane_ipcache_info *ipcache_lookup4(void *map, __be32 addr)
 {
 	struct membrane_ipcache_key key = {
-		.prefixlen = MEMBRANE_IPCACHE_BASE_PREFIX + 32,
-		.family = MEMBRANE_FAMILY_IPV4,
-		.ip4 = addr,
+	    .prefixlen = MEMBRANE_IPCACHE_BASE_PREFIX + 32,
+	    .family = MEMBRANE_FAMILY_IPV4,
+	    .ip4 = addr,
 	};
 
 	return bpf_map_lookup_elem(map, &key);

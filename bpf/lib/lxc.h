@@ -60,7 +60,8 @@ static __always_inline void lxc_record_policy(struct membrane_flow_event *ev,
 
 /* Policy for a NEW or ESTABLISHED forward packet, then CT bookkeeping. */
 static __always_inline int lxc_policy4(struct __sk_buff *ctx, struct membrane_flow_event *ev,
-				       const struct pkt4 *p, struct ct_result *ct, __u32 endpoint_id)
+				       const struct pkt4 *p, struct ct_result *ct,
+				       __u32 endpoint_id)
 {
 	struct policy_result pr = {};
 	int egress = ev->direction == MEMBRANE_DIR_EGRESS;
@@ -115,7 +116,8 @@ static __always_inline int lxc_handle_ipv4(struct __sk_buff *ctx, struct membran
 	 */
 	ep = endpoint_lookup4(&membrane_endpoints, egress ? p.tuple.saddr : p.tuple.daddr);
 	if (!ep || (cfg_anti_spoof && !endpoint_matches(ep, ctx)))
-		return lxc_drop(ev, egress ? MEMBRANE_DROP_INVALID_SIP : MEMBRANE_DROP_UNKNOWN_TARGET);
+		return lxc_drop(ev,
+				egress ? MEMBRANE_DROP_INVALID_SIP : MEMBRANE_DROP_UNKNOWN_TARGET);
 	ev->endpoint_id = ep->endpoint_id;
 	if (egress) {
 		ev->src_identity = ep->sec_identity;

@@ -5,26 +5,26 @@
 
 #include "bpf/lib/common.h"
 
-#define IPPROTO_ICMP_ 1
-#define ICMP_ECHOREPLY_    0
-#define ICMP_DEST_UNREACH_ 3
-#define ICMP_ECHO_         8
+#define IPPROTO_ICMP_	    1
+#define ICMP_ECHOREPLY_	    0
+#define ICMP_DEST_UNREACH_  3
+#define ICMP_ECHO_	    8
 #define ICMP_TIME_EXCEEDED_ 11
 #define ICMP_PARAMETERPROB_ 12
-#define TCP_FLAG_FIN 0x01
-#define TCP_FLAG_SYN 0x02
-#define TCP_FLAG_RST 0x04
-#define TCP_FLAG_ACK 0x10
+#define TCP_FLAG_FIN	    0x01
+#define TCP_FLAG_SYN	    0x02
+#define TCP_FLAG_RST	    0x04
+#define TCP_FLAG_ACK	    0x10
 
 /* Everything later stages need about one IPv4 packet. */
 struct pkt4 {
 	struct membrane_ct_tuple tuple; /* as carried by the packet; flags = CT direction */
 	__u32 len;
-	__u16 policy_port;              /* host order: dport, or the ICMP type */
+	__u16 policy_port; /* host order: dport, or the ICMP type */
 	__u8 tcp_flags;
 	__u8 icmp_type;
 	__u8 icmp_code;
-	__u8 icmp_error;                /* 1: inner holds the embedded packet's tuple */
+	__u8 icmp_error; /* 1: inner holds the embedded packet's tuple */
 	struct membrane_ct_tuple inner;
 };
 

@@ -27,13 +27,13 @@ struct {
 } membrane_policy SEC(".maps");
 
 struct policy_result {
-	__u8 drop_reason;   /* 0: allowed (maybe redirected) */
-	__u8 match_type;    /* enum membrane_match_type */
-	__u8 prefix_len;    /* of the chosen entry */
+	__u8 drop_reason; /* 0: allowed (maybe redirected) */
+	__u8 match_type;  /* enum membrane_match_type */
+	__u8 prefix_len;  /* of the chosen entry */
 	__u8 pad;
-	__u32 identity;     /* of the chosen entry's key: the peer or 0 */
+	__u32 identity; /* of the chosen entry's key: the peer or 0 */
 	__u32 cookie;
-	__u16 proxy_port;   /* host order */
+	__u16 proxy_port; /* host order */
 	__u16 pad2;
 };
 
@@ -41,10 +41,10 @@ static __always_inline __u8 policy_match_type(int l3, __u8 prefix_len)
 {
 	if (l3)
 		return prefix_len > MEMBRANE_POLICY_PROTO_BITS ? MEMBRANE_MATCH_L3_L4
-		       : prefix_len > 0                        ? MEMBRANE_MATCH_L3_PROTO
+		       : prefix_len > 0			       ? MEMBRANE_MATCH_L3_PROTO
 							       : MEMBRANE_MATCH_L3_ONLY;
 	return prefix_len > MEMBRANE_POLICY_PROTO_BITS ? MEMBRANE_MATCH_L4_ONLY
-	       : prefix_len > 0                        ? MEMBRANE_MATCH_PROTO_ONLY
+	       : prefix_len > 0			       ? MEMBRANE_MATCH_PROTO_ONLY
 						       : MEMBRANE_MATCH_ALL;
 }
 
@@ -53,11 +53,11 @@ static __always_inline void policy_can_access4(void *policy_map, __u32 peer, __u
 					       __u8 proto, __u16 port, struct policy_result *res)
 {
 	struct membrane_policy_key key = {
-		.prefixlen = MEMBRANE_POLICY_FULL_PREFIX,
-		.sec_label = peer,
-		.egress = egress,
-		.protocol = proto,
-		.dport = bpf_htons(port),
+	    .prefixlen = MEMBRANE_POLICY_FULL_PREFIX,
+	    .sec_label = peer,
+	    .egress = egress,
+	    .protocol = proto,
+	    .dport = bpf_htons(port),
 	};
 	const struct membrane_policy_entry *l3, *l4 = NULL, *chosen;
 
@@ -69,9 +69,9 @@ static __always_inline void policy_can_access4(void *policy_map, __u32 peer, __u
 		l4 = bpf_map_lookup_elem(policy_map, &key);
 	}
 	chosen = l3;
-	if (l4 && (!l3 || l4->precedence > l3->precedence ||
-		   (l4->precedence == l3->precedence &&
-		    l4->lpm_prefix_length > l3->lpm_prefix_length)))
+	if (l4 &&
+	    (!l3 || l4->precedence > l3->precedence ||
+	     (l4->precedence == l3->precedence && l4->lpm_prefix_length > l3->lpm_prefix_length)))
 		chosen = l4;
 	if (!chosen) {
 		res->drop_reason = MEMBRANE_DROP_POLICY;

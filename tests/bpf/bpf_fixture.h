@@ -26,7 +26,7 @@ inline constexpr uint32_t kPeerA = ipv4Addr(10, 0, 1, 1);  // /32, identity 2001
 inline constexpr model::IdentityId kIdA = 2001;
 inline constexpr uint32_t kPeerB = ipv4Addr(10, 0, 2, 5);  // in 10.0.2.0/24, identity 2002
 inline constexpr model::IdentityId kIdB = 2002;
-inline constexpr uint32_t kWorld = ipv4Addr(8, 8, 8, 8);   // ipcache miss: identity 2
+inline constexpr uint32_t kWorld = ipv4Addr(8, 8, 8, 8);  // ipcache miss: identity 2
 inline constexpr int kTcOk = 0;
 inline constexpr int kTcShot = 2;
 
@@ -45,12 +45,14 @@ inline model::MapKey mkey(model::IdentityId id, model::Direction dir, uint8_t pr
 }
 inline model::MapValue mallow(uint32_t cookie) { return {.cookie = cookie}; }
 inline model::MapValue mdeny(uint32_t cookie) {
-  return {.verdict = model::EntryVerdict::Deny, .precedence = model::kPrecedenceDeny,
-          .cookie = cookie};
+  return {
+      .verdict = model::EntryVerdict::Deny, .precedence = model::kPrecedenceDeny, .cookie = cookie};
 }
 inline model::MapValue mredirect(uint16_t port, uint32_t cookie) {
-  return {.verdict = model::EntryVerdict::Redirect, .proxy_port = port,
-          .precedence = model::kPrecedenceRedirectBase | 0x9A, .cookie = cookie};
+  return {.verdict = model::EntryVerdict::Redirect,
+          .proxy_port = port,
+          .precedence = model::kPrecedenceRedirectBase | 0x9A,
+          .cookie = cookie};
 }
 
 class BpfTest : public ::testing::Test {
@@ -69,9 +71,10 @@ class BpfTest : public ::testing::Test {
     ASSERT_TRUE(ev.ok()) << ev.error().message();
     events_ = std::move(*ev);
     // test_run skbs arrive on the loopback device (ifindex 1).
-    ASSERT_TRUE(endpoints_->apply({{kPod, {.endpoint_id = kEndpointId, .identity = kPodIdentity,
-                                           .ifindex = 1}}})
-                    .ok());
+    ASSERT_TRUE(
+        endpoints_
+            ->apply({{kPod, {.endpoint_id = kEndpointId, .identity = kPodIdentity, .ifindex = 1}}})
+            .ok());
     ASSERT_TRUE(ipcache_
                     ->apply({{{.addr = kPeerA, .len = 32}, {.identity = kIdA}},
                              {{.addr = ipv4Addr(10, 0, 2, 0), .len = 24}, {.identity = kIdB}},
@@ -108,7 +111,11 @@ class BpfTest : public ::testing::Test {
 // Packet helpers: pod is always one end.
 inline PacketSpec tcp(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
                       uint8_t flags = kTcpSyn) {
-  return {.saddr = src, .daddr = dst, .protocol = 6, .sport = sport, .dport = dport,
+  return {.saddr = src,
+          .daddr = dst,
+          .protocol = 6,
+          .sport = sport,
+          .dport = dport,
           .tcp_flags = flags};
 }
 inline PacketSpec udp(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport) {

@@ -26,8 +26,8 @@ rc::Gen<model::MapState> genMapState() {
       model::MapKey k;
       k.identity = *rc::gen::elementOf(ids);
       k.direction = *rc::gen::element(Direction::Ingress, Direction::Egress);
-      k.prefix_len = *rc::gen::oneOf(rc::gen::element<uint8_t>(0, 8, 24),
-                                     rc::gen::inRange<uint8_t>(9, 25));
+      k.prefix_len =
+          *rc::gen::oneOf(rc::gen::element<uint8_t>(0, 8, 24), rc::gen::inRange<uint8_t>(9, 25));
       k.protocol = k.prefix_len == 0 ? 0 : *rc::gen::elementOf(protos);
       const unsigned bits = k.prefix_len > 8 ? k.prefix_len - 8u : 0u;
       const uint16_t port = *rc::gen::elementOf(ports);
@@ -74,21 +74,24 @@ TEST_F(BpfPropertyTest, BpfVerdictEqualsModelLookup) {
                 rc::gen::set(&Flow::peer, rc::gen::inRange(0, 3)),
                 rc::gen::set(&Flow::dir, rc::gen::element(Direction::Ingress, Direction::Egress)),
                 rc::gen::set(&Flow::proto, rc::gen::element<uint8_t>(1, 6, 17, 132)),
-                rc::gen::set(&Flow::port,
-                             rc::gen::oneOf(rc::gen::element<uint16_t>(0, 8, 53, 80, 443, 8080,
-                                                                       8090),
-                                            rc::gen::arbitrary<uint16_t>()))));
+                rc::gen::set(&Flow::port, rc::gen::oneOf(rc::gen::element<uint16_t>(
+                                                             0, 8, 53, 80, 443, 8080, 8090),
+                                                         rc::gen::arbitrary<uint16_t>()))));
     uint16_t ephemeral = 20000;
     for (const Flow& f : flows) {
       const uint32_t addr = f.peer == 0 ? kPeerA : f.peer == 1 ? kPeerB : kWorld;
       const model::IdentityId id = f.peer == 0 ? kIdA : f.peer == 1 ? kIdB : 2;
       const uint16_t port = f.proto == 1 ? static_cast<uint8_t>(f.port) : f.port;
       const bool egress = f.dir == Direction::Egress;
-      PacketSpec p{.saddr = egress ? kPod : addr, .daddr = egress ? addr : kPod,
-                   .protocol = f.proto, .sport = ++ephemeral, .dport = port,
-                   .icmp_type = static_cast<uint8_t>(port), .icmp_id = ephemeral};
-      auto r = dp_->testRun(egress ? Program::FromContainer : Program::ToContainer,
-                            buildIpv4Frame(p));
+      PacketSpec p{.saddr = egress ? kPod : addr,
+                   .daddr = egress ? addr : kPod,
+                   .protocol = f.proto,
+                   .sport = ++ephemeral,
+                   .dport = port,
+                   .icmp_type = static_cast<uint8_t>(port),
+                   .icmp_id = ephemeral};
+      auto r =
+          dp_->testRun(egress ? Program::FromContainer : Program::ToContainer, buildIpv4Frame(p));
       RC_ASSERT(r.ok());
       const model::MapLookup want = model::lookupMapState(state, id, f.dir, f.proto, port);
       auto evs = events_->drain();

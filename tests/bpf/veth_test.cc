@@ -68,8 +68,8 @@ class VethTopology {
       sh("ip netns exec " + ns + " sysctl -qw net.ipv6.conf.default.disable_ipv6=1");
       sh("ip -n " + ns + " link set lo up");
     }
-    return sh("ip link add " + hostDev() + " netns " + host() + " type veth peer name " +
-              podDev() + " netns " + pod()) == 0 &&
+    return sh("ip link add " + hostDev() + " netns " + host() + " type veth peer name " + podDev() +
+              " netns " + pod()) == 0 &&
            sh("ip -n " + pod() + " addr add 10.77.0.1/24 dev " + podDev()) == 0 &&
            sh("ip -n " + host() + " addr add 10.77.0.2/24 dev " + hostDev()) == 0 &&
            sh("ip -n " + pod() + " link set " + podDev() + " up") == 0 &&
@@ -161,13 +161,14 @@ TEST(Veth, RealTrafficThroughAllowAndDenyPolicies) {
   Datapath& d = **dp;
 
   const std::string host_dev = topo.hostDev();
-  const int ifindex = inNetns<int>(topo.host(), [&] {
-    return static_cast<int>(if_nametoindex(host_dev.c_str()));
-  });
+  const int ifindex =
+      inNetns<int>(topo.host(), [&] { return static_cast<int>(if_nametoindex(host_dev.c_str())); });
   ASSERT_GT(ifindex, 0);
   EndpointWriter eps(d.endpoints());
-  ASSERT_TRUE(eps.apply({{kVethPod, {.endpoint_id = 5, .identity = kPodIdentity,
-                                     .ifindex = static_cast<uint32_t>(ifindex)}}})
+  ASSERT_TRUE(eps.apply({{kVethPod,
+                          {.endpoint_id = 5,
+                           .identity = kPodIdentity,
+                           .ifindex = static_cast<uint32_t>(ifindex)}}})
                   .ok());
   IpcacheWriter ipc(d.ipcache());
   ASSERT_TRUE(ipc.apply({{{.addr = kVethPeer, .len = 32}, {.identity = kIdA}},
@@ -175,11 +176,11 @@ TEST(Veth, RealTrafficThroughAllowAndDenyPolicies) {
                   .ok());
   PolicyWriter pol(d.policyStore());
   model::MapState s;
-  s.entries[mkey(kIdA, Direction::Egress, 1, 8, 24)] = mallow(1);       // ping
-  s.entries[mkey(kIdA, Direction::Egress, 6, 8080, 24)] = mallow(2);    // TCP
-  s.entries[mkey(kIdA, Direction::Egress, 17, 5353, 24)] = mallow(3);   // UDP
-  s.entries[mkey(0, Direction::Egress, 6, 8081, 24)] = mdeny(4);        // explicit deny
-  s.entries[mkey(kIdA, Direction::Egress, 6, 0, 8)] = mallow(5);        // ...beaten by it
+  s.entries[mkey(kIdA, Direction::Egress, 1, 8, 24)] = mallow(1);      // ping
+  s.entries[mkey(kIdA, Direction::Egress, 6, 8080, 24)] = mallow(2);   // TCP
+  s.entries[mkey(kIdA, Direction::Egress, 17, 5353, 24)] = mallow(3);  // UDP
+  s.entries[mkey(0, Direction::Egress, 6, 8081, 24)] = mdeny(4);       // explicit deny
+  s.entries[mkey(kIdA, Direction::Egress, 6, 0, 8)] = mallow(5);       // ...beaten by it
   s.entries[mkey(kIdA, Direction::Ingress, 6, 9090, 24)] = mallow(6);
   ASSERT_TRUE(pol.apply(5, s).ok());
 

@@ -37,8 +37,10 @@ TEST(PolicyEncoding, RoundTripsAndMasksPorts) {
   EXPECT_EQ(back.port, 8080);
   EXPECT_EQ(back.prefix_len, 20);
 
-  const MapValue r{.verdict = EntryVerdict::Redirect, .proxy_port = 15001,
-                   .precedence = 0xFFFFFF9A, .cookie = 9};
+  const MapValue r{.verdict = EntryVerdict::Redirect,
+                   .proxy_port = 15001,
+                   .precedence = 0xFFFFFF9A,
+                   .cookie = 9};
   auto e = encodePolicyEntry(r, 24);
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(decodePolicyEntry(*e), r);
@@ -189,7 +191,8 @@ RC_GTEST_PROP(PolicyWriterProp, EveryObservableStateIsOldOrNew, ()) {
       const int v = *rc::gen::inRange(0, 3);
       s.entries[k] = v == 0   ? deny(static_cast<uint32_t>(i))
                      : v == 1 ? allow(static_cast<uint32_t>(i))
-                              : MapValue{.verdict = EntryVerdict::Redirect, .proxy_port = 15001,
+                              : MapValue{.verdict = EntryVerdict::Redirect,
+                                         .proxy_port = 15001,
                                          .precedence = 0xFFFFFF9A,
                                          .cookie = static_cast<uint32_t>(i)};
     }

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: Apache-2.0
+// bpf_bench: cost of the leaving-the-pod path per packet (new flow / established flow) with
+// policy maps of 10 / 1,000 / 10,000 entries and ipcaches of 10 / 100,000 prefixes, each as
+// a ratio to the empty tc program measured in the same run; then ring-buffer event
+// throughput. MEMBRANE_BENCH_QUICK=1 uses 100,000 repetitions instead of 1,000,000.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dataplane/datapath.h"
+#include "dataplane/ipcache_writer.h"
+#include "dataplane/observe.h"
+#include "dataplane/packet.h"
+#include "dataplane/policy_writer.h"
+
+namespace membrane::dataplane {
+namespace {
+
+constexpr uint32_t kPod = ipv4Addr(10, 0, 0, 1);
+constexpr uint32_t kPeer = ipv4Addr(10, 0, 1, 1);
+constexpr uint16_t kEndpoint = 1;
+constexpr model::IdentityId kPeerId = 2001;
+
+bool quick() {
+  const char* q = std::getenv("MEMBRANE_BENCH_QUICK");
+  return q != nullptr && std::string(q) == "1";
+}
+
+[[noreturn]] void die(const std::string& what, const Error& e) {
+  std::fprintf(stderr, "bpf_bench: %s: %s\n", what.c_str(), e.message().c_str());
+  std::exit(1);
+}
+
+template <typename T>
+T must(Result<T> r, const std::string& what) {
+  if (!r) die(what, r.error());
+  return std::move(*r);
+}
+
+model::MapState policyOf(size_t n) {
+  model::MapState s;
+  // The flow's own entry, then n-1 others (distinct identities and ports).
+  s.entries[{.identity = kPeerId,
+             .direction = model::Direction::Egress,
+             .protocol = 6,
+             .port = 80,
+             .prefix_len = 24}] = {.cookie = 1};
+  std::mt19937 rng(42);
+  while (s.entries.size() < n) {
+    model::MapKey k{.identity = static_cast<model::IdentityId>(256 + rng() % 50000),
+                    .direction = rng() % 2 ? model::Direction::Egress : model::Direction::Ingress,
+                    .protocol = static_cast<uint8_t>(rng() % 2 ? 6 : 17),
+                    .port = static_cast<uint16_t>(rng() % 65536),
+                    .prefix_len = 24};
+    s.entries[k] = {.cookie = static_cast<uint32_t>(s.entries.size() + 1)};
+  }
+  return s;
+}
+
+IpcacheState ipcacheOf(size_t n) {
+  IpcacheState s;
+  s[{.addr = kPeer, .len = 32}] = {.identity = kPeerId};
+  s[{.addr = kPod, .len = 32}] = {.identity = 1001};
+  std::mt19937 rng(7);
+  while (s.size() < n) {
+    const uint8_t len = rng() % 4 == 0 ? 24 : 32;
+    const uint32_t addr = (ipv4Addr(10, 0, 0, 0) | (rng() & 0x00FFFFFF)) & (~0u << (32 - len));
+    if ((addr >> 8) == (kPeer >> 8) || (addr >> 8) == (kPod >> 8)) continue;
+    s[{.addr = addr, .len = len}] = {.identity = 256 + static_cast<uint32_t>(rng() % 50000)};
+  }
+  return s;
+}
+
+// Median of three runs of `repeat` repetitions, ns per packet.
+double nsPerPacket(int prog_fd, const std::vector<uint8_t>& pkt, uint32_t repeat) {
+  std::vector<double> v;
+  for (int i = 0; i < 3; ++i)
+    v.push_back(must(testRunTc(prog_fd, pkt, repeat), "test run").duration_ns);
+  std::sort(v.begin(), v.end());
+  return v[1];
+}
+
+std::unique_ptr<Datapath> loadWith(bool new_flows, uint8_t trace, bool wakeup) {
+  DatapathConfig cfg;
+  cfg.trace_forward = trace;
+  cfg.event_wakeup = wakeup;
+  cfg.ipcache_size = 131072;
+  cfg.ct_size = 65536;
+  // New-flow runs: every SYN finds its entry already expired, so each repetition takes the
+  // full NEW path (lookup miss, policy, CT create) although test_run reuses one packet.
+  if (new_flows) cfg.ct_timeout_tcp_syn_s = 0;
+  return must(Datapath::load(cfg), "load datapath");
+}
+
+void setup(Datapath& dp, size_t policy_entries, size_t prefixes) {
+  EndpointWriter eps(dp.endpoints());
+  must(eps.apply({{kPod, {.endpoint_id = kEndpoint, .identity = 1001, .ifindex = 0}}}), "eps");
+  IpcacheWriter ipc(dp.ipcache());
+  must(ipc.apply(ipcacheOf(prefixes)), "ipcache");
+  PolicyWriter pw(dp.policyStore());
+  must(pw.apply(kEndpoint, policyOf(policy_entries)), "policy");
+}
+
+void pathTable(uint32_t repeat) {
+  auto base = must(BaselineProgram::load(), "load baseline");
+  const PacketSpec syn{.saddr = kPod,
+                       .daddr = kPeer,
+                       .protocol = 6,
+                       .sport = 40000,
+                       .dport = 80,
+                       .tcp_flags = kTcpSyn};
+  PacketSpec ack = syn;
+  ack.tcp_flags = kTcpAck;
+  const auto syn_pkt = buildIpv4Frame(syn);
+  const auto ack_pkt = buildIpv4Frame(ack);
+
+  std::printf("leaving-the-pod path, BPF_PROG_TEST_RUN, repeat %u, median of 3\n", repeat);
+  std::printf("%-6s %-8s %-10s %9s %9s %7s\n", "rules", "prefixes", "flow", "ns/pkt", "empty",
+              "ratio");
+  for (size_t prefixes : {size_t{10}, size_t{100000}}) {
+    for (size_t rules : {size_t{10}, size_t{1000}, size_t{10000}}) {
+      for (bool new_flow : {true, false}) {
+        auto dp = loadWith(new_flow, MEMBRANE_TRACE_NONE, true);
+        setup(*dp, rules, prefixes);
+        const auto& pkt = new_flow ? syn_pkt : ack_pkt;
+        const int fd = dp->programFd(Program::FromContainer);
+        auto check = must(testRunTc(fd, pkt, 1), "verdict");
+        if (check.retval != 0) {
+          std::fprintf(stderr, "bpf_bench: flow was dropped (retval %d)\n", check.retval);
+          std::exit(1);
+        }
+        const double ns = nsPerPacket(fd, pkt, repeat);
+        const double empty = nsPerPacket(base->fd(), pkt, repeat);
+        std::printf("%-6zu %-8zu %-10s %9.1f %9.1f %7.2f\n", rules, prefixes,
+                    new_flow ? "new" : "established", ns, empty, ns / empty);
+      }
+    }
+  }
+}
+
+void ringbufTable(uint32_t events) {
+  std::printf("\nring buffer: %u forwarded-packet events (trace all), one consumer thread\n",
+              events);
+  std::printf("%-22s %12s %10s %10s\n", "mode", "events/s", "consumed", "lost");
+  for (bool wakeup : {true, false}) {
+    auto dp = loadWith(false, MEMBRANE_TRACE_ALL, wakeup);
+    setup(*dp, 10, 10);
+    auto reader = must(EventReader::create(dp->eventsFd()), "ring buffer");
+    const PacketSpec ack{.saddr = kPod,
+                         .daddr = kPeer,
+                         .protocol = 6,
+                         .sport = 40000,
+                         .dport = 80,
+                         .tcp_flags = kTcpAck};
+    const auto pkt = buildIpv4Frame(ack);
+    const int fd = dp->programFd(Program::FromContainer);
+    must(testRunTc(fd, pkt, 1), "warm");
+    must(reader->drain(), "drain");
+    std::atomic<bool> done{false};
+    uint64_t consumed = 0;
+    const auto start = std::chrono::steady_clock::now();
+    std::thread producer([&] {
+      uint32_t left = events;
+      while (left > 0) {  // chunks keep the ring from overflowing between polls
+        const uint32_t n = std::min<uint32_t>(left, 20000);
+        must(testRunTc(fd, pkt, n), "produce");
+        left -= n;
+      }
+      done = true;
+    });
+    auto count = [&](const FlowEvent&) { ++consumed; };
+    while (!done.load() || consumed + dp->eventsLost() < events) {
+      auto r = wakeup ? reader->poll(10, count) : reader->consume(count);
+      if (!r) die("consume", r.error());
+      if (done.load() && *r == 0 && consumed + dp->eventsLost() >= events) break;
+    }
+    producer.join();
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("%-22s %12.0f %10llu %10llu\n", wakeup ? "wakeup + poll" : "no-wakeup + busy",
+                static_cast<double>(consumed) / s, static_cast<unsigned long long>(consumed),
+                static_cast<unsigned long long>(dp->eventsLost()));
+  }
+}
+
+}  // namespace
+}  // namespace membrane::dataplane
+
+int main() {
+  if (geteuid() != 0) {
+    std::fprintf(stderr, "bpf_bench: needs root (BPF_PROG_TEST_RUN)\n");
+    return 2;
+  }
+  const uint32_t repeat = membrane::dataplane::quick() ? 100000 : 1000000;
+  membrane::dataplane::pathTable(repeat);
+  membrane::dataplane::ringbufTable(repeat);
+  return 0;
+}
