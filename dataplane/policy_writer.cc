@@ -243,15 +243,22 @@ Result<PolicyChange> PolicyWriter::apply(uint32_t endpoint_id, const model::MapS
     s.standby_was_active = false;
   }
   // Bring the standby (invisible to packets) from what it holds to `want`.
+  // On failure the standby's contents are no longer known: drop it, the next apply starts
+  // from a fresh trie. The active policy is untouched either way.
+  auto discardStandby = [&s](Error e) {
+    s.standby.reset();
+    s.standby_entries.clear();
+    return e;
+  };
   auto typed = TypedMap<PolicyKey, PolicyEntry>::wrap(*s.standby);
-  if (!typed) return typed.error();
+  if (!typed) return discardStandby(typed.error());
   for (auto it = s.standby_entries.begin(); it != s.standby_entries.end();) {
     if (want.contains(it->first)) {
       ++it;
       continue;
     }
     auto k = encodePolicyKey(it->first);
-    if (auto r = typed->erase(*k); !r) return r.error();
+    if (auto r = typed->erase(*k); !r) return discardStandby(r.error());
     it = s.standby_entries.erase(it);
   }
   for (const auto& [key, kv] : encoded) {
@@ -259,12 +266,12 @@ Result<PolicyChange> PolicyWriter::apply(uint32_t endpoint_id, const model::MapS
     const model::MapValue v = decodePolicyEntry(kv.second);
     if (it != s.standby_entries.end() && it->second == v) continue;
     if (auto r = typed->update(kv.first, kv.second); !r) {
-      s.standby_entries.erase(key);  // unknown state of this key; rewritten next time
-      return Error{.code = r.error().code, .context = describe(key) + ": " + r.error().context};
+      return discardStandby(
+          Error{.code = r.error().code, .context = describe(key) + ": " + r.error().context});
     }
     s.standby_entries[key] = v;
   }
-  if (auto r = store_->install(endpoint_id, s.standby); !r) return r.error();
+  if (auto r = store_->install(endpoint_id, s.standby); !r) return discardStandby(r.error());
   std::swap(s.active, s.standby);
   std::swap(s.active_entries, s.standby_entries);
   s.standby_was_active = s.standby != nullptr;

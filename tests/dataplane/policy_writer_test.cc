@@ -120,7 +120,11 @@ TEST(PolicyWriter, KernelFailureDuringFillNeverReachesPackets) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, E2BIG);
   EXPECT_EQ(w2.readBack(1)->entries, s1.entries);
-  // A later valid apply still converges.
+  // A later valid apply still converges, with no leftovers from the failed fill.
+  MapState s3;
+  s3.entries[key(1002, Direction::Ingress, 17, 53, 24)] = allow();
+  ASSERT_TRUE(w2.apply(1, s3).ok());
+  EXPECT_EQ(w2.readBack(1)->entries, s3.entries);
   ASSERT_TRUE(w2.apply(1, s1).ok());
   EXPECT_EQ(w2.readBack(1)->entries, s1.entries);
 }
