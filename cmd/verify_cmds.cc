@@ -5,6 +5,8 @@
 #include <iostream>
 
 #include "cmd/args.h"
+#include "model/connectivity.h"
+#include "verify/diff.h"
 #include "verify/report.h"
 #include "verify/verifier.h"
 
@@ -31,6 +33,13 @@ bool parseTimeout(const Args& a, unsigned& out) {
   }
   return true;
 }
+
+constexpr const char* kDiffHelp =
+    "membrane diff OLD NEW [-o txt|json] [--npguard] [--exit-code]\n"
+    "  Connections between today's workloads and external ranges that the change from OLD to\n"
+    "  NEW (files or directories of manifests) adds, removes or changes, in np-guard's diff\n"
+    "  format; -o json adds one witness flow per entry. --npguard restricts to np-guard's\n"
+    "  universe (TCP/UDP/SCTP ports 1-65535). --exit-code: exit 1 when there are differences.";
 
 }  // namespace
 
@@ -105,9 +114,33 @@ int cmdVerify(int argc, char** argv) {
 
 namespace membrane::cmd {
 
-int cmdDiff(int, char**) {
-  std::cerr << "membrane diff: not implemented yet\n";
-  return kExitBadInput;
+int cmdDiff(int argc, char** argv) {
+  Args a;
+  if (!a.parse(argc, argv, {"--npguard", "--exit-code"}, kDiffHelp)) return a.exit_code;
+  if (a.paths.size() != 2) {
+    std::cerr << "error: membrane diff takes exactly two paths, OLD and NEW\n";
+    return kExitBadInput;
+  }
+  if (a.output != "txt" && a.output != "json") {
+    std::cerr << "error: -o: expected txt or json\n";
+    return kExitBadInput;
+  }
+  auto old_c = model::loadCluster({a.paths[0]}, a.cluster);
+  auto new_c = model::loadCluster({a.paths[1]}, a.cluster);
+  printDiagnostics(old_c.diags);
+  printDiagnostics(new_c.diags);
+  if (!old_c.diags.ok() || !new_c.diags.ok()) return kExitBadInput;
+  const model::Engine e1(old_c.cluster);
+  const model::Engine e2(new_c.cluster);
+  const auto d = verify::diffConnectivity(old_c.cluster, model::computeConnectivity(e1),
+                                          new_c.cluster, model::computeConnectivity(e2),
+                                          {.npguard_universe = a.flags.count("--npguard") > 0});
+  if (a.output == "json") {
+    verify::printDiffJson(std::cout, d);
+  } else {
+    verify::printDiffText(std::cout, d);
+  }
+  return a.flags.count("--exit-code") && !d.empty() ? kExitFailed : kExitOk;
 }
 
 int cmdLint(int, char**) {
