@@ -10,6 +10,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <filesystem>
 #include <thread>
@@ -23,7 +24,7 @@ Status DatapathConfig::validate() const {
   auto bad = [](std::string what) { return Error{.code = EINVAL, .context = std::move(what)}; };
   if (trace_forward > MEMBRANE_TRACE_ALL) return bad("trace_forward: expected 0, 1 or 2");
   if (policy_map_size < 1 || max_endpoints < 1 || ipcache_size < 1 || endpoints_size < 1 ||
-      ct_size < 1) {
+      ct_size < 1 || policy_cache_size < 1) {
     return bad("map sizes must be at least 1");
   }
   if (events_bytes < 4096 || (events_bytes & (events_bytes - 1)) != 0) {
@@ -131,6 +132,16 @@ Result<std::unique_ptr<TcAttachment>> Datapath::attach(int ifindex) const {
 
 // --- datapath -------------------------------------------------------------------------------
 
+namespace {
+// Every map that outlives the process when pinning is on. The decision cache and the
+// generations go together: cached decisions without their generations would be wrong.
+std::array<bpf_map*, 8> pinnedMaps(membrane_lxc* s) {
+  return {s->maps.membrane_ipcache,    s->maps.membrane_endpoints,   s->maps.membrane_ct4,
+          s->maps.membrane_policy,     s->maps.membrane_metrics,     s->maps.membrane_events,
+          s->maps.membrane_policy_gen, s->maps.membrane_policy_cache};
+}
+}  // namespace
+
 Datapath::~Datapath() {
   policy_store_.reset();
   policy_.reset();
@@ -157,6 +168,7 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
   s->rodata->cfg_drop_events = config.drop_events ? 1 : 0;
   s->rodata->cfg_anti_spoof = config.anti_spoof ? 1 : 0;
   s->rodata->cfg_event_wakeup = config.event_wakeup ? 1 : 0;
+  s->rodata->cfg_policy_cache = config.policy_cache ? 1 : 0;
   s->rodata->cfg_ct_timeout_tcp_syn_s = config.ct_timeout_tcp_syn_s;
   s->rodata->cfg_ct_timeout_tcp_s = config.ct_timeout_tcp_s;
   s->rodata->cfg_ct_timeout_tcp_close_s = config.ct_timeout_tcp_close_s;
@@ -168,6 +180,8 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
       {s->maps.membrane_endpoints, config.endpoints_size},
       {s->maps.membrane_ct4, config.ct_size},
       {s->maps.membrane_policy, config.max_endpoints},
+      {s->maps.membrane_policy_gen, config.max_endpoints},
+      {s->maps.membrane_policy_cache, config.policy_cache_size},
       {s->maps.membrane_events, config.events_bytes}};
   // The inner template keeps its compiled size: the kernel does not compare max_entries of
   // LPM inner maps (bpf_map_meta_equal), so per-endpoint tries are created with
@@ -179,9 +193,7 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
     }
   }
   if (!config.bpffs_root.empty()) {
-    for (bpf_map* map :
-         {s->maps.membrane_ipcache, s->maps.membrane_endpoints, s->maps.membrane_ct4,
-          s->maps.membrane_policy, s->maps.membrane_metrics, s->maps.membrane_events}) {
+    for (bpf_map* map : pinnedMaps(s)) {
       const std::string path = config.pinDir() + "/" + bpf_map__name(map);
       if (int rc = bpf_map__set_pin_path(map, path.c_str()); rc != 0) {
         return errnoError(-rc, "pin path " + path);
@@ -201,7 +213,8 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
                      .value_size = sizeof(PolicyEntry),
                      .max_entries = config.policy_map_size,
                      .flags = bpf_map__map_flags(inner)};
-  dp->policy_store_ = std::make_unique<KernelPolicyMapStore>(dp->policy_->fd(), inner_spec);
+  dp->policy_store_ = std::make_unique<KernelPolicyMapStore>(
+      dp->policy_->fd(), bpf_map__fd(s->maps.membrane_policy_gen), inner_spec);
   return dp;
 }
 
@@ -219,9 +232,7 @@ uint64_t Datapath::eventsLost() const {
 
 Status Datapath::unpin() {
   if (config_.bpffs_root.empty()) return {};
-  for (bpf_map* map :
-       {skel_->maps.membrane_ipcache, skel_->maps.membrane_endpoints, skel_->maps.membrane_ct4,
-        skel_->maps.membrane_policy, skel_->maps.membrane_metrics, skel_->maps.membrane_events}) {
+  for (bpf_map* map : pinnedMaps(skel_)) {
     if (int rc = bpf_map__unpin(map, nullptr); rc != 0 && rc != -ENOENT) {
       return errnoError(-rc, std::string("unpin ") + bpf_map__name(map));
     }

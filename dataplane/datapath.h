@@ -26,6 +26,7 @@ struct DatapathConfig {
   bool drop_events = true;
   bool event_wakeup = true;  // false: BPF_RB_NO_WAKEUP, the reader must busy-poll
   bool anti_spoof = true;    // check the endpoint's ifindex
+  bool policy_cache = true;  // memoise policy lookups per (policy generation, peer, port)
   // Conntrack timeouts, seconds (Cilium's defaults).
   uint32_t ct_timeout_tcp_syn_s = 60;
   uint32_t ct_timeout_tcp_s = 21600;
@@ -38,6 +39,7 @@ struct DatapathConfig {
   uint32_t endpoints_size = MEMBRANE_ENDPOINTS_MAP_SIZE;
   uint32_t ct_size = MEMBRANE_CT_MAP_SIZE;
   uint32_t events_bytes = MEMBRANE_EVENTS_SIZE;
+  uint32_t policy_cache_size = MEMBRANE_POLICY_CACHE_SIZE;
   // Pinning: empty = maps live as long as this process. Otherwise maps are pinned (and
   // reused on the next load) under <bpffs_root>/<pin_subdir>; bpffs is mounted at
   // bpffs_root when that directory is not on a bpffs already.

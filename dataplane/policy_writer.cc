@@ -89,8 +89,21 @@ model::MapValue decodePolicyEntry(const PolicyEntry& entry) {
 
 // --- kernel store ---------------------------------------------------------------------------
 
-KernelPolicyMapStore::KernelPolicyMapStore(int outer_fd, MapSpec inner_spec)
-    : outer_fd_(outer_fd), inner_spec_(std::move(inner_spec)) {}
+KernelPolicyMapStore::KernelPolicyMapStore(int outer_fd, int gen_fd, MapSpec inner_spec)
+    : outer_fd_(outer_fd), gen_fd_(gen_fd), inner_spec_(std::move(inner_spec)) {}
+
+Status KernelPolicyMapStore::bumpGeneration(uint32_t endpoint_id) {
+  if (gen_fd_ < 0) return {};
+  uint32_t gen = 0;
+  if (bpf_map_lookup_elem(gen_fd_, &endpoint_id, &gen) != 0) {
+    return errnoError(errno, "read policy generation of endpoint " + std::to_string(endpoint_id));
+  }
+  ++gen;  // single writer (the agent); wraps after 2^32 swaps of one endpoint
+  if (bpf_map_update_elem(gen_fd_, &endpoint_id, &gen, BPF_ANY) != 0) {
+    return errnoError(errno, "bump policy generation of endpoint " + std::to_string(endpoint_id));
+  }
+  return {};
+}
 
 Result<std::shared_ptr<RawMap>> KernelPolicyMapStore::createInner() {
   auto map = KernelMap::create(inner_spec_);
@@ -103,14 +116,15 @@ Status KernelPolicyMapStore::install(uint32_t endpoint_id, const std::shared_ptr
   if (bpf_map_update_elem(outer_fd_, &endpoint_id, &fd, BPF_ANY) != 0) {
     return errnoError(errno, "install policy map of endpoint " + std::to_string(endpoint_id));
   }
-  return {};
+  // After the swap, never before: see lxc_policy_lookup4() in bpf/lib/lxc.h.
+  return bumpGeneration(endpoint_id);
 }
 
 Status KernelPolicyMapStore::uninstall(uint32_t endpoint_id) {
   if (bpf_map_delete_elem(outer_fd_, &endpoint_id) != 0 && errno != ENOENT) {
     return errnoError(errno, "remove policy map of endpoint " + std::to_string(endpoint_id));
   }
-  return {};
+  return bumpGeneration(endpoint_id);
 }
 
 Result<std::shared_ptr<RawMap>> KernelPolicyMapStore::installed(uint32_t endpoint_id) {

@@ -42,10 +42,12 @@ class PolicyMapStore {
   virtual Status quiesce() = 0;
 };
 
-// The kernel's ARRAY_OF_MAPS (outer fd borrowed from the Datapath).
+// The kernel's ARRAY_OF_MAPS (outer fd borrowed from the Datapath). After every swap it bumps
+// the endpoint's generation in membrane_policy_gen (gen_fd, -1 = none), which retires the
+// datapath's cached decisions for that endpoint.
 class KernelPolicyMapStore final : public PolicyMapStore {
  public:
-  KernelPolicyMapStore(int outer_fd, MapSpec inner_spec);
+  KernelPolicyMapStore(int outer_fd, int gen_fd, MapSpec inner_spec);
   Result<std::shared_ptr<RawMap>> createInner() override;
   Status install(uint32_t endpoint_id, const std::shared_ptr<RawMap>& inner) override;
   Status uninstall(uint32_t endpoint_id) override;
@@ -53,7 +55,10 @@ class KernelPolicyMapStore final : public PolicyMapStore {
   Status quiesce() override;
 
  private:
+  Status bumpGeneration(uint32_t endpoint_id);
+
   int outer_fd_;
+  int gen_fd_;
   MapSpec inner_spec_;
 };
 

@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "dataplane/datapath.h"
@@ -88,8 +89,9 @@ double nsPerPacket(int prog_fd, const std::vector<uint8_t>& pkt, uint32_t repeat
   return v[1];
 }
 
-std::unique_ptr<Datapath> loadWith(bool new_flows, uint8_t trace, bool wakeup) {
+std::unique_ptr<Datapath> loadWith(bool new_flows, uint8_t trace, bool wakeup, bool cache = true) {
   DatapathConfig cfg;
+  cfg.policy_cache = cache;
   cfg.trace_forward = trace;
   cfg.event_wakeup = wakeup;
   cfg.ipcache_size = 131072;
@@ -123,12 +125,13 @@ void pathTable(uint32_t repeat) {
   const auto ack_pkt = buildIpv4Frame(ack);
 
   std::printf("leaving-the-pod path, BPF_PROG_TEST_RUN, repeat %u, median of 3\n", repeat);
-  std::printf("%-6s %-8s %-10s %9s %9s %7s\n", "rules", "prefixes", "flow", "ns/pkt", "empty",
-              "ratio");
+  std::printf("%-6s %-8s %-12s %-6s %9s %9s %7s\n", "rules", "prefixes", "flow", "cache", "ns/pkt",
+              "empty", "ratio");
   for (size_t prefixes : {size_t{10}, size_t{100000}}) {
     for (size_t rules : {size_t{10}, size_t{1000}, size_t{10000}}) {
-      for (bool new_flow : {true, false}) {
-        auto dp = loadWith(new_flow, MEMBRANE_TRACE_NONE, true);
+      for (auto [new_flow, cache] : {std::pair{true, false}, std::pair{true, true},
+                                     std::pair{false, false}, std::pair{false, true}}) {
+        auto dp = loadWith(new_flow, MEMBRANE_TRACE_NONE, true, cache);
         setup(*dp, rules, prefixes);
         const auto& pkt = new_flow ? syn_pkt : ack_pkt;
         const int fd = dp->programFd(Program::FromContainer);
@@ -139,8 +142,8 @@ void pathTable(uint32_t repeat) {
         }
         const double ns = nsPerPacket(fd, pkt, repeat);
         const double empty = nsPerPacket(base->fd(), pkt, repeat);
-        std::printf("%-6zu %-8zu %-10s %9.1f %9.1f %7.2f\n", rules, prefixes,
-                    new_flow ? "new" : "established", ns, empty, ns / empty);
+        std::printf("%-6zu %-8zu %-12s %-6s %9.1f %9.1f %7.2f\n", rules, prefixes,
+                    new_flow ? "new" : "established", cache ? "hit" : "off", ns, empty, ns / empty);
       }
     }
   }

@@ -37,6 +37,34 @@ struct membrane_policy_entry {
 #define MEMBRANE_POLICY_MAP_SIZE    16384 /* per endpoint; overridable at load time */
 #define MEMBRANE_MAX_ENDPOINTS	    1024  /* outer array size; overridable at load time */
 
+/* The outcome of one policy lookup; also the value of the decision cache. 16 bytes. */
+struct membrane_policy_verdict {
+	__u8 drop_reason; /* 0: allowed (maybe redirected), 133 or 181 */
+	__u8 match_type;  /* enum membrane_match_type */
+	__u8 prefix_len;  /* of the deciding entry */
+	__u8 pad;
+	__u32 identity; /* of the deciding entry's key: the peer or 0 */
+	__u32 cookie;
+	__u16 proxy_port; /* host order */
+	__u16 pad2;
+};
+
+/* Decision cache key (membrane_policy_cache, LRU). `generation` is the endpoint's
+ * membrane_policy_gen value, bumped by the writer after every policy swap, so entries of an
+ * older policy are never hit again. 16 bytes.
+ */
+struct membrane_policy_cache_key {
+	__u32 generation;
+	__u32 identity; /* peer identity as resolved for this packet */
+	__u16 endpoint_id;
+	__u8 egress;
+	__u8 protocol;
+	__u16 port; /* host order; ICMP: the type */
+	__u16 pad;
+};
+
+#define MEMBRANE_POLICY_CACHE_SIZE 65536
+
 /* Cilium's policy match types (policy_verdict_notify.match_type). */
 enum membrane_match_type {
 	MEMBRANE_MATCH_NONE = 0,

@@ -39,7 +39,7 @@ static __always_inline int lxc_drop(struct membrane_flow_event *ev, __u8 reason)
 }
 
 static __always_inline void lxc_record_policy(struct membrane_flow_event *ev,
-					      const struct policy_result *pr, __u8 proto,
+					      const struct membrane_policy_verdict *pr, __u8 proto,
 					      __u16 port)
 {
 	ev->match_type = pr->match_type;
@@ -58,20 +58,61 @@ static __always_inline void lxc_record_policy(struct membrane_flow_event *ev,
 	}
 }
 
+/* The endpoint's verdict for (peer, direction, protocol, port), from the decision cache or
+ * the endpoint's trie. Returns 0 or MEMBRANE_DROP_NO_CONFIG.
+ */
+static __always_inline int lxc_policy_lookup4(__u32 endpoint_id, __u32 peer, int egress,
+					      const struct pkt4 *p,
+					      struct membrane_policy_verdict *pr)
+{
+	struct membrane_policy_cache_key key = {};
+	const struct membrane_policy_verdict *cached;
+	const __u32 *gen = NULL;
+	void *policy_map;
+
+	if (cfg_policy_cache) {
+		gen = bpf_map_lookup_elem(&membrane_policy_gen, &endpoint_id);
+		if (gen) {
+			key.generation = *gen;
+			key.identity = peer;
+			key.endpoint_id = endpoint_id;
+			key.egress = egress;
+			key.protocol = p->tuple.nexthdr;
+			key.port = p->policy_port;
+			cached = bpf_map_lookup_elem(&membrane_policy_cache, &key);
+			if (cached) {
+				*pr = *cached;
+				return 0;
+			}
+		}
+	}
+	/* The generation is read before the policy map: the writer swaps the map, then bumps
+	 * the generation, so a decision from the new map may be stored under the old generation
+	 * (harmless) but never one from the old map under the new generation.
+	 */
+	asm volatile("" ::: "memory");
+	policy_map = bpf_map_lookup_elem(&membrane_policy, &endpoint_id);
+	if (!policy_map)
+		return MEMBRANE_DROP_NO_CONFIG;
+	policy_can_access4(policy_map, peer, egress, p->tuple.nexthdr, p->policy_port, pr);
+	if (gen)
+		bpf_map_update_elem(&membrane_policy_cache, &key, pr, BPF_ANY);
+	return 0;
+}
+
 /* Policy for a NEW or ESTABLISHED forward packet, then CT bookkeeping. */
 static __always_inline int lxc_policy4(struct __sk_buff *ctx, struct membrane_flow_event *ev,
 				       const struct pkt4 *p, struct ct_result *ct,
 				       __u32 endpoint_id)
 {
-	struct policy_result pr = {};
+	struct membrane_policy_verdict pr = {};
 	int egress = ev->direction == MEMBRANE_DIR_EGRESS;
 	__u32 peer = egress ? ev->dst_identity : ev->src_identity;
-	void *policy_map = bpf_map_lookup_elem(&membrane_policy, &endpoint_id);
 	int ret;
 
-	if (!policy_map)
-		return lxc_drop(ev, MEMBRANE_DROP_NO_CONFIG);
-	policy_can_access4(policy_map, peer, egress, p->tuple.nexthdr, p->policy_port, &pr);
+	ret = lxc_policy_lookup4(endpoint_id, peer, egress, p, &pr);
+	if (ret)
+		return lxc_drop(ev, ret);
 	lxc_record_policy(ev, &pr, p->tuple.nexthdr, p->policy_port);
 	if (pr.drop_reason)
 		return lxc_drop(ev, pr.drop_reason);

@@ -26,16 +26,21 @@ struct {
 	__array(values, struct membrane_policy_inner);
 } membrane_policy SEC(".maps");
 
-struct policy_result {
-	__u8 drop_reason; /* 0: allowed (maybe redirected) */
-	__u8 match_type;  /* enum membrane_match_type */
-	__u8 prefix_len;  /* of the chosen entry */
-	__u8 pad;
-	__u32 identity; /* of the chosen entry's key: the peer or 0 */
-	__u32 cookie;
-	__u16 proxy_port; /* host order */
-	__u16 pad2;
-};
+/* Endpoint id -> generation of its installed policy (see membrane_policy_cache_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MEMBRANE_MAX_ENDPOINTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} membrane_policy_gen SEC(".maps");
+
+/* Memoised lookups: the two LPM walks cost O(trie depth), a hit costs one hash lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MEMBRANE_POLICY_CACHE_SIZE);
+	__type(key, struct membrane_policy_cache_key);
+	__type(value, struct membrane_policy_verdict);
+} membrane_policy_cache SEC(".maps");
 
 static __always_inline __u8 policy_match_type(int l3, __u8 prefix_len)
 {
@@ -50,7 +55,8 @@ static __always_inline __u8 policy_match_type(int l3, __u8 prefix_len)
 
 /* `policy_map` is the endpoint's inner trie; `port` is host order (ICMP: the type). */
 static __always_inline void policy_can_access4(void *policy_map, __u32 peer, __u8 egress,
-					       __u8 proto, __u16 port, struct policy_result *res)
+					       __u8 proto, __u16 port,
+					       struct membrane_policy_verdict *res)
 {
 	struct membrane_policy_key key = {
 	    .prefixlen = MEMBRANE_POLICY_FULL_PREFIX,
