@@ -7,6 +7,7 @@
 #include "cmd/args.h"
 #include "model/connectivity.h"
 #include "verify/diff.h"
+#include "verify/lint.h"
 #include "verify/report.h"
 #include "verify/verifier.h"
 
@@ -40,6 +41,12 @@ constexpr const char* kDiffHelp =
     "  NEW (files or directories of manifests) adds, removes or changes, in np-guard's diff\n"
     "  format; -o json adds one witness flow per entry. --npguard restricts to np-guard's\n"
     "  universe (TCP/UDP/SCTP ports 1-65535). --exit-code: exit 1 when there are differences.";
+
+constexpr const char* kLintHelp =
+    "membrane lint PATH... [--timeout MS]\n"
+    "  Rules that can never match, allow rules shadowed by deny rules or made redundant by\n"
+    "  other rules (proven for every pod that could exist), subjects and peers that select\n"
+    "  nothing today, and equivalent policies. Exit 1 when there are findings.";
 
 }  // namespace
 
@@ -143,9 +150,20 @@ int cmdDiff(int argc, char** argv) {
   return a.flags.count("--exit-code") && !d.empty() ? kExitFailed : kExitOk;
 }
 
-int cmdLint(int, char**) {
-  std::cerr << "membrane lint: not implemented yet\n";
-  return kExitBadInput;
+int cmdLint(int argc, char** argv) {
+  Args a;
+  if (!a.parse(argc, argv, {"--timeout="}, kLintHelp)) return a.exit_code;
+  verify::LintOptions opts;
+  if (!parseTimeout(a, opts.timeout_ms)) return kExitBadInput;
+  auto loaded = model::loadCluster(a.paths, a.cluster);
+  printDiagnostics(loaded.diags);
+  if (!loaded.diags.ok()) return kExitBadInput;
+  const auto findings = verify::lint(loaded.cluster, opts);
+  verify::printLint(std::cout, loaded.cluster, findings);
+  for (const auto& f : findings) {
+    if (f.kind == verify::LintKind::Unknown) return kExitUnknown;
+  }
+  return findings.empty() ? kExitOk : kExitFailed;
 }
 
 }  // namespace membrane::cmd

@@ -442,8 +442,8 @@ Expr Encoder::sideAllows(Direction dir, const SymEndpoint& self, const SymEndpoi
 }
 
 Expr Encoder::sideVerdict(Direction dir, const SymEndpoint& self, const SymEndpoint& peer,
-                          Expr proto, Expr port) {
-  SideParts p = sideParts(dir, self, peer, proto, port, nullptr);
+                          Expr proto, Expr port, const std::vector<bool>* rule_filter) {
+  SideParts p = sideParts(dir, self, peer, proto, port, rule_filter);
   const Expr from_host = dir == Direction::Ingress
                              ? ctx_.eq(peer.kind, ctx_.intVal(model::kIdentityHost))
                              : ctx_.boolVal(false);

@@ -94,7 +94,8 @@ class Encoder {
                        smt::Expr proto, smt::Expr port,
                        const std::vector<bool>* rule_filter = nullptr);
   smt::Expr sideVerdict(model::Direction dir, const SymEndpoint& self, const SymEndpoint& peer,
-                        smt::Expr proto, smt::Expr port);
+                        smt::Expr proto, smt::Expr port,
+                        const std::vector<bool>* rule_filter = nullptr);
   smt::Expr flowAllowed(const SymFlow& f, const std::vector<bool>* rule_filter = nullptr);
 
   // Whether rule r matches (subject, peer and port) and selects `self`.
