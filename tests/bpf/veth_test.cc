@@ -4,42 +4,19 @@
 // Everything carries the prefix mbt<pid>- and is removed by RAII guards, also on failure.
 // Nothing is routed outside the two namespaces.
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <net/if.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstdlib>
-#include <functional>
 #include <string>
-#include <thread>
 
+#include "dataplane/netns.h"
 #include "tests/bpf/bpf_fixture.h"
 
 namespace membrane::dataplane::testing {
 namespace {
 
 using model::Direction;
-
-int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
-
-// Runs `fn` on a thread that joined network namespace `ns` (other threads are unaffected).
-template <typename T>
-T inNetns(const std::string& ns, const std::function<T()>& fn) {
-  T out{};
-  std::thread([&] {
-    const int fd = open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
-      if (fd >= 0) close(fd);
-      return;
-    }
-    close(fd);
-    out = fn();
-  }).join();
-  return out;
-}
 
 struct Fd {
   int fd = -1;
@@ -49,39 +26,9 @@ struct Fd {
   }
 };
 
-class VethTopology {
- public:
-  VethTopology() : prefix_("mbt" + std::to_string(getpid())) {}
-  ~VethTopology() {
-    sh("ip netns del " + pod());
-    sh("ip netns del " + host());
-  }
-  std::string pod() const { return prefix_ + "-pod"; }
-  std::string host() const { return prefix_ + "-host"; }
-  std::string podDev() const { return prefix_ + "p"; }
-  std::string hostDev() const { return prefix_ + "h"; }
-
-  bool up() {
-    for (const auto& ns : {pod(), host()}) {
-      if (sh("ip netns add " + ns) != 0) return false;
-      sh("ip netns exec " + ns + " sysctl -qw net.ipv6.conf.all.disable_ipv6=1");
-      sh("ip netns exec " + ns + " sysctl -qw net.ipv6.conf.default.disable_ipv6=1");
-      sh("ip -n " + ns + " link set lo up");
-    }
-    return sh("ip link add " + hostDev() + " netns " + host() + " type veth peer name " + podDev() +
-              " netns " + pod()) == 0 &&
-           sh("ip -n " + pod() + " addr add 10.77.0.1/24 dev " + podDev()) == 0 &&
-           sh("ip -n " + host() + " addr add 10.77.0.2/24 dev " + hostDev()) == 0 &&
-           sh("ip -n " + pod() + " link set " + podDev() + " up") == 0 &&
-           sh("ip -n " + host() + " link set " + hostDev() + " up") == 0;
-  }
-
- private:
-  std::string prefix_;
-};
-
 int socketIn(const std::string& ns, int type) {
-  return inNetns<int>(ns, [type] { return socket(AF_INET, type | SOCK_CLOEXEC, 0); });
+  auto fd = socketInNetns(ns, type);
+  return fd ? *fd : -1;
 }
 
 sockaddr_in sockAddr(uint32_t addr, uint16_t port) {
@@ -153,17 +100,16 @@ constexpr uint32_t kVethPeer = ipv4Addr(10, 77, 0, 2);
 
 TEST(Veth, RealTrafficThroughAllowAndDenyPolicies) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root (netns, BPF)";
-  if (sh("ip -V") != 0) GTEST_SKIP() << "iproute2 not installed";
-  VethTopology topo;  // destroyed last: deletes both namespaces
-  if (!topo.up()) GTEST_SKIP() << "cannot create netns/veth here";
+  if (runQuiet("ip -V") != 0) GTEST_SKIP() << "iproute2 not installed";
+  // Destroyed last: deletes both namespaces (and with them the veth and tc hooks).
+  auto topo_r = VethPair::create(
+      {.prefix = "mbt" + std::to_string(getpid()) + "-", .addr_a = kVethPod, .addr_b = kVethPeer});
+  if (!topo_r) GTEST_SKIP() << "cannot create netns/veth here: " << topo_r.error().message();
+  const VethPair& topo = **topo_r;
   auto dp = Datapath::load(smallConfig());
   if (!dp) GTEST_SKIP() << "kernel refused the datapath: " << dp.error().message();
   Datapath& d = **dp;
-
-  const std::string host_dev = topo.hostDev();
-  const int ifindex =
-      inNetns<int>(topo.host(), [&] { return static_cast<int>(if_nametoindex(host_dev.c_str())); });
-  ASSERT_GT(ifindex, 0);
+  const int ifindex = topo.ifindexB();  // host side, in namespace b
   EndpointWriter eps(d.endpoints());
   ASSERT_TRUE(eps.apply({{kVethPod,
                           {.endpoint_id = 5,
@@ -189,25 +135,28 @@ TEST(Veth, RealTrafficThroughAllowAndDenyPolicies) {
   std::unique_ptr<TcAttachment> attachment;
   {
     std::string err;
-    attachment = inNetns<std::unique_ptr<TcAttachment>>(topo.host(), [&] {
-      auto a = d.attach(ifindex);
-      if (!a) err = a.error().message();
-      return a ? std::move(*a) : nullptr;
-    });
+    ASSERT_TRUE(runInNetns(topo.nsB(), [&] {
+                  auto a = d.attach(ifindex);
+                  if (a) {
+                    attachment = std::move(*a);
+                  } else {
+                    err = a.error().message();
+                  }
+                }).ok());
     ASSERT_NE(attachment, nullptr) << err;
   }
 
-  const std::string ping = "ip netns exec " + topo.pod() + " ping -c 1 -W 1 10.77.0.2";
-  EXPECT_EQ(sh(ping), 0) << "egress ICMP echo allowed";
-  EXPECT_NE(sh("ip netns exec " + topo.host() + " ping -c 1 -W 1 10.77.0.1"), 0)
+  const std::string ping = "ip netns exec " + topo.nsA() + " ping -c 1 -W 1 10.77.0.2";
+  EXPECT_EQ(runQuiet(ping), 0) << "egress ICMP echo allowed";
+  EXPECT_NE(runQuiet("ip netns exec " + topo.nsB() + " ping -c 1 -W 1 10.77.0.1"), 0)
       << "ingress ICMP not allowed";
-  EXPECT_TRUE(tcpExchange(topo.pod(), topo.host(), kVethPeer, 8080));
-  EXPECT_FALSE(tcpExchange(topo.pod(), topo.host(), kVethPeer, 8081));
-  EXPECT_TRUE(tcpExchange(topo.pod(), topo.host(), kVethPeer, 8082));  // proto-only allow
-  EXPECT_TRUE(udpExchange(topo.pod(), topo.host(), kVethPeer, 5353));
-  EXPECT_FALSE(udpExchange(topo.pod(), topo.host(), kVethPeer, 5354));
-  EXPECT_TRUE(tcpExchange(topo.host(), topo.pod(), kVethPod, 9090));
-  EXPECT_FALSE(tcpExchange(topo.host(), topo.pod(), kVethPod, 9091));
+  EXPECT_TRUE(tcpExchange(topo.nsA(), topo.nsB(), kVethPeer, 8080));
+  EXPECT_FALSE(tcpExchange(topo.nsA(), topo.nsB(), kVethPeer, 8081));
+  EXPECT_TRUE(tcpExchange(topo.nsA(), topo.nsB(), kVethPeer, 8082));  // proto-only allow
+  EXPECT_TRUE(udpExchange(topo.nsA(), topo.nsB(), kVethPeer, 5353));
+  EXPECT_FALSE(udpExchange(topo.nsA(), topo.nsB(), kVethPeer, 5354));
+  EXPECT_TRUE(tcpExchange(topo.nsB(), topo.nsA(), kVethPod, 9090));
+  EXPECT_FALSE(tcpExchange(topo.nsB(), topo.nsA(), kVethPod, 9091));
 
   std::vector<FlowEvent> evs;
   auto n = (*reader)->poll(100, [&](const FlowEvent& ev) { evs.push_back(ev); });
