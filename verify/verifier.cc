@@ -50,6 +50,64 @@ int64_t entityKind(const std::string& e) {
   return -1;
 }
 
+bool sameKeyConflict(const model::Requirement& a, const model::Requirement& b) {
+  using model::SelectorOp;
+  auto subset = [](const std::vector<std::string>& x, const std::vector<std::string>& y) {
+    return std::includes(y.begin(), y.end(), x.begin(), x.end());
+  };
+  auto disjoint = [](const std::vector<std::string>& x, const std::vector<std::string>& y) {
+    return std::none_of(x.begin(), x.end(), [&](const std::string& v) {
+      return std::binary_search(y.begin(), y.end(), v);
+    });
+  };
+  const bool a_present = a.op == SelectorOp::In || a.op == SelectorOp::Exists;
+  const bool b_present = b.op == SelectorOp::In || b.op == SelectorOp::Exists;
+  if (a.op == SelectorOp::DoesNotExist) return b_present;
+  if (b.op == SelectorOp::DoesNotExist) return a_present;
+  if (a.op == SelectorOp::In && b.op == SelectorOp::In) return disjoint(a.values, b.values);
+  if (a.op == SelectorOp::In && b.op == SelectorOp::NotIn) return subset(a.values, b.values);
+  if (a.op == SelectorOp::NotIn && b.op == SelectorOp::In) return subset(b.values, a.values);
+  return false;
+}
+
+bool isPodSource(const std::string& s) { return s == model::kSourceK8s || s == model::kSourceAny; }
+
+// False only when no pod that `spec` stands for can be selected by `subject`: rules whose
+// subject fails this never apply to that end of the flow and stay out of the formula.
+bool maySelect(const model::Cluster& c, const model::LabelSelector& subject, const PeerSpec& spec) {
+  if (spec.isAny()) return true;
+  if (spec.entity) return *spec.entity == "all" || *spec.entity == "cluster";
+  if (spec.cidr) return false;  // not a pod: no subject selects it
+  if (spec.pod) {
+    const auto slash = spec.pod->find('/');
+    auto idx = c.findPod(spec.pod->substr(0, slash), spec.pod->substr(slash + 1));
+    const model::Identity* ident = idx ? c.identity(c.pods[*idx].identity) : nullptr;
+    return ident == nullptr || subject.matches(ident->labels);
+  }
+  model::LabelSelector sel = spec.podLabelSelector();
+  if (spec.namespace_) {
+    const model::Namespace* ns = c.findNamespace(*spec.namespace_);
+    if (ns != nullptr && ns->declared) {
+      for (const auto& [k, v] : ns->labels) {
+        sel.add({.source = std::string(model::kSourceK8s),
+                 .key = std::string(model::kLabelNamespaceLabelsPrefix) + k,
+                 .op = model::SelectorOp::In,
+                 .values = {v}});
+      }
+    }
+  }
+  for (const auto& a : subject.requirements) {
+    if (!isPodSource(a.source)) {
+      if (a.op == model::SelectorOp::In || a.op == model::SelectorOp::Exists) return false;
+      continue;
+    }
+    for (const auto& b : sel.requirements) {
+      if (a.key == b.key && isPodSource(b.source) && sameKeyConflict(a, b)) return false;
+    }
+  }
+  return true;
+}
+
 double millisSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
       .count();
@@ -145,7 +203,12 @@ InvariantResult Verifier::check(const Invariant& inv) {
   ctx.add(peerConstraint(enc, inv.from, f.src));
   ctx.add(peerConstraint(enc, inv.to, f.dst));
   ctx.add(portConstraint(enc, inv, f));
-  const Expr allowed = enc.flowAllowed(f);
+  std::vector<bool> relevant(cluster_.policies.rules.size());
+  for (const auto& r : cluster_.policies.rules) {
+    const bool egress = r.direction == Direction::Egress;
+    relevant[r.id] = maySelect(cluster_, r.subject, egress ? inv.from : inv.to);
+  }
+  const Expr allowed = enc.flowAllowed(f, &relevant);
   ctx.add(inv.expect == Expect::Deny ? allowed : ctx.mkNot(allowed));
   for (int i = 0; i < kMaxRefinements; ++i) {
     const smt::CheckResult r = ctx.check();

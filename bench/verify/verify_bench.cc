@@ -31,8 +31,9 @@ std::string clusterYaml(int pods, int policies, int seed) {
   for (int w = 0; w < workloads; ++w) {
     o << "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app-" << w << ", namespace: ns-"
       << w % 10 << "}\nspec:\n  replicas: " << pods / workloads
-      << "\n  selector: {matchLabels: {app: app-" << w << "}}\n  template:\n    metadata: {labels: {app: app-"
-      << w << ", tier: " << tiers[w % 3] << "}}\n    spec: {containers: [{name: c, ports: "
+      << "\n  selector: {matchLabels: {app: app-" << w
+      << "}}\n  template:\n    metadata: {labels: {app: app-" << w << ", tier: " << tiers[w % 3]
+      << "}}\n    spec: {containers: [{name: c, ports: "
       << "[{containerPort: 8080, name: http}]}]}\n---\n";
   }
   for (int i = 0; i < policies; ++i) {
@@ -41,8 +42,8 @@ std::string clusterYaml(int pods, int policies, int seed) {
     o << "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p-" << i
       << ", namespace: ns-" << self % 10 << "}\nspec:\n  endpointSelector: {matchLabels: {app: app-"
       << self << "}}\n  ingress:\n  - fromEndpoints: [{matchLabels: {app: app-" << peer
-      << ", k8s:io.kubernetes.pod.namespace: ns-" << peer % 10 << "}}]\n    toPorts: [{ports: [{port: \""
-      << 8000 + i % 100 << "\", protocol: TCP}]}]\n";
+      << ", k8s:io.kubernetes.pod.namespace: ns-" << peer % 10
+      << "}}]\n    toPorts: [{ports: [{port: \"" << 8000 + i % 100 << "\", protocol: TCP}]}]\n";
     if (i % 7 == 0) o << "  ingressDeny:\n  - fromEntities: [world]\n";
     if (i % 5 == 0) {
       o << "  egress:\n  - toCIDRSet: [{cidr: 10." << i % 256 << ".0.0/16, except: [10." << i % 256
@@ -87,7 +88,8 @@ const Fixture& fixture(int pods, int policies, int seed) {
 }
 
 void BM_LoadBaseline(benchmark::State& st) {
-  const std::string text = clusterYaml(static_cast<int>(st.range(0)), static_cast<int>(st.range(1)), 0);
+  const std::string text =
+      clusterYaml(static_cast<int>(st.range(0)), static_cast<int>(st.range(1)), 0);
   for (auto _ : st) {
     auto loaded = model::loadClusterFromTexts({{"bench.yaml", text}});
     model::Engine engine(loaded.cluster);
@@ -122,8 +124,9 @@ void BM_DiffPolicySets(benchmark::State& st) {
   const Fixture& b = fixture(pods, policies, 1);
   size_t entries = 0;
   for (auto _ : st) {
-    const auto d = verify::diffConnectivity(a.loaded.cluster, model::computeConnectivity(*a.engine),
-                                            b.loaded.cluster, model::computeConnectivity(*b.engine));
+    const auto d =
+        verify::diffConnectivity(a.loaded.cluster, model::computeConnectivity(*a.engine),
+                                 b.loaded.cluster, model::computeConnectivity(*b.engine));
     entries = d.size();
   }
   st.counters["diff_entries"] = static_cast<double>(entries);
