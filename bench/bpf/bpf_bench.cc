@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench/bpf/bench_common.h"
 #include "dataplane/datapath.h"
 #include "dataplane/ipcache_writer.h"
 #include "dataplane/observe.h"
@@ -25,46 +26,13 @@
 namespace membrane::dataplane {
 namespace {
 
+using bench::die;
+using bench::must;
+
 constexpr uint32_t kPod = ipv4Addr(10, 0, 0, 1);
 constexpr uint32_t kPeer = ipv4Addr(10, 0, 1, 1);
 constexpr uint16_t kEndpoint = 1;
 constexpr model::IdentityId kPeerId = 2001;
-
-bool quick() {
-  const char* q = std::getenv("MEMBRANE_BENCH_QUICK");
-  return q != nullptr && std::string(q) == "1";
-}
-
-[[noreturn]] void die(const std::string& what, const Error& e) {
-  std::fprintf(stderr, "bpf_bench: %s: %s\n", what.c_str(), e.message().c_str());
-  std::exit(1);
-}
-
-template <typename T>
-T must(Result<T> r, const std::string& what) {
-  if (!r) die(what, r.error());
-  return std::move(*r);
-}
-
-model::MapState policyOf(size_t n) {
-  model::MapState s;
-  // The flow's own entry, then n-1 others (distinct identities and ports).
-  s.entries[{.identity = kPeerId,
-             .direction = model::Direction::Egress,
-             .protocol = 6,
-             .port = 80,
-             .prefix_len = 24}] = {.cookie = 1};
-  std::mt19937 rng(42);
-  while (s.entries.size() < n) {
-    model::MapKey k{.identity = static_cast<model::IdentityId>(256 + rng() % 50000),
-                    .direction = rng() % 2 ? model::Direction::Egress : model::Direction::Ingress,
-                    .protocol = static_cast<uint8_t>(rng() % 2 ? 6 : 17),
-                    .port = static_cast<uint16_t>(rng() % 65536),
-                    .prefix_len = 24};
-    s.entries[k] = {.cookie = static_cast<uint32_t>(s.entries.size() + 1)};
-  }
-  return s;
-}
 
 IpcacheState ipcacheOf(size_t n) {
   IpcacheState s;
@@ -108,7 +76,7 @@ void setup(Datapath& dp, size_t policy_entries, size_t prefixes) {
   IpcacheWriter ipc(dp.ipcache());
   must(ipc.apply(ipcacheOf(prefixes)), "ipcache");
   PolicyWriter pw(dp.policyStore());
-  must(pw.apply(kEndpoint, policyOf(policy_entries)), "policy");
+  must(pw.apply(kEndpoint, bench::policyOf(policy_entries, kPeerId, 80)), "policy");
 }
 
 void pathTable(uint32_t repeat) {
@@ -202,7 +170,7 @@ int main() {
     std::fprintf(stderr, "bpf_bench: needs root (BPF_PROG_TEST_RUN)\n");
     return 2;
   }
-  const uint32_t repeat = membrane::dataplane::quick() ? 100000 : 1000000;
+  const uint32_t repeat = membrane::dataplane::bench::quick() ? 100000 : 1000000;
   membrane::dataplane::pathTable(repeat);
   membrane::dataplane::ringbufTable(repeat);
   return 0;
