@@ -152,6 +152,7 @@ SideDecision Engine::decide(size_t pod, Direction dir, IdentityId peer, uint8_t 
   const auto& rules = subjectRules(self.identity, dir);
   if (rules.empty()) {
     d.reason = DecisionReason::NoPolicy;
+    d.precedence = kPrecedenceAllow;  // the datapath holds an allow-all entry
     return d;
   }
   bool enforced = false;

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "model/loader_internal.h"
+#include "model/yaml_guard.h"
 #include "model/yaml_util.h"
 
 namespace membrane::model {
@@ -433,6 +434,10 @@ std::vector<std::string> collectManifestFiles(const std::vector<std::string>& pa
 }
 
 void Builder::addText(const std::string& name, const std::string& text) {
+  if (auto bad = checkYamlSyntax(text, name)) {
+    diags.error(std::move(*bad));
+    return;
+  }
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(text);

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include "model/connectivity.h"
+#include "model/engine.h"
+#include "model/loader.h"
+#include "tests/support/cluster_gen.h"
+
+namespace membrane::model {
+namespace {
+
+constexpr const char* kPods = R"(
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+status: {addresses: [{type: InternalIP, address: 172.18.0.2}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: prod, labels: {app: web}}
+spec: {nodeName: n1, containers: [{name: c, ports: [{name: http, containerPort: 8080}]}]}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, namespace: prod, labels: {app: db}}
+spec: {nodeName: n1, containers: [{name: c, ports: [{name: pg, containerPort: 5432}]}]}
+status: {podIP: 10.0.0.2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: other, namespace: dev, labels: {app: web}}
+status: {podIP: 10.0.0.3}
+)";
+
+struct Fixture {
+  LoadResult r;
+  std::unique_ptr<Engine> engine;
+  explicit Fixture(const std::string& policies)
+      : r(loadClusterFromTexts({{"t.yaml", std::string(kPods) + "---\n" + policies}})) {
+    engine = std::make_unique<Engine>(r.cluster);
+  }
+  FlowEndpoint pod(const char* ns, const char* name) const {
+    auto i = r.cluster.findPod(ns, name);
+    return {.pod = i, .ip = *r.cluster.pods[*i].ip};
+  }
+  Verdict eval(FlowEndpoint s, FlowEndpoint d, uint16_t port, uint8_t proto = kProtoTCP) const {
+    return engine->evaluate({.src = s, .dst = d, .protocol = proto, .port = port});
+  }
+};
+
+FlowEndpoint ip(const char* s) { return {.ip = *parseIpv4(s)}; }
+
+TEST(Engine, NoPolicyAllowsEverything) {
+  Fixture f("");
+  auto v = f.eval(f.pod("prod", "web"), f.pod("prod", "db"), 5432);
+  EXPECT_TRUE(v.allowed);
+  EXPECT_EQ(v.egress.reason, DecisionReason::NoPolicy);
+}
+
+TEST(Engine, CnpEmptyIngressRuleMeansDefaultDeny) {
+  Fixture f("apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, namespace: prod}\n"
+            "spec: {endpointSelector: {}, ingress: [{}]}\n");
+  auto v = f.eval(f.pod("prod", "web"), f.pod("prod", "db"), 5432);
+  EXPECT_FALSE(v.allowed);
+  EXPECT_EQ(v.ingress.reason, DecisionReason::DefaultDeny);
+  EXPECT_TRUE(f.eval(f.pod("prod", "web"), ip("1.1.1.1"), 80).allowed) << "egress untouched";
+}
+
+TEST(Engine, KnpEmptyIngressRuleAllowsAll) {
+  Fixture f("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: prod}\n"
+            "spec: {podSelector: {}, ingress: [{}]}\n");
+  EXPECT_TRUE(f.eval(f.pod("dev", "other"), f.pod("prod", "db"), 5432).allowed);
+}
+
+TEST(Engine, DenyBeatsAllowRegardlessOfSpecificity) {
+  Fixture f(R"(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: p, namespace: prod}
+spec:
+  endpointSelector: {matchLabels: {app: db}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: web}}]
+    toPorts: [{ports: [{port: "5432", protocol: TCP}]}]
+  ingressDeny:
+  - fromEndpoints: [{matchLabels: {app: web}}]
+)");
+  auto v = f.eval(f.pod("prod", "web"), f.pod("prod", "db"), 5432);
+  EXPECT_FALSE(v.allowed);
+  EXPECT_EQ(v.ingress.reason, DecisionReason::DeniedByRule);
+  ASSERT_EQ(v.ingress.rules.size(), 1u);
+  EXPECT_TRUE(f.r.cluster.policies.rules[v.ingress.rules[0]].deny);
+  // The compiled map agrees: the L3 deny covers the L4 allow.
+  auto st = f.engine->compile(*f.r.cluster.findPod("prod", "db"));
+  auto hit = lookupMapState(st, f.r.cluster.pods[0].identity, Direction::Ingress, kProtoTCP, 5432);
+  ASSERT_TRUE(hit.found);
+  EXPECT_EQ(hit.value.verdict, EntryVerdict::Deny);
+}
+
+TEST(Engine, NamespaceScopingOfPeers) {
+  Fixture f(R"(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: p, namespace: prod}
+spec:
+  endpointSelector: {matchLabels: {app: db}}
+  ingress: [{fromEndpoints: [{matchLabels: {app: web}}]}]
+)");
+  EXPECT_TRUE(f.eval(f.pod("prod", "web"), f.pod("prod", "db"), 5432).allowed);
+  EXPECT_FALSE(f.eval(f.pod("dev", "other"), f.pod("prod", "db"), 5432).allowed)
+      << "app=web in dev is another namespace";
+}
+
+TEST(Engine, NamedPortsResolvePerEndpoint) {
+  Fixture f(R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p, namespace: prod}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+  ingress: [{ports: [{port: pg}]}]
+  egress: [{ports: [{port: http}, {port: pg}]}]
+)");
+  EXPECT_TRUE(f.eval(f.pod("prod", "web"), f.pod("prod", "db"), 5432).allowed);
+  EXPECT_FALSE(f.eval(f.pod("prod", "db"), f.pod("prod", "web"), 8080).allowed)
+      << "web has no port named pg";
+  EXPECT_FALSE(f.eval(f.pod("prod", "web"), ip("8.8.8.8"), 5432).allowed)
+      << "external peers have no named ports";
+}
+
+TEST(Engine, HostAndRemoteNodeAndAllowLocalhost) {
+  Fixture f("apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, namespace: prod}\n"
+            "spec: {endpointSelector: {}, ingress: [{}], egress: [{toEntities: [host]}]}\n");
+  auto v = f.eval(ip("172.18.0.2"), f.pod("prod", "db"), 80);
+  EXPECT_TRUE(v.allowed);
+  EXPECT_EQ(v.ingress.reason, DecisionReason::AllowLocalhost);
+  EXPECT_EQ(v.ingress.peer_identity, kIdentityHost);
+  EXPECT_TRUE(f.eval(f.pod("prod", "db"), ip("172.18.0.2"), 22).allowed);
+  EXPECT_FALSE(f.eval(f.pod("prod", "db"), ip("1.1.1.1"), 22).allowed);
+}
+
+TEST(Engine, CidrExceptAndWorld) {
+  Fixture f(R"(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: p, namespace: prod}
+spec:
+  endpointSelector: {matchLabels: {app: web}}
+  egress: [{toCIDRSet: [{cidr: 1.0.0.0/8, except: [1.1.1.0/24]}]}]
+)");
+  EXPECT_TRUE(f.eval(f.pod("prod", "web"), ip("1.2.3.4"), 443).allowed);
+  EXPECT_FALSE(f.eval(f.pod("prod", "web"), ip("1.1.1.1"), 443).allowed);
+  EXPECT_FALSE(f.eval(f.pod("prod", "web"), ip("8.8.8.8"), 443).allowed);
+  EXPECT_FALSE(f.eval(f.pod("prod", "web"), f.pod("prod", "db"), 5432).allowed)
+      << "CIDR rules never select pods";
+}
+
+TEST(Engine, PortRangeToPrefixesIsExactAndMinimal) {
+  auto p = portRangeToPrefixes(8080, 8090);
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_EQ(p[0], std::make_pair(uint16_t{8080}, uint8_t{13}));
+  EXPECT_EQ(p[1], std::make_pair(uint16_t{8088}, uint8_t{15}));
+  EXPECT_EQ(p[2], std::make_pair(uint16_t{8090}, uint8_t{16}));
+  EXPECT_EQ(portRangeToPrefixes(0, 65535).size(), 1u);
+}
+
+RC_GTEST_PROP(EngineProperty, PortPrefixesCoverExactlyTheRange, (uint16_t a, uint16_t b)) {
+  const uint16_t lo = std::min(a, b), hi = std::max(a, b);
+  auto prefixes = portRangeToPrefixes(lo, hi);
+  const uint16_t probes[] = {lo, hi, static_cast<uint16_t>(lo - 1), static_cast<uint16_t>(hi + 1),
+                             static_cast<uint16_t>((lo + hi) / 2)};
+  for (uint16_t p : probes) {
+    bool covered = false;
+    for (auto [port, bits] : prefixes) {
+      MapKey k{.protocol = kProtoTCP, .port = port, .prefix_len = static_cast<uint8_t>(8 + bits)};
+      covered |= keyCovers(k, kProtoTCP, p);
+    }
+    RC_ASSERT(covered == (p >= lo && p <= hi));
+  }
+}
+
+// The bridge between the reference semantics and the datapath: looking a flow up in the
+// compiled map state gives evaluate()'s verdict, for each side.
+RC_GTEST_PROP(EngineProperty, CompiledLookupEqualsEvaluate, ()) {
+  const auto g = *testing::genCluster();
+  auto loaded = testing::loadGenerated(g);
+  const Cluster& c = loaded.cluster;
+  Engine engine(c);
+  for (int i = 0; i < 20; ++i) {
+    const Flow f = *testing::genFlow(c);
+    const Verdict v = engine.evaluate(f);
+    if (f.src.pod && f.dst.pod && *f.src.pod == *f.dst.pod) continue;
+    auto check = [&](size_t pod, const SideDecision& d) {
+      const MapState st = engine.compile(pod);
+      const MapLookup hit = lookupMapState(st, d.peer_identity, d.direction, f.protocol, f.port);
+      const bool allowed = hit.found && hit.value.verdict != EntryVerdict::Deny;
+      RC_ASSERT(allowed == d.allowed);
+      if (hit.found) RC_ASSERT(hit.value.precedence == d.precedence);
+    };
+    if (f.src.pod) check(*f.src.pod, v.egress);
+    if (f.dst.pod) check(*f.dst.pod, v.ingress);
+  }
+}
+
+// allowedConns (used by connectivity) agrees with decide() port by port.
+RC_GTEST_PROP(EngineProperty, AllowedConnsAgreesWithDecide, ()) {
+  const auto g = *testing::genCluster();
+  auto loaded = testing::loadGenerated(g);
+  const Cluster& c = loaded.cluster;
+  Engine engine(c);
+  const size_t pod = *rc::gen::inRange<size_t>(0, c.pods.size());
+  const Direction dir = *rc::gen::arbitrary<bool>() ? Direction::Ingress : Direction::Egress;
+  const IdentityId peer = c.pods[*rc::gen::inRange<size_t>(0, c.pods.size())].identity;
+  const ConnSet s = allowedConns(engine, pod, dir, peer);
+  for (uint16_t port : {0, 53, 79, 80, 81, 8079, 8080, 8085, 8090, 8091, 65535}) {
+    RC_ASSERT(s.ports[0].contains(port) == engine.decide(pod, dir, peer, kProtoTCP, port).allowed);
+    RC_ASSERT(s.ports[1].contains(port) == engine.decide(pod, dir, peer, kProtoUDP, port).allowed);
+  }
+  RC_ASSERT(s.icmp.contains(8) == engine.decide(pod, dir, peer, kProtoICMP, 8).allowed);
+}
+
+}  // namespace
+}  // namespace membrane::model
