@@ -69,6 +69,21 @@ IdentityId Engine::resolve(Ipv4 ip, const std::string& viewer_node) const {
   return kIdentityWorld;
 }
 
+std::vector<std::pair<Cidr, IdentityId>> Engine::ipcache(const std::string& viewer_node) const {
+  std::vector<std::pair<Cidr, IdentityId>> out;
+  auto host = [](Ipv4 ip) {
+    Cidr c{.addr = ip, .len = 32};
+    c.text = c.str();
+    return c;
+  };
+  for (const auto& [cidr, id] : cidr_identities_) out.push_back({cidr, id});
+  for (const auto& [ip, name] : node_by_ip_) {
+    out.push_back({host(ip), name == viewer_node ? kIdentityHost : kIdentityRemoteNode});
+  }
+  for (const auto& [ip, pod] : pod_by_ip_) out.push_back({host(ip), cluster_.pods[pod].identity});
+  return out;
+}
+
 IdentityId Engine::identityOf(const FlowEndpoint& e, const std::string& viewer_node) const {
   if (e.pod) return cluster_.pods[*e.pod].identity;
   return resolve(e.ip, viewer_node);

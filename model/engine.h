@@ -70,6 +70,9 @@ class Engine {
   // The identity of an address as seen on `viewer_node` (host there, remote-node elsewhere).
   IdentityId resolve(Ipv4 ip, const std::string& viewer_node) const;
   IdentityId identityOf(const FlowEndpoint& e, const std::string& viewer_node) const;
+  // The ipcache of `viewer_node`: every pod address, node address and policy CIDR prefix
+  // with its identity (addresses outside all of them are world). Agrees with resolve().
+  std::vector<std::pair<Cidr, IdentityId>> ipcache(const std::string& viewer_node) const;
   const std::vector<size_t>& subjectRules(IdentityId id, Direction dir) const;
   bool peerSelects(const PolicyRule& r, IdentityId peer) const;
   const Cluster& cluster() const { return cluster_; }
