@@ -99,14 +99,9 @@ MapState Engine::compile(size_t pod_index) const {
                  .proxy_port = r.l7.empty() || r.deny ? uint16_t{0} : kDefaultProxyPort,
                  .precedence = prec,
                  .cookie = static_cast<uint32_t>(id + 1)};
-      std::vector<IdentityId> peers;
-      if (r.peers.kind == PeerSet::Kind::All) {
-        peers.push_back(0);
-      } else {
-        for (const auto& [pid, ident] : cluster_.identities) {
-          if (peerSelects(r, pid)) peers.push_back(pid);
-        }
-      }
+      std::vector<IdentityId> all{0};
+      const std::vector<IdentityId>& peers =
+          r.peers.kind == PeerSet::Kind::All ? all : selectedPeers(r);
       for (IdentityId peer : peers) {
         if (r.icmps_present) {
           for (uint8_t t : r.icmp_types) {

@@ -131,63 +131,73 @@ std::string ConnPeer::str(const Cluster& c) const {
 
 namespace {
 
-// Port boundaries where a side's decision may change, per protocol.
-void addBreaks(const PolicyRule& r, const Pod& self, const Cluster& c, IdentityId peer,
-               std::set<uint32_t>& tcp_udp_sctp, std::set<uint32_t>& icmp) {
+// The connections one rule matches, for endpoint `self` and peer identity `peer`.
+ConnSet ruleConns(const PolicyRule& r, const Pod& self, const Cluster& c, IdentityId peer) {
   if (r.icmps_present) {
-    for (auto t : r.icmp_types) {
-      icmp.insert(t);
-      icmp.insert(t + 1u);
-    }
-    return;
+    ConnSet s;
+    for (auto t : r.icmp_types) s.icmp.add(t, t);
+    return s;
   }
+  if (r.ports.empty()) return ConnSet::all();
+  ConnSet s;
+  auto add = [&](uint8_t spec_proto, uint8_t proto, uint32_t lo, uint32_t hi) {
+    for (size_t i = 0; i < ConnSet::kPortProtocols.size(); ++i) {
+      const uint8_t p = ConnSet::kPortProtocols[i];
+      if (p == proto || (spec_proto == kProtoAny && proto == kProtoAny)) s.ports[i].add(lo, hi);
+    }
+  };
   for (const auto& p : r.ports) {
     if (p.name.empty()) {
-      tcp_udp_sctp.insert(p.port);
-      tcp_udp_sctp.insert(p.end_port + 1u);
+      add(p.protocol, p.protocol, p.port, p.end_port);
       continue;
     }
-    auto add = [&](const ContainerPort& cp) {
-      if (cp.name != p.name) return;
-      tcp_udp_sctp.insert(cp.port);
-      tcp_udp_sctp.insert(cp.port + 1u);
+    auto named = [&](const ContainerPort& cp) {
+      if (cp.name != p.name || (p.protocol != kProtoAny && p.protocol != cp.protocol)) return;
+      add(cp.protocol, cp.protocol, cp.port, cp.port);
     };
     if (r.direction == Direction::Ingress) {
-      for (const auto& cp : self.ports) add(cp);
+      for (const auto& cp : self.ports) named(cp);
     } else if (const Identity* ident = c.identity(peer)) {
-      for (const auto& [name, cp] : ident->named_ports) add(cp);
+      auto range = ident->named_ports.equal_range(p.name);
+      for (auto it = range.first; it != range.second; ++it) named(it->second);
     }
   }
+  return s;
+}
+
+ConnSet unite(ConnSet a, const ConnSet& b) {
+  for (size_t i = 0; i < a.ports.size(); ++i) {
+    for (const auto& [lo, hi] : b.ports[i].intervals()) a.ports[i].add(lo, hi);
+  }
+  for (const auto& [lo, hi] : b.icmp.intervals()) a.icmp.add(lo, hi);
+  return a;
 }
 
 }  // namespace
 
+// Set algebra over the rules, equal to Engine::decide() port by port: deny rules have the
+// highest precedence, so allowed = (allowed by some allow/redirect rule, or by the synthetic
+// allow-all / allow-localhost entries) minus everything a deny rule matches.
 ConnSet allowedConns(const Engine& engine, size_t pod, Direction dir, IdentityId peer) {
   const Cluster& c = engine.cluster();
   const Pod& self = c.pods[pod];
-  std::set<uint32_t> breaks{0, 65536};
-  std::set<uint32_t> icmp_breaks{0, 256};
-  for (size_t id : engine.subjectRules(self.identity, dir)) {
-    addBreaks(c.policies.rules[id], self, c, peer, breaks, icmp_breaks);
-  }
-  ConnSet out;
-  for (size_t i = 0; i < ConnSet::kPortProtocols.size(); ++i) {
-    for (auto it = breaks.begin(); std::next(it) != breaks.end(); ++it) {
-      const uint32_t lo = *it, hi = *std::next(it) - 1;
-      if (lo > 65535) break;
-      if (engine.decide(pod, dir, peer, ConnSet::kPortProtocols[i], static_cast<uint16_t>(lo)).allowed) {
-        out.ports[i].add(lo, std::min<uint32_t>(hi, 65535));
-      }
+  const auto& rules = engine.subjectRules(self.identity, dir);
+  if (rules.empty()) return ConnSet::all();
+  bool enforced = false;
+  ConnSet allow, deny;
+  for (size_t id : rules) {
+    const PolicyRule& r = c.policies.rules[id];
+    enforced |= r.default_deny;
+    if (!engine.peerSelects(r, peer)) continue;
+    ConnSet m = ruleConns(r, self, c, peer);
+    if (r.deny) {
+      deny = unite(std::move(deny), m);
+    } else {
+      allow = unite(std::move(allow), m);
     }
   }
-  for (auto it = icmp_breaks.begin(); std::next(it) != icmp_breaks.end(); ++it) {
-    const uint32_t lo = *it, hi = *std::next(it) - 1;
-    if (lo > 255) break;
-    if (engine.decide(pod, dir, peer, kProtoICMP, static_cast<uint16_t>(lo)).allowed) {
-      out.icmp.add(lo, std::min<uint32_t>(hi, 255));
-    }
-  }
-  return out;
+  if (!enforced || (dir == Direction::Ingress && peer == kIdentityHost)) allow = ConnSet::all();
+  return allow.minus(deny);
 }
 
 namespace {

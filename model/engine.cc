@@ -29,11 +29,17 @@ std::string_view decisionReasonName(DecisionReason r) {
 
 Engine::Engine(const Cluster& cluster) : cluster_(cluster) {
   for (const auto& [id, ident] : cluster.identities) {
-    if (ident.kind != IdentityKind::Cluster) continue;
-    for (const auto& r : cluster.policies.rules) {
-      if (r.subject.matches(ident.labels)) {
-        subject_rules_[static_cast<int>(r.direction)][id].push_back(r.id);
-      }
+    all_identities_.push_back(id);
+    for (const auto& l : ident.labels.all()) {
+      label_index_[l.source + ":" + l.key + "=" + l.value].push_back(id);
+      if (l.source != kSourceAny) label_index_[std::string(kSourceAny) + ":" + l.key + "=" + l.value].push_back(id);
+    }
+  }
+  // Subjects: only pods (cluster identities) are endpoints that enforce policy.
+  for (const auto& r : cluster.policies.rules) {
+    for (IdentityId id : matchingIdentities(r.subject)) {
+      if (cluster.identities.at(id).kind != IdentityKind::Cluster) continue;
+      subject_rules_[static_cast<int>(r.direction)][id].push_back(r.id);
     }
   }
   for (const auto& [id, ident] : cluster.identities) {
@@ -47,6 +53,55 @@ Engine::Engine(const Cluster& cluster) : cluster_(cluster) {
   for (const auto& n : cluster.nodes) {
     if (n.internal_ip) node_by_ip_.emplace(*n.internal_ip, n.name);
   }
+  peer_cache_.resize(cluster.policies.rules.size());
+}
+
+std::vector<IdentityId> Engine::matchingIdentities(const LabelSelector& sel) const {
+  // Candidates: the smallest posting list among the selector's In requirements.
+  const std::vector<IdentityId>* candidates = &all_identities_;
+  static const std::vector<IdentityId> kNone;
+  for (const auto& r : sel.requirements) {
+    if (r.op != SelectorOp::In) continue;
+    size_t total = 0;
+    for (const auto& v : r.values) {
+      auto it = label_index_.find(r.source + ":" + r.key + "=" + v);
+      total += it == label_index_.end() ? 0 : it->second.size();
+    }
+    if (total == 0) return {};
+    if (r.values.size() == 1 && total < candidates->size()) {
+      candidates = &label_index_.at(r.source + ":" + r.key + "=" + r.values[0]);
+    }
+  }
+  std::vector<IdentityId> out;
+  for (IdentityId id : *candidates) {
+    if (sel.matches(cluster_.identities.at(id).labels)) out.push_back(id);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+const std::vector<IdentityId>& Engine::selectedPeers(const PolicyRule& r) const {
+  auto& slot = peer_cache_[r.id];
+  if (slot) return *slot;
+  std::vector<IdentityId> out;
+  if (r.peers.kind == PeerSet::Kind::All) {
+    out = all_identities_;
+  } else if (r.peers.kind == PeerSet::Kind::Some) {
+    for (const auto& sel : r.peers.selectors) {
+      auto m = matchingIdentities(sel);
+      out.insert(out.end(), m.begin(), m.end());
+    }
+    if (!r.peers.cidrs.empty()) {
+      for (const auto& [cidr, id] : cidr_identities_) {
+        if (computePeerSelects(r, id)) out.push_back(id);
+      }
+      if (computePeerSelects(r, kIdentityWorld)) out.push_back(kIdentityWorld);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+  }
+  slot = std::move(out);
+  return *slot;
 }
 
 const std::vector<size_t>& Engine::subjectRules(IdentityId id, Direction dir) const {
@@ -98,6 +153,15 @@ bool Engine::peerSelects(const PolicyRule& r, IdentityId peer) const {
     case PeerSet::Kind::Some:
       break;
   }
+  if (r.id < peer_cache_.size() && &cluster_.policies.rules[r.id] == &r) {
+    const auto& sel = selectedPeers(r);
+    return std::binary_search(sel.begin(), sel.end(), peer);
+  }
+  return computePeerSelects(r, peer);
+}
+
+bool Engine::computePeerSelects(const PolicyRule& r, IdentityId peer) const {
+  if (r.peers.kind != PeerSet::Kind::Some) return r.peers.kind == PeerSet::Kind::All;
   const Identity* ident = cluster_.identity(peer);
   if (ident == nullptr) return false;
   for (const auto& sel : r.peers.selectors) {

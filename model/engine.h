@@ -75,18 +75,28 @@ class Engine {
   std::vector<std::pair<Cidr, IdentityId>> ipcache(const std::string& viewer_node) const;
   const std::vector<size_t>& subjectRules(IdentityId id, Direction dir) const;
   bool peerSelects(const PolicyRule& r, IdentityId peer) const;
+  // Every identity (sorted) that the rule's peers select; computed once per rule.
+  const std::vector<IdentityId>& selectedPeers(const PolicyRule& r) const;
+  // Identities whose labels match `sel`, found through a label index (sorted).
+  std::vector<IdentityId> matchingIdentities(const LabelSelector& sel) const;
   const Cluster& cluster() const { return cluster_; }
   static uint32_t rulePrecedence(const PolicyRule& r);
 
  private:
   bool portMatches(const PolicyRule& r, const Pod& self, IdentityId peer, uint8_t proto,
                    uint16_t port) const;
+  bool computePeerSelects(const PolicyRule& r, IdentityId peer) const;
 
   const Cluster& cluster_;
   std::unordered_map<IdentityId, std::vector<size_t>> subject_rules_[2];
   std::vector<std::pair<Cidr, IdentityId>> cidr_identities_;  // sorted by prefix length, longest first
   std::unordered_map<Ipv4, size_t> pod_by_ip_;
   std::unordered_map<Ipv4, std::string> node_by_ip_;
+  // "source:key=value" (and "any:key=value") -> identities carrying that label, sorted.
+  std::unordered_map<std::string, std::vector<IdentityId>> label_index_;
+  std::vector<IdentityId> all_identities_;
+  // Per rule id: the identities its peers select (lazily filled; not thread-safe).
+  mutable std::vector<std::optional<std::vector<IdentityId>>> peer_cache_;
 };
 
 // Splits [lo, hi] into the fewest (port, prefix bits) blocks, like Cilium's PortRangeToMaskedPorts.

@@ -92,7 +92,9 @@ bool naiveMatch(const std::vector<std::tuple<int, int, std::vector<int>>>& reqs,
 }
 
 RC_GTEST_PROP(SelectorProperty, AgreesWithNaiveReference, ()) {
-  const auto ls = *rc::gen::container<std::map<int, int>>(rc::gen::inRange(0, 4), rc::gen::inRange(0, 3));
+  std::map<int, int> ls;
+  const int nlabels = *rc::gen::inRange(0, 5);
+  for (int i = 0; i < nlabels; ++i) ls[*rc::gen::inRange(0, 4)] = *rc::gen::inRange(0, 3);
   const auto n = *rc::gen::inRange(0, 4);
   std::vector<std::tuple<int, int, std::vector<int>>> reqs;
   LabelSelector sel;
@@ -100,7 +102,10 @@ RC_GTEST_PROP(SelectorProperty, AgreesWithNaiveReference, ()) {
     const int key = *rc::gen::inRange(0, 4);
     const int op = *rc::gen::inRange(0, 4);
     std::vector<int> values;
-    if (op < 2) values = *rc::gen::nonEmpty(rc::gen::container<std::vector<int>>(rc::gen::inRange(0, 3)));
+    if (op < 2) {
+      const int nv = *rc::gen::inRange(1, 4);
+      for (int v = 0; v < nv; ++v) values.push_back(*rc::gen::inRange(0, 3));
+    }
     reqs.push_back({key, op, values});
     std::vector<std::string> sv;
     for (int v : values) sv.push_back("v" + std::to_string(v));
