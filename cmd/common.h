@@ -34,5 +34,6 @@ int cmdPolicy(int argc, char** argv);
 int cmdVerify(int argc, char** argv);  // cmd/verify_cmds.cc
 int cmdDiff(int argc, char** argv);
 int cmdLint(int argc, char** argv);
+int cmdSim(int argc, char** argv);  // cmd/sim_cmd.cc
 
 }  // namespace membrane::cmd

@@ -28,6 +28,9 @@ Commands:
   diff OLD NEW           connections a policy change adds, removes or changes (np-guard text)
   lint PATH...           shadowed, redundant and never-matching rules, empty selectors,
                          equivalent policies
+  sim SCENARIO... [--backend model|bpf|netns] [--mode overlay|native]
+                         replay scenarios (docs/scenarios.md): observed truth table beside
+                         the expected one and the model's; --cleanup removes dead runs
 
 Common options:
   --cluster-name NAME    cluster name (default "default")
@@ -67,6 +70,7 @@ int main(int argc, char** argv) {
   if (c == "verify") return cmdVerify(argc - 1, argv + 1);
   if (c == "diff") return cmdDiff(argc - 1, argv + 1);
   if (c == "lint") return cmdLint(argc - 1, argv + 1);
+  if (c == "sim") return cmdSim(argc - 1, argv + 1);
   std::cerr << "membrane: unknown command \"" << c << "\"\n\n" << kUsage;
   return kExitBadInput;
 }

@@ -48,10 +48,12 @@ Status ensureBpffs(const std::string& dir) {
   return {};
 }
 
-Result<TestRunResult> testRunTc(int prog_fd, std::span<const uint8_t> packet, uint32_t repeat) {
+Result<TestRunResult> testRunTc(int prog_fd, std::span<const uint8_t> packet, uint32_t repeat,
+                                uint32_t mark_in) {
   TestRunResult out;
   out.data_out.resize(packet.size() + 256);
   __sk_buff ctx_in{};
+  ctx_in.mark = mark_in;
   __sk_buff ctx_out{};
   LIBBPF_OPTS(bpf_test_run_opts, opts);
   opts.data_in = packet.data();
@@ -101,11 +103,10 @@ TcAttachment::~TcAttachment() {
   close(netns_fd_);
 }
 
-Result<std::unique_ptr<TcAttachment>> Datapath::attach(int ifindex) const {
-  std::unique_ptr<TcAttachment> a(new TcAttachment());
-  a->ifindex_ = ifindex;
-  a->handle_ = 1;
-  a->priority_ = 1;
+namespace {
+Result<std::unique_ptr<TcAttachment>> attachPlan(
+    std::unique_ptr<TcAttachment> a, int ifindex,
+    std::span<const std::pair<bpf_tc_attach_point, int>> plan, bool* created_hook, int* netns_fd) {
   LIBBPF_OPTS(bpf_tc_hook, hook);
   hook.ifindex = ifindex;
   hook.attach_point = BPF_TC_INGRESS;
@@ -113,21 +114,43 @@ Result<std::unique_ptr<TcAttachment>> Datapath::attach(int ifindex) const {
   if (rc != 0 && rc != -EEXIST) {
     return errnoError(-rc, "create clsact on ifindex " + std::to_string(ifindex));
   }
-  a->created_hook_ = rc == 0;
-  a->netns_fd_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (a->netns_fd_ < 0) return errnoError(errno, "open own network namespace");
-  const std::pair<bpf_tc_attach_point, Program> plan[] = {{BPF_TC_INGRESS, Program::FromContainer},
-                                                          {BPF_TC_EGRESS, Program::ToContainer}};
-  for (const auto& [point, prog] : plan) {
+  *created_hook = rc == 0;
+  *netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (*netns_fd < 0) return errnoError(errno, "open own network namespace");
+  for (const auto& [point, fd] : plan) {
     hook.attach_point = point;
     LIBBPF_OPTS(bpf_tc_opts, opts);
-    opts.prog_fd = programFd(prog);
-    opts.handle = a->handle_;
-    opts.priority = a->priority_;
+    opts.prog_fd = fd;
+    opts.handle = 1;
+    opts.priority = 1;
     rc = bpf_tc_attach(&hook, &opts);
     if (rc != 0) return errnoError(-rc, "attach to ifindex " + std::to_string(ifindex));
   }
   return a;
+}
+}  // namespace
+
+Result<std::unique_ptr<TcAttachment>> Datapath::attach(int ifindex) const {
+  std::unique_ptr<TcAttachment> a(new TcAttachment());
+  a->ifindex_ = ifindex;
+  a->handle_ = 1;
+  a->priority_ = 1;
+  const std::pair<bpf_tc_attach_point, int> plan[] = {
+      {BPF_TC_INGRESS, programFd(Program::FromContainer)},
+      {BPF_TC_EGRESS, programFd(Program::ToContainer)}};
+  TcAttachment* raw = a.get();
+  return attachPlan(std::move(a), ifindex, plan, &raw->created_hook_, &raw->netns_fd_);
+}
+
+Result<std::unique_ptr<TcAttachment>> Datapath::attachOverlay(int ifindex) const {
+  std::unique_ptr<TcAttachment> a(new TcAttachment());
+  a->ifindex_ = ifindex;
+  a->handle_ = 1;
+  a->priority_ = 1;
+  const std::pair<bpf_tc_attach_point, int> plan[] = {
+      {BPF_TC_INGRESS, programFd(Program::FromOverlay)}};
+  TcAttachment* raw = a.get();
+  return attachPlan(std::move(a), ifindex, plan, &raw->created_hook_, &raw->netns_fd_);
 }
 
 // --- datapath -------------------------------------------------------------------------------
@@ -173,8 +196,12 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
   s->rodata->cfg_ct_timeout_tcp_s = config.ct_timeout_tcp_s;
   s->rodata->cfg_ct_timeout_tcp_close_s = config.ct_timeout_tcp_close_s;
   s->rodata->cfg_ct_timeout_any_s = config.ct_timeout_any_s;
+  s->rodata->cfg_tunnel_ifindex = config.tunnel_ifindex;
+  std::copy(config.tunnel_mac.begin(), config.tunnel_mac.end(), s->rodata->cfg_tunnel_mac);
 
+  // libbpf frees the inner map template once the outer map exists: read it before load.
   bpf_map* inner = bpf_map__inner_map(s->maps.membrane_policy);
+  const uint32_t inner_flags = inner != nullptr ? bpf_map__map_flags(inner) : 0;
   const std::pair<bpf_map*, uint32_t> sizes[] = {
       {s->maps.membrane_ipcache, config.ipcache_size},
       {s->maps.membrane_endpoints, config.endpoints_size},
@@ -212,15 +239,22 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
                      .key_size = sizeof(PolicyKey),
                      .value_size = sizeof(PolicyEntry),
                      .max_entries = config.policy_map_size,
-                     .flags = bpf_map__map_flags(inner)};
+                     .flags = inner_flags};
   dp->policy_store_ = std::make_unique<KernelPolicyMapStore>(
       dp->policy_->fd(), bpf_map__fd(s->maps.membrane_policy_gen), inner_spec);
   return dp;
 }
 
 int Datapath::programFd(Program p) const {
-  return bpf_program__fd(p == Program::FromContainer ? skel_->progs.membrane_from_container
-                                                     : skel_->progs.membrane_to_container);
+  switch (p) {
+    case Program::FromContainer:
+      return bpf_program__fd(skel_->progs.membrane_from_container);
+    case Program::ToContainer:
+      return bpf_program__fd(skel_->progs.membrane_to_container);
+    case Program::FromOverlay:
+      return bpf_program__fd(skel_->progs.membrane_from_overlay);
+  }
+  return -1;
 }
 
 int Datapath::metricsFd() const { return bpf_map__fd(skel_->maps.membrane_metrics); }

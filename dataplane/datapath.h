@@ -4,6 +4,7 @@
 // plus tc attachment and BPF_PROG_TEST_RUN.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -32,6 +33,10 @@ struct DatapathConfig {
   uint32_t ct_timeout_tcp_s = 21600;
   uint32_t ct_timeout_tcp_close_s = 10;
   uint32_t ct_timeout_any_s = 60;
+  // Overlay: the node's VXLAN device (external mode) in the node's namespace; 0 = native
+  // routing. tunnel_mac is the MAC of every node's VXLAN device (inner destination MAC).
+  uint32_t tunnel_ifindex = 0;
+  std::array<uint8_t, 6> tunnel_mac{};
   // Map sizes (entries; events in bytes, a power of two multiple of the page size).
   uint32_t policy_map_size = MEMBRANE_POLICY_MAP_SIZE;
   uint32_t max_endpoints = MEMBRANE_MAX_ENDPOINTS;
@@ -60,9 +65,10 @@ struct TestRunResult {
   uint32_t mark = 0;  // skb->mark after the run
 };
 // BPF_PROG_TEST_RUN of a tc program on `packet` (an Ethernet frame).
-Result<TestRunResult> testRunTc(int prog_fd, std::span<const uint8_t> packet, uint32_t repeat = 1);
+Result<TestRunResult> testRunTc(int prog_fd, std::span<const uint8_t> packet, uint32_t repeat = 1,
+                                uint32_t mark_in = 0);
 
-enum class Program { FromContainer, ToContainer };
+enum class Program { FromContainer, ToContainer, FromOverlay };
 
 // Both programs attached to one interface's clsact hook: from-container on ingress,
 // to-container on egress. Detaches in the network namespace it was created in.
@@ -94,12 +100,14 @@ class Datapath {
 
   const DatapathConfig& config() const { return config_; }
   int programFd(Program p) const;
-  Result<TestRunResult> testRun(Program p, std::span<const uint8_t> packet,
-                                uint32_t repeat = 1) const {
-    return testRunTc(programFd(p), packet, repeat);
+  Result<TestRunResult> testRun(Program p, std::span<const uint8_t> packet, uint32_t repeat = 1,
+                                uint32_t mark_in = 0) const {
+    return testRunTc(programFd(p), packet, repeat, mark_in);
   }
   // Attaches both programs to `ifindex` (in the calling thread's network namespace).
   Result<std::unique_ptr<TcAttachment>> attach(int ifindex) const;
+  // Attaches from-overlay to the tc ingress of the node's VXLAN device `ifindex`.
+  Result<std::unique_ptr<TcAttachment>> attachOverlay(int ifindex) const;
 
   KernelMap& ipcache() { return *ipcache_; }
   KernelMap& endpoints() { return *endpoints_; }

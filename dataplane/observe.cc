@@ -41,6 +41,10 @@ std::string_view dropReasonName(uint8_t reason) {
       return "UNSUPPORTED_L2_PROTOCOL";
     case MEMBRANE_DROP_POLICY_DENY:
       return "POLICY_DENY";
+    case MEMBRANE_DROP_INVALID_IDENTITY:
+      return "INVALID_IDENTITY";
+    case MEMBRANE_DROP_UNKNOWN_SENDER:
+      return "UNKNOWN_SENDER";
     default:
       return "DROP_REASON_UNKNOWN";
   }

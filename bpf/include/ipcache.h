@@ -37,4 +37,12 @@ struct membrane_ipcache_info {
 
 #define MEMBRANE_IPCACHE_MAP_SIZE 512000
 
+/* skb->mark carrying a source identity: set by the overlay program (bpf/lib/overlay.h) from
+ * the VNI of a packet that arrived through the tunnel, read once on delivery to the pod.
+ * The mark never crosses a network namespace (the veth scrubs it), so a pod cannot forge it.
+ */
+#define MEMBRANE_MARK_MAGIC_IDENTITY 0x0e000000
+#define MEMBRANE_MARK_MAGIC_MASK     0xff000000
+#define MEMBRANE_MARK_IDENTITY_MASK  0x00ffffff
+
 #endif /* MEMBRANE_BPF_INCLUDE_IPCACHE_H */

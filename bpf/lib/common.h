@@ -28,7 +28,9 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #endif
 
-#define MEMBRANE_IDENTITY_WORLD 2 /* ipcache miss */
+#define MEMBRANE_IDENTITY_HOST	       1
+#define MEMBRANE_IDENTITY_WORLD	       2 /* ipcache miss */
+#define MEMBRANE_IDENTITY_REMOTE_NODE 6
 #define NSEC_PER_SEC		1000000000ULL
 
 /* Knobs. Defaults here; dataplane::DatapathConfig overrides them before load. */
@@ -41,6 +43,11 @@ const volatile __u32 cfg_ct_timeout_tcp_syn_s = 60;
 const volatile __u32 cfg_ct_timeout_tcp_s = 21600;
 const volatile __u32 cfg_ct_timeout_tcp_close_s = 10;
 const volatile __u32 cfg_ct_timeout_any_s = 60;
+/* Overlay: the node's VXLAN device (external mode), 0 = native routing; the MAC every
+ * node's VXLAN device carries (inner destination MAC of encapsulated frames).
+ */
+const volatile __u32 cfg_tunnel_ifindex = 0;
+const volatile __u8 cfg_tunnel_mac[6] = {};
 
 /* Time seam: every timestamp comes from here. */
 static __always_inline __u64 membrane_now_ns(void)

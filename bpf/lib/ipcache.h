@@ -31,12 +31,17 @@ static __always_inline __u32 ipcache_identity4(void *map, __be32 addr)
 	return info ? info->sec_identity : MEMBRANE_IDENTITY_WORLD;
 }
 
-/* Source identity of a packet entering an endpoint. Seam for the overlay: a packet that
- * arrived through the tunnel will carry the identity in its tunnel key (VNI) instead.
+/* Source identity of a packet entering an endpoint: from the tunnel key (via the mark) when
+ * it came through the overlay, else from the ipcache.
  */
 static __always_inline __u32 resolve_src_identity4(struct __sk_buff *ctx, __be32 saddr)
 {
-	(void)ctx;
+	__u32 mark = ctx->mark;
+
+	if ((mark & MEMBRANE_MARK_MAGIC_MASK) == MEMBRANE_MARK_MAGIC_IDENTITY) {
+		ctx->mark = 0;
+		return mark & MEMBRANE_MARK_IDENTITY_MASK;
+	}
 	return ipcache_identity4(&membrane_ipcache, saddr);
 }
 

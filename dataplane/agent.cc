@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dataplane/agent.h"
+
+#include <sstream>
+
+namespace membrane::dataplane {
+
+namespace {
+
+// The simulator has no L7 proxy: a redirect entry without a listener port is enforced as
+// the allow it implies at L3/L4 (the datapath rejects proxy port 0).
+model::MapState withoutProxy(model::MapState s) {
+  for (auto& [key, value] : s.entries) {
+    if (value.verdict == model::EntryVerdict::Redirect && value.proxy_port == 0) {
+      value.verdict = model::EntryVerdict::Allow;
+      value.precedence = model::kPrecedenceAllow;
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+NodeState desiredNodeState(const model::Engine& engine, const std::string& node,
+                           const NodeStateOptions& options) {
+  const model::Cluster& cluster = engine.cluster();
+  NodeState out;
+  for (const auto& [cidr, id] : engine.ipcache(node)) {
+    if (cidr.ipv6) continue;
+    IpcacheEntry e{.identity = id};
+    if (options.overlay && cidr.len == 32) {
+      if (auto pod = cluster.findPodByIp(cidr.addr)) {
+        const std::string& on = cluster.pods[*pod].node_name.empty() ? options.default_node
+                                                                     : cluster.pods[*pod].node_name;
+        auto ip = options.node_ips.find(on);
+        if (on != node && ip != options.node_ips.end()) {
+          e.tunnel_endpoint = ip->second;
+          e.flags = MEMBRANE_IPCACHE_F_HAS_TUNNEL_EP;
+        }
+      }
+    }
+    out.ipcache[{.addr = cidr.addr, .len = cidr.len}] = e;
+  }
+  for (const auto& [name, ip] : options.node_ips) {
+    Ipv4Prefix p{.addr = ip, .len = 32};
+    if (out.ipcache.count(p)) continue;
+    out.ipcache[p] = {.identity = name == node ? model::kIdentityHost : model::kIdentityRemoteNode};
+  }
+  for (size_t i = 0; i < cluster.pods.size(); ++i) {
+    const model::Pod& pod = cluster.pods[i];
+    const std::string& on = pod.node_name.empty() ? options.default_node : pod.node_name;
+    if (on != node || !pod.ip) continue;
+    out.endpoints.push_back({.name = pod.ref(),
+                             .ip = *pod.ip,
+                             .identity = pod.identity,
+                             .policy = withoutProxy(engine.compile(i))});
+  }
+  return out;
+}
+
+std::string ReconcileStats::str() const {
+  std::ostringstream o;
+  o << "endpoints +" << endpoints_added << " -" << endpoints_removed << " ~" << endpoints_changed
+    << ", policies swapped " << policies_swapped << " (" << policy_entries_changed
+    << " entries), ipcache changes " << ipcache_changes;
+  return o.str();
+}
+
+Result<std::unique_ptr<NodeAgent>> NodeAgent::create(const DatapathConfig& config) {
+  auto dp = Datapath::load(config);
+  if (!dp) return dp.error();
+  std::unique_ptr<NodeAgent> a(new NodeAgent());
+  a->dp_ = std::move(*dp);
+  a->policy_ = std::make_unique<PolicyWriter>(a->dp_->policyStore());
+  a->ipcache_ = std::make_unique<IpcacheWriter>(a->dp_->ipcache());
+  a->endpoints_ = std::make_unique<EndpointWriter>(a->dp_->endpoints());
+  return a;
+}
+
+std::optional<uint16_t> NodeAgent::endpointId(const std::string& name) const {
+  auto it = ids_.find(name);
+  if (it == ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+uint16_t NodeAgent::allocateId(const std::string& name) {
+  if (auto it = ids_.find(name); it != ids_.end()) return it->second;
+  uint16_t id = 0;
+  if (!free_ids_.empty()) {
+    id = *free_ids_.begin();
+    free_ids_.erase(free_ids_.begin());
+  } else {
+    id = next_id_++;
+  }
+  ids_[name] = id;
+  return id;
+}
+
+Result<ReconcileStats> NodeAgent::reconcile(const NodeState& desired) {
+  ReconcileStats stats;
+  std::map<std::string, const AgentEndpoint*> want;
+  for (const auto& ep : desired.endpoints) want[ep.name] = &ep;
+  if (want.size() >= dp_->config().max_endpoints) {
+    return Error{.code = ENOSPC, .context = "more endpoints than max_endpoints"};
+  }
+  // (1) policies, each swapped atomically.
+  for (const auto& [name, ep] : want) {
+    const uint16_t id = allocateId(name);
+    auto cur = current_.find(name);
+    if (cur != current_.end() && cur->second.policy.entries == ep->policy.entries) continue;
+    auto change = policy_->apply(id, ep->policy);
+    if (!change) return change.error();
+    stats.policies_swapped += change->swapped ? 1 : 0;
+    stats.policy_entries_changed += change->size();
+  }
+  // (2) ipcache.
+  auto ic = ipcache_->apply(desired.ipcache);
+  if (!ic) return ic.error();
+  stats.ipcache_changes = ic->upserted.size() + ic->removed.size();
+  // (3) endpoints.
+  EndpointState eps;
+  for (const auto& [name, ep] : want) {
+    eps[ep->ip] = {.endpoint_id = ids_.at(name),
+                   .identity = ep->identity,
+                   .ifindex = ep->ifindex,
+                   .mac = ep->mac,
+                   .node_mac = ep->node_mac};
+    auto cur = current_.find(name);
+    if (cur == current_.end()) {
+      ++stats.endpoints_added;
+    } else if (cur->second.ip != ep->ip || cur->second.identity != ep->identity ||
+               cur->second.ifindex != ep->ifindex) {
+      ++stats.endpoints_changed;
+    }
+  }
+  auto ec = endpoints_->apply(eps);
+  if (!ec) return ec.error();
+  // (4) endpoints that left: their policy slots and ids.
+  for (auto it = current_.begin(); it != current_.end();) {
+    if (want.count(it->first)) {
+      ++it;
+      continue;
+    }
+    const uint16_t id = ids_.at(it->first);
+    if (auto r = policy_->remove(id); !r) return r.error();
+    free_ids_.insert(id);
+    ids_.erase(it->first);
+    it = current_.erase(it);
+    ++stats.endpoints_removed;
+  }
+  for (const auto& [name, ep] : want) current_[name] = *ep;
+  return stats;
+}
+
+}  // namespace membrane::dataplane

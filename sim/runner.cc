@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: Apache-2.0
+// The scenario runner and the model backend.
+#include <charconv>
+#include <chrono>
+
+#include "sim/sim.h"
+
+namespace membrane::sim {
+namespace {
+
+std::optional<uint16_t> resolvePort(const Probe& p, const model::Cluster& cluster,
+                                    const model::FlowEndpoint& dst) {
+  if (p.protocol == model::kProtoICMP) return 8;  // echo request
+  unsigned v = 0;
+  auto [ptr, ec] = std::from_chars(p.port.data(), p.port.data() + p.port.size(), v);
+  if (ec == std::errc() && ptr == p.port.data() + p.port.size() && v <= 65535) {
+    return static_cast<uint16_t>(v);
+  }
+  if (!dst.pod) return std::nullopt;
+  for (const auto& cp : cluster.pods[*dst.pod].ports) {
+    if (cp.name == p.port && cp.protocol == p.protocol) return cp.port;
+  }
+  return std::nullopt;
+}
+
+Cell cellOf(const model::Verdict& v) {
+  if (v.allowed) return Cell::Allowed;
+  return v.egress.allowed ? Cell::Ingress : Cell::Egress;
+}
+
+std::vector<SimCell> enumerateCells(const Scenario& s, size_t si, const model::Cluster& cluster,
+                                    const model::Engine& engine, model::Diagnostics& diags) {
+  std::vector<SimCell> out;
+  const Step& step = s.c.steps[si];
+  for (const Probe& p : step.probes) {
+    std::string name(model::protocolName(p.protocol));
+    if (!p.port.empty()) name += " " + p.port;
+    for (size_t r = 0; r < p.rows.size(); ++r) {
+      for (size_t col = 0; col < p.columns.size(); ++col) {
+        if (p.cells[r][col] == Cell::Skip) continue;
+        SimCell c{.step = si,
+                  .probe = name,
+                  .from = p.rows[r],
+                  .to = p.columns[col],
+                  .row = r,
+                  .col = col,
+                  .protocol = p.protocol,
+                  .expected = p.cells[r][col]};
+        std::string why;
+        auto src = resolveCaseEndpoint(s.c, cluster, c.from, &why);
+        auto dst = src ? resolveCaseEndpoint(s.c, cluster, c.to, &why) : std::nullopt;
+        auto port = dst ? resolvePort(p, cluster, *dst) : std::nullopt;
+        if (dst && !port) why = "named port " + p.port + " is not a port of " + c.to;
+        if (!src || !dst || !port) {
+          diags.error({.loc = p.loc, .object = "scenario " + s.dir, .message = why});
+          continue;
+        }
+        c.src = *src;
+        c.dst = *dst;
+        c.port = *port;
+        c.predicted = cellOf(
+            engine.evaluate({.src = c.src, .dst = c.dst, .protocol = c.protocol, .port = c.port}));
+        out.push_back(std::move(c));
+      }
+    }
+  }
+  return out;
+}
+
+class ModelBackend final : public Backend {
+ public:
+  std::string name() const override { return "model"; }
+  std::optional<std::string> apply(const StepState&) override { return std::nullopt; }
+  void probe(const StepState&, std::vector<SimCell>& cells) override {
+    for (auto& c : cells) {
+      c.observed = c.predicted;
+      c.note = "model::Engine::evaluate";
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> makeModelBackend() { return std::make_unique<ModelBackend>(); }
+
+SimReport runScenario(const Scenario& s, Backend& backend, const SimOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  SimReport report{
+      .scenario = s.dir, .backend = backend.name(), .routing = options.routing.value_or(s.routing)};
+  for (size_t si = 0; si < s.c.steps.size(); ++si) {
+    report.steps.push_back(s.c.steps[si].name);
+    model::LoadResult loaded = loadCaseCluster(s.c, si, s.cluster);
+    report.diags.merge(loaded.diags);
+    if (!loaded.diags.ok()) break;
+    model::Engine engine(loaded.cluster);
+    std::string why;
+    auto topo = buildTopology(s, loaded.cluster, &why);
+    if (!topo) {
+      report.diags.error({.loc = {.file = s.dir}, .message = why});
+      break;
+    }
+    auto cells = enumerateCells(s, si, loaded.cluster, engine, report.diags);
+    if (!report.diags.ok()) break;
+    StepState st{.index = si,
+                 .scenario = &s,
+                 .cluster = &loaded.cluster,
+                 .engine = &engine,
+                 .topology = &*topo,
+                 .routing = report.routing};
+    if (options.progress) {
+      options.progress(s.dir + ": step " + s.c.steps[si].name + ": applying (" +
+                       std::to_string(loaded.cluster.pods.size()) + " pods, " +
+                       std::to_string(topo->nodes.size()) + " nodes)");
+    }
+    if (auto err = backend.apply(st)) {
+      report.diags.error({.loc = {.file = s.dir}, .message = backend.name() + ": " + *err});
+      break;
+    }
+    if (options.progress) {
+      options.progress(s.dir + ": step " + s.c.steps[si].name + ": probing " +
+                       std::to_string(cells.size()) + " cells");
+    }
+    backend.probe(st, cells);
+    for (auto& c : cells) {
+      c.match = cellMatches(c.expected, c.observed);
+      if (!c.match) ++report.mismatches;
+      report.cells.push_back(std::move(c));
+    }
+  }
+  report.notes = backend.notes();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+}  // namespace membrane::sim

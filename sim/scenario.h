@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+// Scenarios (docs/scenarios.md): a corpus case directory (manifests.yaml + expect.yaml)
+// plus an optional scenario.yaml with the cluster (name, id, routing, nodes), the
+// invariants file and traffic for load. A corpus case is a valid scenario as it is.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/diagnostics.h"
+#include "model/engine.h"
+#include "sim/corpus_case.h"
+
+namespace membrane::sim {
+
+enum class Routing { Overlay, Native };
+std::string_view routingName(Routing r);
+
+struct ScenarioNode {
+  std::string name;
+  std::optional<model::Ipv4> internal_ip;
+  std::optional<model::Cidr> pod_cidr;
+  model::SourceLoc loc;
+};
+
+struct TrafficFlow {
+  std::string from;  // row/column names as in expect.yaml
+  std::string to;
+  uint8_t protocol = model::kProtoTCP;
+  std::string port;
+  uint32_t rate_pps = 10;
+  uint32_t duration_s = 1;
+  model::SourceLoc loc;
+};
+
+struct Scenario {
+  std::string dir;
+  CorpusCase c;
+  model::ClusterOptions cluster;
+  Routing routing = Routing::Overlay;
+  std::vector<ScenarioNode> nodes;  // overrides and additions to the manifests' Nodes
+  std::string invariants;           // path (resolved against dir), may be empty
+  std::vector<TrafficFlow> traffic;
+};
+
+// Loads <dir>/expect.yaml and, when present, <dir>/scenario.yaml (unknown fields are errors).
+std::optional<Scenario> loadScenario(const std::string& dir, model::Diagnostics& diags);
+
+// Where everything of a scenario lives at one step: nodes with their underlay address and
+// pod CIDR (from scenario.yaml, else Node objects, else derived: 172.18.0.2, .3, ... in
+// order of first mention), the node of every pod (spec.nodeName, else the first node) and
+// the addresses of the peers that are not nodes.
+struct TopologyNode {
+  std::string name;
+  model::Ipv4 ip = 0;
+  std::optional<model::Cidr> pod_cidr;
+};
+struct Topology {
+  std::vector<TopologyNode> nodes;
+  std::map<std::string, std::string> pod_node;        // "ns/pod" -> node name
+  std::map<std::string, model::Ipv4> external_peers;  // peer name -> address
+  std::map<std::string, std::string> node_peers;      // peer name -> node name
+  const TopologyNode* node(const std::string& name) const;
+  std::map<std::string, uint32_t> nodeIps() const;
+};
+std::optional<Topology> buildTopology(const Scenario& s, const model::Cluster& cluster,
+                                      std::string* why);
+
+}  // namespace membrane::sim
