@@ -64,7 +64,19 @@ void allocateIdentities(Cluster& cluster) {
   // the set of label sets, not on file order.
   std::vector<Labels> pod_labels;
   pod_labels.reserve(cluster.pods.size());
-  for (const auto& p : cluster.pods) pod_labels.push_back(podIdentityLabels(cluster, p));
+  for (size_t i = 0; i < cluster.pods.size(); ++i) {
+    const Pod& p = cluster.pods[i];
+    // Replicas of one workload are contiguous and identical in what identities depend on.
+    if (i > 0) {
+      const Pod& prev = cluster.pods[i - 1];
+      if (prev.workload == p.workload && prev.namespace_ == p.namespace_ &&
+          prev.service_account == p.service_account && prev.labels == p.labels) {
+        pod_labels.push_back(pod_labels.back());
+        continue;
+      }
+    }
+    pod_labels.push_back(podIdentityLabels(cluster, p));
+  }
   std::vector<const Labels*> distinct;
   distinct.reserve(pod_labels.size());
   for (const auto& l : pod_labels) distinct.push_back(&l);
