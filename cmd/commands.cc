@@ -37,7 +37,8 @@ int cmdShow(int argc, char** argv) {
   const model::Cluster& c = loaded.cluster;
   std::cout << "cluster " << c.options.name << " (id " << c.options.id << ")\n";
   std::cout << "\nnamespaces (" << c.namespaces.size() << "):\n";
-  for (const auto& n : c.namespaces) std::cout << "  " << n.name << "  " << labelsOf(n.labels) << "\n";
+  for (const auto& n : c.namespaces)
+    std::cout << "  " << n.name << "  " << labelsOf(n.labels) << "\n";
   if (!c.nodes.empty()) {
     std::cout << "\nnodes (" << c.nodes.size() << "):\n";
     for (const auto& n : c.nodes) {
@@ -64,7 +65,8 @@ int cmdShow(int argc, char** argv) {
   std::cout << "\nidentities (" << c.identities.size() << "):\n";
   for (const auto& [id, ident] : c.identities) {
     std::cout << "  " << std::setw(8) << id << "  " << ident.labels.str();
-    if (ident.kind == model::IdentityKind::Cluster) std::cout << "  (" << ident.endpoint_count << " endpoints)";
+    if (ident.kind == model::IdentityKind::Cluster)
+      std::cout << "  (" << ident.endpoint_count << " endpoints)";
     std::cout << "\n";
   }
   std::cout << "\npolicies (" << c.policies.policy_count << " objects, " << c.policies.rules.size()
@@ -93,11 +95,12 @@ int cmdShow(int argc, char** argv) {
 
 int cmdCheck(int argc, char** argv) {
   Args a;
-  if (!a.parse(argc, argv, {"--verbose"},
-               "membrane check CASE_DIR... [--verbose]\n"
-               "  Runs connectivity cases (manifests.yaml + expect.yaml) with the reference engine\n"
-               "  and prints every mismatching cell with its explanation. Exit 0 only when all\n"
-               "  cells match, 1 on a mismatch, 2 on unusable input.")) {
+  if (!a.parse(
+          argc, argv, {"--verbose"},
+          "membrane check CASE_DIR... [--verbose]\n"
+          "  Runs connectivity cases (manifests.yaml + expect.yaml) with the reference engine\n"
+          "  and prints every mismatching cell with its explanation. Exit 0 only when all\n"
+          "  cells match, 1 on a mismatch, 2 on unusable input.")) {
     return a.exit_code;
   }
   const bool verbose = a.flags.count("--verbose") > 0;
@@ -129,8 +132,8 @@ int cmdCheck(int argc, char** argv) {
     std::cout << (rep.mismatches ? "FAIL " : "PASS ") << dir << " (" << rep.checked << " cells, "
               << rep.mismatches << " mismatches)\n";
   }
-  std::cout << cases - failed - (bad > cases ? 0 : 0) << " passed, " << failed + bad
-            << " failed (" << cells << " cells)\n";
+  std::cout << cases - failed - (bad > cases ? 0 : 0) << " passed, " << failed + bad << " failed ("
+            << cells << " cells)\n";
   if (bad) return kExitBadInput;
   return failed ? kExitFailed : kExitOk;
 }
@@ -198,16 +201,17 @@ int cmdExplain(int argc, char** argv) {
   }
   model::Verdict v = engine.evaluate(flow);
   std::cout << a.values["--from"] << " -> " << a.values["--to"] << " " << proto << " " << flow.port
-            << ": " << (v.allowed ? "ALLOWED" : "DENIED") << "\n  " << model::explainVerdict(engine, v)
-            << "\n";
+            << ": " << (v.allowed ? "ALLOWED" : "DENIED") << "\n  "
+            << model::explainVerdict(engine, v) << "\n";
   return kExitOk;
 }
 
 int cmdPolicy(int argc, char** argv) {
   Args a;
-  if (!a.parse(argc, argv, {"--pod="},
-               "membrane policy PATH... [--pod NS/NAME]\n"
-               "  The compiled policy map state of each endpoint (like cilium-dbg bpf policy get).")) {
+  if (!a.parse(
+          argc, argv, {"--pod="},
+          "membrane policy PATH... [--pod NS/NAME]\n"
+          "  The compiled policy map state of each endpoint (like cilium-dbg bpf policy get).")) {
     return a.exit_code;
   }
   auto loaded = model::loadCluster(a.paths, a.cluster);

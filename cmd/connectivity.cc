@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // membrane connectivity: the allowed connections between workloads and external ranges,
 // in np-guard netpol-analyzer's formats.
+#include "model/connectivity.h"
+
 #include <iostream>
 #include <set>
 
 #include "cmd/args.h"
-#include "model/connectivity.h"
 
 namespace membrane::cmd {
 namespace {
@@ -66,7 +67,8 @@ int cmdConnectivity(int argc, char** argv) {
   } else if (a.output == "md") {
     std::cout << "| src | dst | conn |\n|-----|-----|------|\n";
     for (const auto& e : entries) {
-      std::cout << "| " << e.src.str(c) << " | " << e.dst.str(c) << " | " << e.conns.str() << " |\n";
+      std::cout << "| " << e.src.str(c) << " | " << e.dst.str(c) << " | " << e.conns.str()
+                << " |\n";
     }
   } else {
     std::set<std::string> nodes;

@@ -76,9 +76,13 @@ void Builder::expandWorkloads() {
       cluster.workloads[wi].replicas = count;
     }
     for (int i = 0; i < count; ++i) {
-      Pod p{.namespace_ = w.namespace_, .name = w.name + "-" + std::to_string(i),
-            .labels = w.labels, .service_account = w.service_account, .ports = w.ports,
-            .workload = wi, .loc = w.loc};
+      Pod p{.namespace_ = w.namespace_,
+            .name = w.name + "-" + std::to_string(i),
+            .labels = w.labels,
+            .service_account = w.service_account,
+            .ports = w.ports,
+            .workload = wi,
+            .loc = w.loc};
       if (!daemon_nodes.empty()) {
         p.node_name = daemon_nodes[i];
       } else if (!w.node_name.empty()) {

@@ -14,8 +14,8 @@ struct Builder {
     auto [it, fresh] = state.entries.try_emplace(k, v);
     if (fresh) return;
     MapValue& cur = it->second;
-    if (v.precedence > cur.precedence ||
-        (v.precedence == cur.precedence && v.cookie != 0 && (cur.cookie == 0 || v.cookie < cur.cookie))) {
+    if (v.precedence > cur.precedence || (v.precedence == cur.precedence && v.cookie != 0 &&
+                                          (cur.cookie == 0 || v.cookie < cur.cookie))) {
       cur = v;
     }
   }
@@ -25,13 +25,19 @@ struct Builder {
     static constexpr uint8_t kAnyProtos[] = {kProtoTCP, kProtoUDP, kProtoSCTP};
     auto each = [&](uint8_t proto) {
       if (lo == 0 && hi == 65535) {
-        insert({.identity = id, .direction = dir, .protocol = proto, .port = 0,
+        insert({.identity = id,
+                .direction = dir,
+                .protocol = proto,
+                .port = 0,
                 .prefix_len = kPrefixProtoOnly},
                v);
         return;
       }
       for (auto [port, bits] : portRangeToPrefixes(lo, hi)) {
-        insert({.identity = id, .direction = dir, .protocol = proto, .port = port,
+        insert({.identity = id,
+                .direction = dir,
+                .protocol = proto,
+                .port = port,
                 .prefix_len = static_cast<uint8_t>(kPrefixProtoOnly + bits)},
                v);
       }
@@ -56,8 +62,9 @@ void resolveCoverage(MapState& state) {
     }
     std::vector<std::pair<const MapKey*, MapValue*>> group;
     for (auto g = it; g != group_end; ++g) group.push_back({&g->first, &g->second});
-    std::sort(group.begin(), group.end(),
-              [](const auto& a, const auto& b) { return a.first->prefix_len < b.first->prefix_len; });
+    std::sort(group.begin(), group.end(), [](const auto& a, const auto& b) {
+      return a.first->prefix_len < b.first->prefix_len;
+    });
     for (size_t i = 0; i < group.size(); ++i) {
       for (size_t j = 0; j < i; ++j) {
         const MapKey& broad = *group[j].first;
@@ -105,7 +112,10 @@ MapState Engine::compile(size_t pod_index) const {
       for (IdentityId peer : peers) {
         if (r.icmps_present) {
           for (uint8_t t : r.icmp_types) {
-            b.insert({.identity = peer, .direction = dir, .protocol = kProtoICMP, .port = t,
+            b.insert({.identity = peer,
+                      .direction = dir,
+                      .protocol = kProtoICMP,
+                      .port = t,
                       .prefix_len = kPrefixFull},
                      v);
           }

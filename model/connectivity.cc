@@ -72,7 +72,8 @@ ConnSet ConnSet::all() {
 }
 
 bool ConnSet::isAll() const {
-  return std::all_of(ports.begin(), ports.end(), [](const IntervalSet& p) { return p.covers(0, 65535); }) &&
+  return std::all_of(ports.begin(), ports.end(),
+                     [](const IntervalSet& p) { return p.covers(0, 65535); }) &&
          icmp.covers(0, 255);
 }
 
@@ -258,7 +259,8 @@ std::vector<ConnEntry> computeConnectivity(const Engine& engine) {
       };
       for (const auto& [lo, hi, id] : ranges) {
         ConnSet s = allowedConns(engine, *rep[a], dir, id);
-        if (run && run->conns == s && (dir == Direction::Egress ? run->dst.hi : run->src.hi) + 1 == lo) {
+        if (run && run->conns == s &&
+            (dir == Direction::Egress ? run->dst.hi : run->src.hi) + 1 == lo) {
           (dir == Direction::Egress ? run->dst.hi : run->src.hi) = hi;
           continue;
         }

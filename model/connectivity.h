@@ -46,8 +46,8 @@ struct ConnSet {
 
 struct ConnPeer {
   bool external = false;
-  size_t workload = 0;      // index into Cluster::workloads when !external
-  Ipv4 lo = 0, hi = 0;      // address range when external
+  size_t workload = 0;                      // index into Cluster::workloads when !external
+  Ipv4 lo = 0, hi = 0;                      // address range when external
   std::string str(const Cluster& c) const;  // "ns/name[Kind]" or "a.b.c.d-e.f.g.h[External]"
 };
 

@@ -11,8 +11,8 @@ namespace membrane::model {
 
 struct SourceLoc {
   std::string file;
-  int line = 0;    // 1-based; 0 = unknown
-  int column = 0;  // 1-based; 0 = unknown
+  int line = 0;             // 1-based; 0 = unknown
+  int column = 0;           // 1-based; 0 = unknown
   std::string str() const;  // "file:line:col"
 };
 
@@ -44,7 +44,7 @@ class Diagnostics {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}           // NOLINT(google-explicit-constructor)
   Result(Diagnostic error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
   bool ok() const { return std::holds_alternative<T>(v_); }
   explicit operator bool() const { return ok(); }

@@ -32,7 +32,8 @@ Engine::Engine(const Cluster& cluster) : cluster_(cluster) {
     all_identities_.push_back(id);
     for (const auto& l : ident.labels.all()) {
       label_index_[l.source + ":" + l.key + "=" + l.value].push_back(id);
-      if (l.source != kSourceAny) label_index_[std::string(kSourceAny) + ":" + l.key + "=" + l.value].push_back(id);
+      if (l.source != kSourceAny)
+        label_index_[std::string(kSourceAny) + ":" + l.key + "=" + l.value].push_back(id);
     }
   }
   // Subjects: only pods (cluster identities) are endpoints that enforce policy.
@@ -43,7 +44,8 @@ Engine::Engine(const Cluster& cluster) : cluster_(cluster) {
     }
   }
   for (const auto& [id, ident] : cluster.identities) {
-    if (ident.kind == IdentityKind::Cidr && ident.cidr) cidr_identities_.push_back({*ident.cidr, id});
+    if (ident.kind == IdentityKind::Cidr && ident.cidr)
+      cidr_identities_.push_back({*ident.cidr, id});
   }
   std::sort(cidr_identities_.begin(), cidr_identities_.end(),
             [](const auto& a, const auto& b) { return a.first.len > b.first.len; });
@@ -290,8 +292,8 @@ Verdict Engine::evaluate(const Flow& flow) const {
   }
   if (flow.dst.pod) {
     const std::string& node = cluster_.pods[*flow.dst.pod].node_name;
-    v.ingress = decide(*flow.dst.pod, Direction::Ingress, identityOf(flow.src, node),
-                       flow.protocol, flow.port);
+    v.ingress = decide(*flow.dst.pod, Direction::Ingress, identityOf(flow.src, node), flow.protocol,
+                       flow.port);
   }
   v.allowed = v.egress.allowed && v.ingress.allowed;
   return v;

@@ -29,14 +29,14 @@ struct Flow {
 };
 
 enum class DecisionReason : uint8_t {
-  NotAnEndpoint,    // this side is not a managed pod: nothing enforced here
-  NoPolicy,         // no policy selects the endpoint in this direction
-  NotEnforced,      // selected only by rules that disable default deny: allow-all remains
-  AllowedByRule,    // an allow (or L7 redirect) rule matched
-  AllowLocalhost,   // ingress from the endpoint's own node (allow-localhost)
-  DeniedByRule,     // a deny rule matched (Cilium drop reason 181, POLICY_DENY)
-  DefaultDeny,      // default deny, nothing allowed it (drop reason 133, POLICY_DENIED)
-  Loopback,         // a pod talking to itself never leaves it
+  NotAnEndpoint,   // this side is not a managed pod: nothing enforced here
+  NoPolicy,        // no policy selects the endpoint in this direction
+  NotEnforced,     // selected only by rules that disable default deny: allow-all remains
+  AllowedByRule,   // an allow (or L7 redirect) rule matched
+  AllowLocalhost,  // ingress from the endpoint's own node (allow-localhost)
+  DeniedByRule,    // a deny rule matched (Cilium drop reason 181, POLICY_DENY)
+  DefaultDeny,     // default deny, nothing allowed it (drop reason 133, POLICY_DENIED)
+  Loopback,        // a pod talking to itself never leaves it
 };
 std::string_view decisionReasonName(DecisionReason r);
 
@@ -89,7 +89,8 @@ class Engine {
 
   const Cluster& cluster_;
   std::unordered_map<IdentityId, std::vector<size_t>> subject_rules_[2];
-  std::vector<std::pair<Cidr, IdentityId>> cidr_identities_;  // sorted by prefix length, longest first
+  std::vector<std::pair<Cidr, IdentityId>>
+      cidr_identities_;  // sorted by prefix length, longest first
   std::unordered_map<Ipv4, size_t> pod_by_ip_;
   std::unordered_map<Ipv4, std::string> node_by_ip_;
   // "source:key=value" (and "any:key=value") -> identities carrying that label, sorted.

@@ -12,12 +12,21 @@ namespace {
 // Cilium's default label filter (pkg/labelsfilter): these keys are not identity-relevant.
 bool identityRelevant(std::string_view key) {
   if (key.starts_with("app.kubernetes.io")) return true;
-  constexpr std::string_view kExcludedPrefixes[] = {
-      "io.kubernetes",           "kubernetes.io",        "beta.kubernetes.io",
-      "k8s.io",                  "pod-template-hash",    "controller-revision-hash",
-      "pod-template-generation", "controller-uid",       "annotation.",
-      "etcd_node",               "topology.kubernetes.io", "statefulset.kubernetes.io/pod-name",
-      "apps.kubernetes.io/pod-index", "batch.kubernetes.io/", "io.cilium.k8s."};
+  constexpr std::string_view kExcludedPrefixes[] = {"io.kubernetes",
+                                                    "kubernetes.io",
+                                                    "beta.kubernetes.io",
+                                                    "k8s.io",
+                                                    "pod-template-hash",
+                                                    "controller-revision-hash",
+                                                    "pod-template-generation",
+                                                    "controller-uid",
+                                                    "annotation.",
+                                                    "etcd_node",
+                                                    "topology.kubernetes.io",
+                                                    "statefulset.kubernetes.io/pod-name",
+                                                    "apps.kubernetes.io/pod-index",
+                                                    "batch.kubernetes.io/",
+                                                    "io.cilium.k8s."};
   for (auto p : kExcludedPrefixes) {
     if (key.starts_with(p)) return false;
   }
@@ -80,15 +89,16 @@ void allocateIdentities(Cluster& cluster) {
   std::vector<const Labels*> distinct;
   distinct.reserve(pod_labels.size());
   for (const auto& l : pod_labels) distinct.push_back(&l);
-  std::sort(distinct.begin(), distinct.end(), [](const Labels* a, const Labels* b) { return *a < *b; });
+  std::sort(distinct.begin(), distinct.end(),
+            [](const Labels* a, const Labels* b) { return *a < *b; });
   distinct.erase(std::unique(distinct.begin(), distinct.end(),
                              [](const Labels* a, const Labels* b) { return *a == *b; }),
                  distinct.end());
   const IdentityId base = (cluster.options.id << kClusterIdShift) + kMinimalAllocatedIdentity;
   for (size_t i = 0; i < distinct.size(); ++i) {
     const IdentityId id = base + static_cast<IdentityId>(i);
-    cluster.identities.emplace(id, Identity{.id = id, .kind = IdentityKind::Cluster,
-                                            .labels = *distinct[i]});
+    cluster.identities.emplace(
+        id, Identity{.id = id, .kind = IdentityKind::Cluster, .labels = *distinct[i]});
   }
   for (size_t i = 0; i < cluster.pods.size(); ++i) {
     auto it = std::lower_bound(distinct.begin(), distinct.end(), &pod_labels[i],

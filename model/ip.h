@@ -16,8 +16,8 @@ using Ipv4 = uint32_t;  // host byte order
 struct Cidr {
   Ipv4 addr = 0;  // network address (host bits cleared)
   uint8_t len = 0;
-  bool ipv6 = false;      // IPv6 prefixes are kept but match no IPv4 address
-  std::string text;       // as written, for IPv6 and messages
+  bool ipv6 = false;  // IPv6 prefixes are kept but match no IPv4 address
+  std::string text;   // as written, for IPv6 and messages
   bool contains(Ipv4 ip) const;
   bool containsCidr(const Cidr& other) const;  // other is inside this
   Ipv4 first() const { return addr; }

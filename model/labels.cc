@@ -8,8 +8,8 @@
 namespace membrane::model {
 namespace {
 constexpr std::array<std::string_view, 12> kKnownSources = {
-    "unspec", "any", "k8s", "gen", "cni", "reserved", "cidr", "cidrgroup", "node", "fqdn",
-    "directory", "container"};
+    "unspec", "any",       "k8s",  "gen",  "cni",       "reserved",
+    "cidr",   "cidrgroup", "node", "fqdn", "directory", "container"};
 
 bool isAlnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');

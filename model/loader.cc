@@ -18,9 +18,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::string_view kWorkloadKinds[] = {"Deployment", "ReplicaSet", "StatefulSet",
-                                               "DaemonSet",  "Job",        "CronJob",
-                                               "ReplicationController"};
+constexpr std::string_view kWorkloadKinds[] = {
+    "Deployment", "ReplicaSet", "StatefulSet",          "DaemonSet",
+    "Job",        "CronJob",    "ReplicationController"};
 
 bool isWorkloadKind(std::string_view k) {
   return std::find(std::begin(kWorkloadKinds), std::end(kWorkloadKinds), k) !=
@@ -66,8 +66,8 @@ void decodeLabelMap(const YamlCtx& ctx, const YAML::Node& n, std::string_view pa
       continue;
     }
     if (!kv.second.IsScalar() && !kv.second.IsNull()) {
-      ctx.error(kv.second, field, "expected a string label value, got " +
-                                      std::string(yamlTypeName(kv.second)));
+      ctx.error(kv.second, field,
+                "expected a string label value, got " + std::string(yamlTypeName(kv.second)));
       continue;
     }
     std::string value = kv.second.IsNull() ? "" : kv.second.Scalar();
@@ -145,7 +145,8 @@ void Builder::addDocument(const YAML::Node& doc, const std::string& file) {
   if (!isPresent(doc)) return;
   YamlCtx ctx(file, "", &diags);
   if (!doc.IsMap()) {
-    ctx.error(doc, "", "expected a Kubernetes object (a map), got " + std::string(yamlTypeName(doc)));
+    ctx.error(doc, "",
+              "expected a Kubernetes object (a map), got " + std::string(yamlTypeName(doc)));
     return;
   }
   auto kind = ctx.str(doc, "kind", "");
@@ -177,8 +178,13 @@ void Builder::addDocument(const YAML::Node& doc, const std::string& file) {
     ctx.error(doc, "apiVersion", "required field is missing");
     return;
   }
-  RawObject obj{.kind = *kind, .api_version = *api, .name = name, .ns = ns, .node = doc,
-                .file = file, .loc = ctx.loc(doc)};
+  RawObject obj{.kind = *kind,
+                .api_version = *api,
+                .name = name,
+                .ns = ns,
+                .node = doc,
+                .file = file,
+                .loc = ctx.loc(doc)};
   if (*kind == "NetworkPolicy" || *kind == "CiliumNetworkPolicy" ||
       *kind == "CiliumClusterwideNetworkPolicy") {
     if (name.empty()) ctx.error(meta ? meta : doc, "metadata.name", "required field is missing");
@@ -246,7 +252,8 @@ void Builder::addNode(const YamlCtx& ctx, const RawObject& o) {
       auto a = ctx.str(addrs[i], "address", p).value_or("");
       n.internal_ip = parseIpv4(a);
       if (!n.internal_ip && a.find(':') == std::string::npos) {
-        ctx.error(addrs[i]["address"], joinPath(p, "address"), "\"" + a + "\" is not an IPv4 address");
+        ctx.error(addrs[i]["address"], joinPath(p, "address"),
+                  "\"" + a + "\" is not an IPv4 address");
       }
     }
   }
@@ -257,8 +264,12 @@ void Builder::addPod(const YamlCtx& ctx, const RawObject& o) {
   YAML::Node meta = o.node["metadata"];
   YAML::Node spec = ctx.map(o.node, "spec", "");
   PodTemplate t = decodePodSpecParts(ctx, meta, spec, "metadata", "spec");
-  Pod p{.namespace_ = o.ns.empty() ? "default" : o.ns, .name = o.name, .labels = t.labels,
-        .node_name = t.node_name, .service_account = t.service_account, .ports = t.ports,
+  Pod p{.namespace_ = o.ns.empty() ? "default" : o.ns,
+        .name = o.name,
+        .labels = t.labels,
+        .node_name = t.node_name,
+        .service_account = t.service_account,
+        .ports = t.ports,
         .loc = o.loc};
   YAML::Node status = ctx.map(o.node, "status", "");
   if (auto ip = ctx.str(status, "podIP", "status")) {
@@ -285,9 +296,15 @@ void Builder::addPod(const YamlCtx& ctx, const RawObject& o) {
   const std::string key = p.namespace_ + "/" + owner_kind + "/" + owner_name;
   auto it = owner_workload_.find(key);
   if (it == owner_workload_.end()) {
-    Workload w{.kind = owner_kind, .namespace_ = p.namespace_, .name = owner_name, .replicas = 0,
-               .labels = p.labels, .ports = p.ports, .service_account = p.service_account,
-               .node_name = p.node_name, .loc = o.loc};
+    Workload w{.kind = owner_kind,
+               .namespace_ = p.namespace_,
+               .name = owner_name,
+               .replicas = 0,
+               .labels = p.labels,
+               .ports = p.ports,
+               .service_account = p.service_account,
+               .node_name = p.node_name,
+               .loc = o.loc};
     cluster.workloads.push_back(std::move(w));
     it = owner_workload_.insert_or_assign(key, cluster.workloads.size() - 1).first;
   }
@@ -314,15 +331,21 @@ void Builder::addWorkload(const YamlCtx& ctx, const RawObject& o) {
   }
   YAML::Node tmeta = ctx.map(tmpl, "metadata", tpath);
   YAML::Node tspec = ctx.map(tmpl, "spec", tpath);
-  PodTemplate t = decodePodSpecParts(ctx, tmeta, tspec, joinPath(tpath, "metadata"),
-                                     joinPath(tpath, "spec"));
-  Workload w{.kind = o.kind, .namespace_ = o.ns.empty() ? "default" : o.ns, .name = o.name,
-             .labels = t.labels, .ports = t.ports, .service_account = t.service_account,
-             .node_name = t.node_name, .loc = o.loc};
+  PodTemplate t =
+      decodePodSpecParts(ctx, tmeta, tspec, joinPath(tpath, "metadata"), joinPath(tpath, "spec"));
+  Workload w{.kind = o.kind,
+             .namespace_ = o.ns.empty() ? "default" : o.ns,
+             .name = o.name,
+             .labels = t.labels,
+             .ports = t.ports,
+             .service_account = t.service_account,
+             .node_name = t.node_name,
+             .loc = o.loc};
   if (o.kind == "DaemonSet") {
     w.replicas = -1;  // one per node, expanded in finish()
   } else if (o.kind == "Job" || o.kind == "CronJob") {
-    w.replicas = static_cast<int>(ctx.integer(inner, "parallelism", spec_path, 0, 100000).value_or(1));
+    w.replicas =
+        static_cast<int>(ctx.integer(inner, "parallelism", spec_path, 0, 100000).value_or(1));
   } else {
     w.replicas = static_cast<int>(ctx.integer(spec, "replicas", "spec", 0, 1000000).value_or(1));
   }
@@ -368,7 +391,8 @@ void Builder::addEndpointSlice(const YamlCtx& ctx, const RawObject& o) {
       YAML::Node addrs = ctx.seq(eps[i], "addresses", indexPath("", "endpoints", i));
       if (!addrs) continue;
       for (const auto& a : addrs) {
-        if (auto ip = a.IsScalar() ? parseIpv4(a.Scalar()) : std::nullopt) e.addresses.push_back(*ip);
+        if (auto ip = a.IsScalar() ? parseIpv4(a.Scalar()) : std::nullopt)
+          e.addresses.push_back(*ip);
       }
     }
   }

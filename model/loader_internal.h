@@ -23,8 +23,7 @@ struct RawObject {
   SourceLoc loc;
 };
 
-void decodeLabelMap(const YamlCtx& ctx, const YAML::Node& n, std::string_view path,
-                    StringMap& out);
+void decodeLabelMap(const YamlCtx& ctx, const YAML::Node& n, std::string_view path, StringMap& out);
 
 // Translates one policy object into rules appended to `repo`.
 void parsePolicyObject(const RawObject& o, const Cluster& cluster, PolicyRepository& repo,

@@ -68,10 +68,9 @@ MapLookup lookupMapState(const MapState& state, IdentityId peer, Direction dir, 
   }
   const auto* l4 = peer == 0 ? nullptr : lpm(state, 0, dir, proto, port);
   const std::pair<const MapKey, MapValue>* chosen = l3;
-  if (l4 != nullptr &&
-      (l3 == nullptr || l4->second.precedence > l3->second.precedence ||
-       (l4->second.precedence == l3->second.precedence &&
-        l4->first.prefix_len > l3->first.prefix_len))) {
+  if (l4 != nullptr && (l3 == nullptr || l4->second.precedence > l3->second.precedence ||
+                        (l4->second.precedence == l3->second.precedence &&
+                         l4->first.prefix_len > l3->first.prefix_len))) {
     chosen = l4;
   }
   if (chosen == nullptr) return {};

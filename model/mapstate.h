@@ -44,9 +44,9 @@ std::string_view entryVerdictName(EntryVerdict v);
 struct MapKey {
   IdentityId identity = 0;  // peer identity; 0 = any
   Direction direction = Direction::Ingress;
-  uint8_t protocol = 0;     // host order; 0 only with prefix_len 0
-  uint16_t port = 0;        // host order; ICMP: the ICMP type; masked to prefix_len
-  uint8_t prefix_len = 0;   // see kPrefix*
+  uint8_t protocol = 0;    // host order; 0 only with prefix_len 0
+  uint16_t port = 0;       // host order; ICMP: the ICMP type; masked to prefix_len
+  uint8_t prefix_len = 0;  // see kPrefix*
   auto operator<=>(const MapKey&) const = default;
 };
 
@@ -54,7 +54,7 @@ struct MapValue {
   EntryVerdict verdict = EntryVerdict::Allow;
   uint16_t proxy_port = 0;  // non-zero for Redirect
   uint32_t precedence = kPrecedenceAllow;
-  uint32_t cookie = 0;      // index+1 of the deciding rule in the PolicyRepository; 0 = synthetic
+  uint32_t cookie = 0;  // index+1 of the deciding rule in the PolicyRepository; 0 = synthetic
   bool operator==(const MapValue&) const = default;
 };
 

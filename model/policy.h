@@ -15,7 +15,11 @@
 
 namespace membrane::model {
 
-enum class PolicyKind : uint8_t { NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy };
+enum class PolicyKind : uint8_t {
+  NetworkPolicy,
+  CiliumNetworkPolicy,
+  CiliumClusterwideNetworkPolicy
+};
 std::string_view policyKindName(PolicyKind k);
 
 struct PortSpec {
@@ -35,7 +39,7 @@ struct CidrSpec {
 // The L3 side of a rule: which peers it selects.
 struct PeerSet {
   enum class Kind : uint8_t { None, All, Some };
-  Kind kind = Kind::None;               // None: selects nothing; All: every identity
+  Kind kind = Kind::None;                // None: selects nothing; All: every identity
   std::vector<LabelSelector> selectors;  // endpoints and entities (reserved labels)
   std::vector<CidrSpec> cidrs;
   std::string str() const;
@@ -58,11 +62,11 @@ struct PolicyRule {
   bool deny = false;
   bool default_deny = true;  // whether this rule turns on default deny for its direction
   PeerSet peers;
-  std::vector<PortSpec> ports;       // empty and no icmps: all protocols and ports
-  bool icmps_present = false;        // an icmps section: only ICMP of icmp_types matches
-  std::vector<uint8_t> icmp_types;   // ICMPv4 types
-  std::vector<L7Info> l7;            // non-empty: redirect to proxy
-  std::string describe() const;      // "CiliumNetworkPolicy ns/name spec.ingress[0] (file:line)"
+  std::vector<PortSpec> ports;      // empty and no icmps: all protocols and ports
+  bool icmps_present = false;       // an icmps section: only ICMP of icmp_types matches
+  std::vector<uint8_t> icmp_types;  // ICMPv4 types
+  std::vector<L7Info> l7;           // non-empty: redirect to proxy
+  std::string describe() const;     // "CiliumNetworkPolicy ns/name spec.ingress[0] (file:line)"
 };
 
 // Proxy port the compiled state uses for L7 redirects until a proxy exists.

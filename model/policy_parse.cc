@@ -45,8 +45,9 @@ std::optional<Requirement> parseRequirement(const Env& e, const YAML::Node& n,
   } else if (*op == "DoesNotExist") {
     r.op = SelectorOp::DoesNotExist;
   } else {
-    e.ctx.error(n["operator"], joinPath(path, "operator"),
-                "\"" + *op + "\" is not a selector operator; expected In, NotIn, Exists or DoesNotExist");
+    e.ctx.error(
+        n["operator"], joinPath(path, "operator"),
+        "\"" + *op + "\" is not a selector operator; expected In, NotIn, Exists or DoesNotExist");
     return std::nullopt;
   }
   YAML::Node vals = e.ctx.seq(n, "values", path);
@@ -79,7 +80,8 @@ std::optional<Requirement> parseRequirement(const Env& e, const YAML::Node& n,
 
 // matchLabels + matchExpressions. `key_prefix` rewrites keys (namespace selectors).
 std::optional<LabelSelector> parseSelector(const Env& e, const YAML::Node& n,
-                                           const std::string& path, std::string_view key_prefix = "") {
+                                           const std::string& path,
+                                           std::string_view key_prefix = "") {
   if (!n.IsMap()) {
     e.ctx.error(n, path, "expected a label selector (a map), got " + std::string(yamlTypeName(n)));
     return std::nullopt;
@@ -110,8 +112,8 @@ std::optional<LabelSelector> parseSelector(const Env& e, const YAML::Node& n,
         ok = false;
         continue;
       }
-      sel.add({.source = src, .key = std::string(key_prefix) + k, .op = SelectorOp::In,
-               .values = {v}});
+      sel.add(
+          {.source = src, .key = std::string(key_prefix) + k, .op = SelectorOp::In, .values = {v}});
     }
   }
   YAML::Node me = e.ctx.seq(n, "matchExpressions", path);
@@ -131,7 +133,9 @@ std::optional<LabelSelector> parseSelector(const Env& e, const YAML::Node& n,
 }
 
 Requirement eq(std::string_view source, std::string_view key, std::string value) {
-  return {.source = std::string(source), .key = std::string(key), .op = SelectorOp::In,
+  return {.source = std::string(source),
+          .key = std::string(key),
+          .op = SelectorOp::In,
           .values = {std::move(value)}};
 }
 Requirement exists(std::string_view source, std::string_view key) {
@@ -443,8 +447,8 @@ void parseKnp(const Env& e, PolicyRepository& repo) {
     if (!enabled) return;
     if (!list || list.size() == 0) {
       // Default deny for this direction, no allowed peers.
-      pushRule(repo, baseRule(e, subject, dir, false, std::string("spec.") + field,
-                              list ? list : spec));
+      pushRule(repo,
+               baseRule(e, subject, dir, false, std::string("spec.") + field, list ? list : spec));
       return;
     }
     for (size_t i = 0; i < list.size(); ++i) {
@@ -463,12 +467,19 @@ void parseKnp(const Env& e, PolicyRepository& repo) {
 // ---- CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy ------------------------------------
 
 std::optional<uint8_t> icmpTypeByName(std::string_view s) {
-  static const std::pair<std::string_view, uint8_t> kNames[] = {
-      {"EchoReply", 0},       {"DestinationUnreachable", 3}, {"Redirect", 5},
-      {"EchoRequest", 8},     {"RouterAdvertisement", 9},    {"RouterSelection", 10},
-      {"TimeExceeded", 11},   {"ParameterProblem", 12},      {"Timestamp", 13},
-      {"TimestampReply", 14}, {"Photuris", 40},              {"ExtendedEchoRequest", 42},
-      {"ExtendedEchoReply", 43}};
+  static const std::pair<std::string_view, uint8_t> kNames[] = {{"EchoReply", 0},
+                                                                {"DestinationUnreachable", 3},
+                                                                {"Redirect", 5},
+                                                                {"EchoRequest", 8},
+                                                                {"RouterAdvertisement", 9},
+                                                                {"RouterSelection", 10},
+                                                                {"TimeExceeded", 11},
+                                                                {"ParameterProblem", 12},
+                                                                {"Timestamp", 13},
+                                                                {"TimestampReply", 14},
+                                                                {"Photuris", 40},
+                                                                {"ExtendedEchoRequest", 42},
+                                                                {"ExtendedEchoReply", 43}};
   for (auto [n, v] : kNames) {
     if (n == s) return v;
   }
@@ -490,14 +501,14 @@ bool parseCnpPeers(const Env& e, const YAML::Node& n, const std::string& p, cons
   const char* cidr = s.ingress ? "fromCIDR" : "toCIDR";
   const char* cset = s.ingress ? "fromCIDRSet" : "toCIDRSet";
   std::vector<std::string> l3;
-  for (const char* k : {s.ingress ? "fromEndpoints" : "toEndpoints",
-                        s.ingress ? "fromRequires" : "toRequires", s.ingress ? "fromCIDR" : "toCIDR",
-                        s.ingress ? "fromCIDRSet" : "toCIDRSet",
-                        s.ingress ? "fromEntities" : "toEntities", s.ingress ? "fromGroups" : "toGroups",
-                        s.ingress ? "fromNodes" : "toNodes", "toServices", "toFQDNs"}) {
-    if (n.IsMap() && isPresent(n[k]) && (s.ingress ? std::string_view(k) != "toServices" &&
-                                                         std::string_view(k) != "toFQDNs"
-                                                   : true)) {
+  for (const char* k :
+       {s.ingress ? "fromEndpoints" : "toEndpoints", s.ingress ? "fromRequires" : "toRequires",
+        s.ingress ? "fromCIDR" : "toCIDR", s.ingress ? "fromCIDRSet" : "toCIDRSet",
+        s.ingress ? "fromEntities" : "toEntities", s.ingress ? "fromGroups" : "toGroups",
+        s.ingress ? "fromNodes" : "toNodes", "toServices", "toFQDNs"}) {
+    if (n.IsMap() && isPresent(n[k]) &&
+        (s.ingress ? std::string_view(k) != "toServices" && std::string_view(k) != "toFQDNs"
+                   : true)) {
       l3.push_back(k);
     }
   }
@@ -524,9 +535,11 @@ bool parseCnpPeers(const Env& e, const YAML::Node& n, const std::string& p, cons
     } else if (k == ent) {
       const std::string name = list[i].IsScalar() ? list[i].Scalar() : "";
       if (!addEntity(e, name, peers)) {
-        e.ctx.error(list[i], ip,
-                    "\"" + name + "\" is not an entity; expected all, world, cluster, cluster-mesh, "
-                    "host, remote-node, kube-apiserver, health, init, ingress, unmanaged or none");
+        e.ctx.error(
+            list[i], ip,
+            "\"" + name +
+                "\" is not an entity; expected all, world, cluster, cluster-mesh, "
+                "host, remote-node, kube-apiserver, health, init, ingress, unmanaged or none");
         return false;
       }
     } else if (k == cidr) {
@@ -549,7 +562,8 @@ bool parseCnpPeers(const Env& e, const YAML::Node& n, const std::string& p, cons
       const std::string sp = joinPath(ip, "k8sService");
       e.ctx.checkKeys(svc, sp, {"serviceName", "namespace"});
       const std::string name = e.ctx.str(svc, "serviceName", sp).value_or("");
-      const std::string sns = e.ctx.str(svc, "namespace", sp).value_or(e.ns.empty() ? "default" : e.ns);
+      const std::string sns =
+          e.ctx.str(svc, "namespace", sp).value_or(e.ns.empty() ? "default" : e.ns);
       for (const auto& service : e.cluster.services) {
         if (service.name != name || service.namespace_ != sns) continue;
         if (service.selector) {
@@ -560,10 +574,11 @@ bool parseCnpPeers(const Env& e, const YAML::Node& n, const std::string& p, cons
         }
       }
     } else {
-      e.ctx.warning(list[i], ip,
-                    k + " cannot be resolved statically (needs " +
-                        (k == "toFQDNs" ? std::string("DNS") : std::string("a cloud or node source")) +
-                        "); this entry selects nothing");
+      e.ctx.warning(
+          list[i], ip,
+          k + " cannot be resolved statically (needs " +
+              (k == "toFQDNs" ? std::string("DNS") : std::string("a cloud or node source")) +
+              "); this entry selects nothing");
     }
   }
   return true;
@@ -577,23 +592,25 @@ void parseCnpRule(const Env& e, const YAML::Node& n, const std::string& p, const
   }
   if (s.ingress) {
     if (s.deny) {
-      e.ctx.checkKeys(n, p, {"fromEndpoints", "fromRequires", "fromCIDR", "fromCIDRSet",
-                             "fromEntities", "fromGroups", "fromNodes", "toPorts", "icmps"});
+      e.ctx.checkKeys(n, p,
+                      {"fromEndpoints", "fromRequires", "fromCIDR", "fromCIDRSet", "fromEntities",
+                       "fromGroups", "fromNodes", "toPorts", "icmps"});
     } else {
-      e.ctx.checkKeys(n, p, {"fromEndpoints", "fromRequires", "fromCIDR", "fromCIDRSet",
-                             "fromEntities", "fromGroups", "fromNodes", "toPorts", "icmps",
-                             "authentication"});
+      e.ctx.checkKeys(n, p,
+                      {"fromEndpoints", "fromRequires", "fromCIDR", "fromCIDRSet", "fromEntities",
+                       "fromGroups", "fromNodes", "toPorts", "icmps", "authentication"});
     }
   } else if (s.deny) {
-    e.ctx.checkKeys(n, p, {"toEndpoints", "toRequires", "toCIDR", "toCIDRSet", "toEntities",
-                           "toServices", "toGroups", "toNodes", "toPorts", "icmps"});
+    e.ctx.checkKeys(n, p,
+                    {"toEndpoints", "toRequires", "toCIDR", "toCIDRSet", "toEntities", "toServices",
+                     "toGroups", "toNodes", "toPorts", "icmps"});
   } else {
-    e.ctx.checkKeys(n, p, {"toEndpoints", "toRequires", "toCIDR", "toCIDRSet", "toEntities",
-                           "toServices", "toGroups", "toNodes", "toFQDNs", "toPorts", "icmps",
-                           "authentication"});
+    e.ctx.checkKeys(n, p,
+                    {"toEndpoints", "toRequires", "toCIDR", "toCIDRSet", "toEntities", "toServices",
+                     "toGroups", "toNodes", "toFQDNs", "toPorts", "icmps", "authentication"});
   }
-  PolicyRule base = baseRule(e, subject, s.ingress ? Direction::Ingress : Direction::Egress,
-                             s.deny, p, n);
+  PolicyRule base =
+      baseRule(e, subject, s.ingress ? Direction::Ingress : Direction::Egress, s.deny, p, n);
   base.default_deny = default_deny;
   if (!parseCnpPeers(e, n, p, s, base.peers)) return;
   YAML::Node ports = e.ctx.seq(n, "toPorts", p);
@@ -646,8 +663,9 @@ void parseCnpRule(const Env& e, const YAML::Node& n, const std::string& p, const
     if (s.deny) {
       e.ctx.checkKeys(ports[i], pp, {"ports"});
     } else {
-      e.ctx.checkKeys(ports[i], pp, {"ports", "rules", "terminatingTLS", "originatingTLS",
-                                     "serverNames", "listener"});
+      e.ctx.checkKeys(
+          ports[i], pp,
+          {"ports", "rules", "terminatingTLS", "originatingTLS", "serverNames", "listener"});
     }
     PolicyRule r = base;
     r.path = pp;
@@ -692,9 +710,9 @@ void parseCnpSpec(const Env& e, const YAML::Node& spec, const std::string& path,
     e.ctx.error(spec, path, "expected a rule (a map), got " + std::string(yamlTypeName(spec)));
     return;
   }
-  e.ctx.checkKeys(spec, path, {"endpointSelector", "nodeSelector", "ingress", "ingressDeny",
-                               "egress", "egressDeny", "labels", "enableDefaultDeny",
-                               "description", "log"});
+  e.ctx.checkKeys(spec, path,
+                  {"endpointSelector", "nodeSelector", "ingress", "ingressDeny", "egress",
+                   "egressDeny", "labels", "enableDefaultDeny", "description", "log"});
   YAML::Node es = e.ctx.map(spec, "endpointSelector", path);
   YAML::Node nsel = e.ctx.map(spec, "nodeSelector", path);
   if ((es ? 1 : 0) + (nsel ? 1 : 0) != 1) {
@@ -711,7 +729,8 @@ void parseCnpSpec(const Env& e, const YAML::Node& spec, const std::string& path,
     if (l) (k.ingress ? in_count : eg_count) += l.size();
   }
   if (in_count + eg_count == 0) {
-    e.ctx.error(spec, path, "rule must have at least one of ingress, ingressDeny, egress, egressDeny");
+    e.ctx.error(spec, path,
+                "rule must have at least one of ingress, ingressDeny, egress, egressDeny");
     return;
   }
   if (nsel) {
@@ -727,8 +746,10 @@ void parseCnpSpec(const Env& e, const YAML::Node& spec, const std::string& path,
   }
   YAML::Node dd = e.ctx.map(spec, "enableDefaultDeny", path);
   e.ctx.checkKeys(dd, joinPath(path, "enableDefaultDeny"), {"ingress", "egress"});
-  const bool dd_in = e.ctx.boolean(dd, "ingress", joinPath(path, "enableDefaultDeny")).value_or(true);
-  const bool dd_eg = e.ctx.boolean(dd, "egress", joinPath(path, "enableDefaultDeny")).value_or(true);
+  const bool dd_in =
+      e.ctx.boolean(dd, "ingress", joinPath(path, "enableDefaultDeny")).value_or(true);
+  const bool dd_eg =
+      e.ctx.boolean(dd, "egress", joinPath(path, "enableDefaultDeny")).value_or(true);
   for (const auto& k : kinds) {
     YAML::Node l = e.ctx.seq(spec, k.field, path);
     if (!l) continue;
@@ -749,7 +770,8 @@ void parseCnp(const Env& e, PolicyRepository& repo) {
   }
   if (has_spec) parseCnpSpec(e, o["spec"], "spec", repo);
   if (specs) {
-    for (size_t i = 0; i < specs.size(); ++i) parseCnpSpec(e, specs[i], indexPath("", "specs", i), repo);
+    for (size_t i = 0; i < specs.size(); ++i)
+      parseCnpSpec(e, specs[i], indexPath("", "specs", i), repo);
   }
 }
 
@@ -763,7 +785,8 @@ void parsePolicyObject(const RawObject& o, const Cluster& cluster, PolicyReposit
   std::string ns;
   if (kind != PolicyKind::CiliumClusterwideNetworkPolicy) ns = o.ns.empty() ? "default" : o.ns;
   std::string object = o.kind + " " + (ns.empty() ? "" : ns + "/") + o.name;
-  Env e{.obj = o, .cluster = cluster, .kind = kind, .ns = ns, .ctx = YamlCtx(o.file, object, &diags)};
+  Env e{
+      .obj = o, .cluster = cluster, .kind = kind, .ns = ns, .ctx = YamlCtx(o.file, object, &diags)};
   repo.policy_count++;
   if (kind == PolicyKind::NetworkPolicy) {
     parseKnp(e, repo);

@@ -11,7 +11,8 @@ Diagnostic parserError(const yaml_parser_t& p, const std::string& file) {
   std::string msg = "malformed YAML: ";
   msg += p.problem ? p.problem : "syntax error";
   if (p.context) msg += std::string(" ") + p.context;
-  return {.loc = {.file = file, .line = static_cast<int>(m.line) + 1,
+  return {.loc = {.file = file,
+                  .line = static_cast<int>(m.line) + 1,
                   .column = static_cast<int>(m.column) + 1},
           .message = msg};
 }
@@ -41,9 +42,11 @@ std::optional<Diagnostic> checkYamlSyntax(const std::string& text, const std::st
       if ((type == YAML_ANCHOR_TOKEN || type == YAML_ALIAS_TOKEN) && end < text.size() &&
           !isBreakOrSpace(text[end])) {
         yaml_parser_delete(&p);
-        return Diagnostic{.loc = {.file = file, .line = static_cast<int>(start.line) + 1,
-                                  .column = static_cast<int>(start.column) + 1},
-                          .message = "malformed YAML: an anchor or alias name must be followed by a space"};
+        return Diagnostic{
+            .loc = {.file = file,
+                    .line = static_cast<int>(start.line) + 1,
+                    .column = static_cast<int>(start.column) + 1},
+            .message = "malformed YAML: an anchor or alias name must be followed by a space"};
       }
       if (type == YAML_STREAM_END_TOKEN) break;
     }
@@ -52,7 +55,8 @@ std::optional<Diagnostic> checkYamlSyntax(const std::string& text, const std::st
   // 2. Events: the whole grammar.
   yaml_parser_t p;
   yaml_parser_initialize(&p);
-  yaml_parser_set_input_string(&p, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  yaml_parser_set_input_string(&p, reinterpret_cast<const unsigned char*>(text.data()),
+                               text.size());
   for (;;) {
     yaml_event_t e;
     if (!yaml_parser_parse(&p, &e)) {

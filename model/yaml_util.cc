@@ -45,12 +45,16 @@ SourceLoc YamlCtx::loc(const YAML::Node& n) const {
 }
 
 void YamlCtx::error(const YAML::Node& at, std::string_view path, std::string message) const {
-  diags_->error({.loc = loc(at), .object = object_, .field = std::string(path),
+  diags_->error({.loc = loc(at),
+                 .object = object_,
+                 .field = std::string(path),
                  .message = std::move(message)});
 }
 
 void YamlCtx::warning(const YAML::Node& at, std::string_view path, std::string message) const {
-  diags_->warning({.loc = loc(at), .object = object_, .field = std::string(path),
+  diags_->warning({.loc = loc(at),
+                   .object = object_,
+                   .field = std::string(path),
                    .message = std::move(message)});
 }
 

@@ -213,7 +213,8 @@ model::LoadResult loadCaseCluster(const CorpusCase& c, size_t step,
                d["metadata"]["name"].Scalar();
       };
       for (const auto& del : c.steps[i].remove) {
-        std::erase_if(docs, [&](const auto& d) { return d.second.IsMap() && id_of(d.second) == del; });
+        std::erase_if(docs,
+                      [&](const auto& d) { return d.second.IsMap() && id_of(d.second) == del; });
       }
       for (const auto& rl : c.steps[i].relabel) {
         for (auto& d : docs) {
@@ -227,7 +228,8 @@ model::LoadResult loadCaseCluster(const CorpusCase& c, size_t step,
     }
   } catch (const YAML::Exception& e) {
     model::LoadResult r;
-    r.diags.error({.loc = {.file = main}, .message = std::string("cannot apply step: ") + e.what()});
+    r.diags.error(
+        {.loc = {.file = main}, .message = std::string("cannot apply step: ") + e.what()});
     return r;
   }
   for (const auto& [f, d] : docs) {

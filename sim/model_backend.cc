@@ -46,8 +46,11 @@ CaseReport checkCaseWithModel(const CorpusCase& c) {
         for (size_t col = 0; col < p.columns.size(); ++col) {
           const Cell expected = p.cells[r][col];
           if (expected == Cell::Skip) continue;
-          CellResult cell{.step = step.name, .probe = probeName(p), .from = p.rows[r],
-                          .to = p.columns[col], .expected = expected};
+          CellResult cell{.step = step.name,
+                          .probe = probeName(p),
+                          .from = p.rows[r],
+                          .to = p.columns[col],
+                          .expected = expected};
           std::string why;
           auto src = resolveCaseEndpoint(c, cluster, p.rows[r], &why);
           auto dst = src ? resolveCaseEndpoint(c, cluster, p.columns[col], &why) : std::nullopt;
@@ -59,7 +62,8 @@ CaseReport checkCaseWithModel(const CorpusCase& c) {
           }
           model::Flow flow{.src = *src, .dst = *dst, .protocol = p.protocol, .port = *port};
           model::Verdict v = engine.evaluate(flow);
-          cell.observed = v.allowed ? Cell::Allowed : (!v.egress.allowed ? Cell::Egress : Cell::Ingress);
+          cell.observed =
+              v.allowed ? Cell::Allowed : (!v.egress.allowed ? Cell::Egress : Cell::Ingress);
           cell.match = cellMatches(expected, cell.observed);
           cell.explanation = model::explainVerdict(engine, v);
           ++report.checked;

@@ -17,7 +17,8 @@ std::string trim(std::string s) {
   return s;
 }
 
-bool parsePeer(const std::string& s, std::string& name, std::optional<std::pair<Ipv4, Ipv4>>& range) {
+bool parsePeer(const std::string& s, std::string& name,
+               std::optional<std::pair<Ipv4, Ipv4>>& range) {
   if (!s.ends_with("[External]")) {
     name = s;
     return !s.empty();
@@ -109,7 +110,8 @@ std::optional<std::vector<ConnLine>> parseConnList(const std::string& text, std:
   return out;
 }
 
-std::vector<ConnLine> toConnLines(const model::Cluster& c, const std::vector<model::ConnEntry>& es) {
+std::vector<ConnLine> toConnLines(const model::Cluster& c,
+                                  const std::vector<model::ConnEntry>& es) {
   std::vector<ConnLine> out;
   for (const auto& e : es) {
     ConnLine l{.conns = e.conns};

@@ -36,24 +36,27 @@ double secondsSince(Clock::time_point t) {
 std::string clusterYaml(int pods, int workloads, int policies) {
   std::ostringstream o;
   for (int n = 0; n < 20; ++n) {
-    o << "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns-" << n << ", labels: {team: t" << n % 5
-      << "}}\n---\n";
+    o << "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns-" << n << ", labels: {team: t"
+      << n % 5 << "}}\n---\n";
   }
   const char* tiers[] = {"front", "back", "db"};
   const int replicas = std::max(1, pods / workloads);
   for (int w = 0; w < workloads; ++w) {
     o << "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app-" << w << ", namespace: ns-"
-      << w % 20 << "}\nspec:\n  replicas: " << replicas << "\n  template:\n    metadata: {labels: {app: app-"
-      << w << ", tier: " << tiers[w % 3] << ", pod-template-hash: h" << w
-      << "}}\n    spec: {containers: [{name: c, ports: [{containerPort: 8080, name: http}]}]}\n---\n";
+      << w % 20 << "}\nspec:\n  replicas: " << replicas
+      << "\n  template:\n    metadata: {labels: {app: app-" << w << ", tier: " << tiers[w % 3]
+      << ", pod-template-hash: h" << w
+      << "}}\n    spec: {containers: [{name: c, ports: [{containerPort: 8080, name: "
+         "http}]}]}\n---\n";
   }
   for (int i = 0; i < policies; ++i) {
     const int self = (i * 7) % workloads;
     const int a = (self + 1) % workloads, b = (self + 2 + i % 5) % workloads;
     if (i % 4 == 3) {
       o << "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: k-" << i
-        << ", namespace: ns-" << self % 20 << "}\nspec:\n  podSelector: {matchLabels: {app: app-" << self
-        << "}}\n  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {team: t" << i % 5
+        << ", namespace: ns-" << self % 20 << "}\nspec:\n  podSelector: {matchLabels: {app: app-"
+        << self << "}}\n  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {team: t"
+        << i % 5
         << "}}\n      podSelector: {matchLabels: {tier: front}}\n    ports: [{port: http}, {port: "
         << 9000 + i % 50 << ", endPort: " << 9010 + i % 50 << "}]\n---\n";
       continue;
@@ -61,8 +64,8 @@ std::string clusterYaml(int pods, int workloads, int policies) {
     o << "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p-" << i
       << ", namespace: ns-" << self % 20 << "}\nspec:\n  endpointSelector: {matchLabels: {app: app-"
       << self << "}}\n  ingress:\n  - fromEndpoints:\n    - {matchLabels: {app: app-" << a
-      << ", k8s:io.kubernetes.pod.namespace: ns-" << a % 20 << "}}\n    - {matchLabels: {app: app-" << b
-      << ", k8s:io.kubernetes.pod.namespace: ns-" << b % 20
+      << ", k8s:io.kubernetes.pod.namespace: ns-" << a % 20 << "}}\n    - {matchLabels: {app: app-"
+      << b << ", k8s:io.kubernetes.pod.namespace: ns-" << b % 20
       << "}}\n    toPorts: [{ports: [{port: \"" << 8000 + i % 100 << "\", protocol: TCP}]}]\n";
     if (i % 7 == 0) o << "  ingressDeny:\n  - fromEntities: [world]\n";
     if (i % 5 == 0) {
@@ -110,7 +113,8 @@ void run(const Config& c, Measure& m) {
   {
     std::vector<model::IdentityId> ids;
     for (size_t i = 0; i < cl.pods.size(); ++i) {
-      if (std::find(ids.end() - std::min<size_t>(ids.size(), 1), ids.end(), cl.pods[i].identity) == ids.end()) {
+      if (std::find(ids.end() - std::min<size_t>(ids.size(), 1), ids.end(), cl.pods[i].identity) ==
+          ids.end()) {
         ids.push_back(cl.pods[i].identity);
         reps.push_back(i);
       }
@@ -124,7 +128,8 @@ void run(const Config& c, Measure& m) {
     m.conns = static_cast<long>(model::computeConnectivity(engine).size());
     m.matrix_s = secondsSince(t);
   }
-  for (const auto& [id, ident] : cl.identities) m.identities += ident.kind == model::IdentityKind::Cluster;
+  for (const auto& [id, ident] : cl.identities)
+    m.identities += ident.kind == model::IdentityKind::Cluster;
   m.rules = static_cast<long>(cl.policies.rules.size());
 }
 
@@ -155,11 +160,12 @@ Measure runIsolated(const Config& c) {
 
 int main(int argc, char** argv) {
   const bool quick = (argc > 1 && std::strcmp(argv[1], "--quick") == 0) ||
-                     (std::getenv("MEMBRANE_BENCH_QUICK") && std::string(std::getenv("MEMBRANE_BENCH_QUICK")) == "1");
+                     (std::getenv("MEMBRANE_BENCH_QUICK") &&
+                      std::string(std::getenv("MEMBRANE_BENCH_QUICK")) == "1");
   std::vector<Config> configs = {
-      {1000, 100, 100, true},     {1000, 100, 1000, true},
-      {10000, 1000, 1000, true},  {10000, 1000, 100, true},   {10000, 1000, 10000, true},
-      {100000, 1000, 1000, true}, {100000, 1000, 10000, true}, {100000, 10000, 10000, false},
+      {1000, 100, 100, true},      {1000, 100, 1000, true},       {10000, 1000, 1000, true},
+      {10000, 1000, 100, true},    {10000, 1000, 10000, true},    {100000, 1000, 1000, true},
+      {100000, 1000, 10000, true}, {100000, 10000, 10000, false},
   };
   if (quick) configs = {{1000, 100, 100, true}, {10000, 1000, 1000, true}};
   std::printf("%-8s %-9s %-8s %-10s | %-9s %-8s %-7s %-9s %-9s | %-9s %-8s %-9s | %-8s\n", "pods",
@@ -167,19 +173,23 @@ int main(int argc, char** argv) {
               "compile(s)", "matrix(s)", "conns", "entries", "peakMiB");
   for (const auto& c : configs) {
     Measure m = runIsolated(c);
-    std::printf("%-8d %-9d %-8d %-10ld | %-9.3f %-8.3f %-7.2f %-9.3f %-9.3f | %-9.3f %-8ld %-9ld | %-8.1f\n",
-                c.pods, c.workloads, c.policies, m.identities, m.yaml_s, m.load_s,
-                m.load_s / m.yaml_s, m.engine_s, m.compile_s, c.matrix ? m.matrix_s : -1.0, m.conns,
-                m.entries, m.max_rss_kb / 1024.0);
+    std::printf(
+        "%-8d %-9d %-8d %-10ld | %-9.3f %-8.3f %-7.2f %-9.3f %-9.3f | %-9.3f %-8ld %-9ld | "
+        "%-8.1f\n",
+        c.pods, c.workloads, c.policies, m.identities, m.yaml_s, m.load_s, m.load_s / m.yaml_s,
+        m.engine_s, m.compile_s, c.matrix ? m.matrix_s : -1.0, m.conns, m.entries,
+        m.max_rss_kb / 1024.0);
     std::fflush(stdout);
   }
   // Scaling a deployment must not change policy work: 100 deployments with 1 and with 1,000
   // replicas, same policies. compile ratio ~1 means the work follows identities, not pods.
   Measure one = runIsolated({100, 100, 500, false});
   Measure many = runIsolated({quick ? 10000 : 100000, 100, 500, false});
-  std::printf("\nreplica scaling (100 deployments, 500 policies): compile %.4f s at 1 replica, %.4f s at %d "
-              "replicas: ratio %.2f; engine ratio %.2f\n",
-              one.compile_s, many.compile_s, quick ? 100 : 1000, many.compile_s / one.compile_s,
-              many.engine_s / one.engine_s);
+  std::printf(
+      "\nreplica scaling (100 deployments, 500 policies): compile %.4f s at 1 replica, %.4f s at "
+      "%d "
+      "replicas: ratio %.2f; engine ratio %.2f\n",
+      one.compile_s, many.compile_s, quick ? 100 : 1000, many.compile_s / one.compile_s,
+      many.engine_s / one.engine_s);
   return 0;
 }

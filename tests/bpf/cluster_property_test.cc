@@ -36,22 +36,29 @@ TEST_F(BpfClusterPropertyTest, BpfVerdictEqualsEvaluateOnRandomClusters) {
           ipc[{.addr = cidr.addr, .len = cidr.len}] = {.identity = id};
         }
         RC_ASSERT(ipcache_->apply(ipc).ok());
-        RC_ASSERT(endpoints_->apply({{*pod.ip, {.endpoint_id = kEndpointId, .identity = pod.identity,
-                                               .ifindex = 1}}})
-                      .ok());
+        RC_ASSERT(
+            endpoints_
+                ->apply({{*pod.ip,
+                          {.endpoint_id = kEndpointId, .identity = pod.identity, .ifindex = 1}}})
+                .ok());
         const model::MapState st = engine.compile(*local.pod);
         RC_ASSERT(policy_->apply(kEndpointId, st).ok());
         (void)drainEvents();
-        PacketSpec p{.saddr = f.src.ip, .daddr = f.dst.ip, .protocol = f.protocol,
-                     .sport = static_cast<uint16_t>(30000 + i), .dport = f.port,
-                     .icmp_type = static_cast<uint8_t>(f.port), .icmp_id = static_cast<uint16_t>(i)};
-        auto r = dp_->testRun(egress ? Program::FromContainer : Program::ToContainer, buildIpv4Frame(p));
+        PacketSpec p{.saddr = f.src.ip,
+                     .daddr = f.dst.ip,
+                     .protocol = f.protocol,
+                     .sport = static_cast<uint16_t>(30000 + i),
+                     .dport = f.port,
+                     .icmp_type = static_cast<uint8_t>(f.port),
+                     .icmp_id = static_cast<uint16_t>(i)};
+        auto r =
+            dp_->testRun(egress ? Program::FromContainer : Program::ToContainer, buildIpv4Frame(p));
         RC_ASSERT(r.ok());
         const model::SideDecision& d = egress ? v.egress : v.ingress;
         RC_LOG() << "flow " << model::formatIpv4(f.src.ip) << " -> " << model::formatIpv4(f.dst.ip)
                  << " proto " << int(f.protocol) << " port " << f.port << " side "
-                 << model::directionName(dir) << " model allowed=" << d.allowed << " bpf retval="
-                 << r->retval << "\n";
+                 << model::directionName(dir) << " model allowed=" << d.allowed
+                 << " bpf retval=" << r->retval << "\n";
         RC_ASSERT((r->retval == kTcOk) == d.allowed);
         const model::MapLookup hit =
             model::lookupMapState(st, d.peer_identity, dir, f.protocol, f.port);

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "model/engine.h"
+
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
 #include "model/connectivity.h"
-#include "model/engine.h"
 #include "model/loader.h"
 #include "tests/support/cluster_gen.h"
 
@@ -60,8 +61,9 @@ TEST(Engine, NoPolicyAllowsEverything) {
 }
 
 TEST(Engine, CnpEmptyIngressRuleMeansDefaultDeny) {
-  Fixture f("apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, namespace: prod}\n"
-            "spec: {endpointSelector: {}, ingress: [{}]}\n");
+  Fixture f(
+      "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, namespace: prod}\n"
+      "spec: {endpointSelector: {}, ingress: [{}]}\n");
   auto v = f.eval(f.pod("prod", "web"), f.pod("prod", "db"), 5432);
   EXPECT_FALSE(v.allowed);
   EXPECT_EQ(v.ingress.reason, DecisionReason::DefaultDeny);
@@ -69,8 +71,10 @@ TEST(Engine, CnpEmptyIngressRuleMeansDefaultDeny) {
 }
 
 TEST(Engine, KnpEmptyIngressRuleAllowsAll) {
-  Fixture f("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: prod}\n"
-            "spec: {podSelector: {}, ingress: [{}]}\n");
+  Fixture f(
+      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: "
+      "prod}\n"
+      "spec: {podSelector: {}, ingress: [{}]}\n");
   EXPECT_TRUE(f.eval(f.pod("dev", "other"), f.pod("prod", "db"), 5432).allowed);
 }
 
@@ -129,8 +133,9 @@ spec:
 }
 
 TEST(Engine, HostAndRemoteNodeAndAllowLocalhost) {
-  Fixture f("apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, namespace: prod}\n"
-            "spec: {endpointSelector: {}, ingress: [{}], egress: [{toEntities: [host]}]}\n");
+  Fixture f(
+      "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, namespace: prod}\n"
+      "spec: {endpointSelector: {}, ingress: [{}], egress: [{toEntities: [host]}]}\n");
   auto v = f.eval(ip("172.18.0.2"), f.pod("prod", "db"), 80);
   EXPECT_TRUE(v.allowed);
   EXPECT_EQ(v.ingress.reason, DecisionReason::AllowLocalhost);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "model/loader.h"
+
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
-
-#include "model/loader.h"
 
 namespace membrane::model {
 namespace {
@@ -69,7 +69,10 @@ TEST(Loader, ClusterIdGoesIntoHighBits) {
   auto r = loadClusterFromTexts({{"t.yaml", kBase}}, {.name = "c2", .id = 5});
   ASSERT_TRUE(r.diags.ok());
   EXPECT_EQ(clusterIdOf(r.cluster.pods[0].identity), 5u);
-  EXPECT_EQ(r.cluster.identity(r.cluster.pods[0].identity)->labels.find("k8s", "io.cilium.k8s.policy.cluster")->value, "c2");
+  EXPECT_EQ(r.cluster.identity(r.cluster.pods[0].identity)
+                ->labels.find("k8s", "io.cilium.k8s.policy.cluster")
+                ->value,
+            "c2");
 }
 
 TEST(Loader, AllocationIsDeterministicAcrossFileOrder) {
@@ -168,34 +171,51 @@ INSTANTIATE_TEST_SUITE_P(
     Loader, BadInput,
     ::testing::Values(
         BadCase{"malformed", "kind: Pod\nmetadata: {name: [x\n", "malformed YAML"},
-        BadCase{"no kind", "apiVersion: v1\nmetadata: {name: x}\n", "kind: required field is missing"},
-        BadCase{"no apiVersion", "kind: Pod\nmetadata: {name: x}\n", "apiVersion: required field is missing"},
-        BadCase{"wrong type", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: many, template: {}}\n",
+        BadCase{"no kind", "apiVersion: v1\nmetadata: {name: x}\n",
+                "kind: required field is missing"},
+        BadCase{"no apiVersion", "kind: Pod\nmetadata: {name: x}\n",
+                "apiVersion: required field is missing"},
+        BadCase{"wrong type",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: "
+                "many, template: {}}\n",
                 "spec.replicas: \"many\" is not an integer"},
-        BadCase{"bad label value", "apiVersion: v1\nkind: Pod\nmetadata: {name: x, labels: {app: \"a b\"}}\n",
+        BadCase{"bad label value",
+                "apiVersion: v1\nkind: Pod\nmetadata: {name: x, labels: {app: \"a b\"}}\n",
                 "metadata.labels.app: invalid label value"},
         BadCase{"bad operator",
-                "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, namespace: d}\nspec:\n  endpointSelector: {matchExpressions: [{key: a, operator: Maybe}]}\n  ingress: [{}]\n",
-                "CiliumNetworkPolicy d/p: spec.endpointSelector.matchExpressions[0].operator: \"Maybe\" is not a selector operator"},
+                "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, "
+                "namespace: d}\nspec:\n  endpointSelector: {matchExpressions: [{key: a, operator: "
+                "Maybe}]}\n  ingress: [{}]\n",
+                "CiliumNetworkPolicy d/p: spec.endpointSelector.matchExpressions[0].operator: "
+                "\"Maybe\" is not a selector operator"},
         BadCase{"bad port",
-                "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: db, namespace: default}\nspec:\n  endpointSelector: {}\n  ingress:\n  - toPorts: [{ports: [{port: \"http-x!\"}]}]\n",
+                "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: db, "
+                "namespace: default}\nspec:\n  endpointSelector: {}\n  ingress:\n  - toPorts: "
+                "[{ports: [{port: \"http-x!\"}]}]\n",
                 "spec.ingress[0].toPorts[0].ports[0].port: \"http-x!\" is not a port number"},
         BadCase{"port out of range",
-                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: n}\nspec:\n  podSelector: {}\n  ingress: [{ports: [{port: 70000}]}]\n",
+                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: "
+                "n}\nspec:\n  podSelector: {}\n  ingress: [{ports: [{port: 70000}]}]\n",
                 "is not a port number"},
         BadCase{"unknown field",
-                "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n  endpointSelector: {}\n  ingres: [{}]\n",
+                "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n "
+                " endpointSelector: {}\n  ingres: [{}]\n",
                 "spec.ingres: unknown field"},
         BadCase{"unknown entity",
-                "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n  endpointSelector: {}\n  egress: [{toEntities: [moon]}]\n",
+                "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n "
+                " endpointSelector: {}\n  egress: [{toEntities: [moon]}]\n",
                 "\"moon\" is not an entity"},
         BadCase{"bad cidr",
-                "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n  endpointSelector: {}\n  egress: [{toCIDR: [10.0.0.0/33]}]\n",
+                "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n "
+                " endpointSelector: {}\n  egress: [{toCIDR: [10.0.0.0/33]}]\n",
                 "invalid prefix length"},
         BadCase{"combined peers",
-                "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n  endpointSelector: {}\n  egress: [{toCIDR: [10.0.0.0/8], toEntities: [world]}]\n",
+                "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n "
+                " endpointSelector: {}\n  egress: [{toCIDR: [10.0.0.0/8], toEntities: [world]}]\n",
                 "is not supported"},
-        BadCase{"empty rule", "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n  endpointSelector: {}\n",
+        BadCase{"empty rule",
+                "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n "
+                " endpointSelector: {}\n",
                 "rule must have at least one of"}));
 
 TEST(Loader, ReportsAllErrorsNotOnlyTheFirst) {
@@ -230,8 +250,8 @@ spec:
 }
 
 RC_GTEST_PROP(LoaderProperty, RandomBytesNeverCrash, ()) {
-  const auto s = *rc::gen::container<std::string>(
-      rc::gen::elementOf(std::string("abk:{}[]-,\n \"'#&*!|>0123456789.apiVersionkindmetadataspec")));
+  const auto s = *rc::gen::container<std::string>(rc::gen::elementOf(
+      std::string("abk:{}[]-,\n \"'#&*!|>0123456789.apiVersionkindmetadataspec")));
   auto r = load(s);
   (void)r;
 }

@@ -63,10 +63,12 @@ TEST(Selector, SourcesAreDistinctButAnyMatchesAll) {
 }
 
 TEST(Selector, SplitLabelKeyKnowsSources) {
-  EXPECT_EQ(splitLabelKey("k8s:app", "any"), std::make_pair(std::string("k8s"), std::string("app")));
+  EXPECT_EQ(splitLabelKey("k8s:app", "any"),
+            std::make_pair(std::string("k8s"), std::string("app")));
   EXPECT_EQ(splitLabelKey("reserved:host", "k8s").first, "reserved");
   EXPECT_EQ(splitLabelKey("app.kubernetes.io/name", "k8s").second, "app.kubernetes.io/name");
-  EXPECT_EQ(splitLabelKey("weird:key", "k8s"), std::make_pair(std::string("k8s"), std::string("weird:key")));
+  EXPECT_EQ(splitLabelKey("weird:key", "k8s"),
+            std::make_pair(std::string("k8s"), std::string("weird:key")));
 }
 
 TEST(Selector, LabelValueValidation) {
@@ -109,7 +111,9 @@ RC_GTEST_PROP(SelectorProperty, AgreesWithNaiveReference, ()) {
     reqs.push_back({key, op, values});
     std::vector<std::string> sv;
     for (int v : values) sv.push_back("v" + std::to_string(v));
-    sel.add({.source = "k8s", .key = "k" + std::to_string(key), .op = static_cast<SelectorOp>(op),
+    sel.add({.source = "k8s",
+             .key = "k" + std::to_string(key),
+             .op = static_cast<SelectorOp>(op),
              .values = sv});
   }
   Labels l;

@@ -20,7 +20,8 @@ rc::Gen<std::string> genSelector(bool allow_empty) {
                    }),
       rc::gen::map(rc::gen::elementOf(kApps),
                    [](const std::string& a) {
-                     return "{matchExpressions: [{key: app, operator: NotIn, values: [" + a + "]}]}";
+                     return "{matchExpressions: [{key: app, operator: NotIn, values: [" + a +
+                            "]}]}";
                    }),
       rc::gen::just(std::string("{matchExpressions: [{key: tier, operator: Exists}]}")),
       rc::gen::just(std::string("{matchExpressions: [{key: tier, operator: DoesNotExist}]}")),
@@ -31,12 +32,12 @@ rc::Gen<std::string> genCnpPorts() {
   return rc::gen::oneOf(
       rc::gen::just(std::string("")),
       rc::gen::just(std::string("  toPorts: [{ports: [{port: \"80\", protocol: TCP}]}]\n")),
-      rc::gen::just(std::string(
-          "  toPorts: [{ports: [{port: \"8080\", endPort: 8090, protocol: TCP}, {port: \"53\", protocol: ANY}]}]\n")),
+      rc::gen::just(std::string("  toPorts: [{ports: [{port: \"8080\", endPort: 8090, protocol: "
+                                "TCP}, {port: \"53\", protocol: ANY}]}]\n")),
       rc::gen::just(std::string("  toPorts: [{ports: [{port: \"http\"}]}]\n")),
       rc::gen::just(std::string("  toPorts: [{ports: [{port: \"0\", protocol: UDP}]}]\n")),
-      rc::gen::just(std::string(
-          "  toPorts: [{ports: [{port: \"80\", protocol: TCP}], rules: {http: [{method: GET}]}}]\n")),
+      rc::gen::just(std::string("  toPorts: [{ports: [{port: \"80\", protocol: TCP}], rules: "
+                                "{http: [{method: GET}]}}]\n")),
       rc::gen::just(std::string("  icmps: [{fields: [{type: 8}]}]\n")));
 }
 
@@ -45,13 +46,14 @@ rc::Gen<std::string> genCnpPeer(bool ingress) {
   return rc::gen::oneOf(
       rc::gen::map(genSelector(true),
                    [p](const std::string& s) { return "  " + p + "Endpoints: [" + s + "]\n"; }),
-      rc::gen::map(rc::gen::elementOf(std::vector<std::string>{"world", "host", "remote-node",
-                                                              "cluster", "all"}),
+      rc::gen::map(rc::gen::elementOf(
+                       std::vector<std::string>{"world", "host", "remote-node", "cluster", "all"}),
                    [p](const std::string& e) { return "  " + p + "Entities: [" + e + "]\n"; }),
-      rc::gen::map(rc::gen::elementOf(std::vector<std::string>{"1.0.0.0/8", "1.1.1.0/24", "0.0.0.0/0"}),
-                   [p](const std::string& c) {
-                     return "  " + p + "CIDRSet: [{cidr: " + c + ", except: [1.1.1.1/32]}]\n";
-                   }),
+      rc::gen::map(
+          rc::gen::elementOf(std::vector<std::string>{"1.0.0.0/8", "1.1.1.0/24", "0.0.0.0/0"}),
+          [p](const std::string& c) {
+            return "  " + p + "CIDRSet: [{cidr: " + c + ", except: [1.1.1.1/32]}]\n";
+          }),
       rc::gen::just("  " + p + "Endpoints: [{matchLabels: {io.kubernetes.pod.namespace: dev}}]\n"),
       rc::gen::just(std::string("")));
 }
@@ -102,8 +104,8 @@ rc::Gen<std::string> genKnp(int index) {
   return rc::gen::exec([index] {
     std::ostringstream o;
     o << "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: knp-" << index
-      << "\n  namespace: " << *rc::gen::elementOf(kNamespaces) << "\nspec:\n  podSelector: "
-      << *genSelector(true) << "\n";
+      << "\n  namespace: " << *rc::gen::elementOf(kNamespaces)
+      << "\nspec:\n  podSelector: " << *genSelector(true) << "\n";
     const int types = *rc::gen::inRange(0, 3);
     if (types == 1) o << "  policyTypes: [Ingress, Egress]\n";
     if (types == 2) o << "  policyTypes: [Egress]\n";
@@ -113,10 +115,14 @@ rc::Gen<std::string> genKnp(int index) {
       o << "  " << dir << ":\n  - " << peer << ":\n";
       const int which = *rc::gen::inRange(0, 4);
       if (which == 0) o << "    - podSelector: " << *genSelector(true) << "\n";
-      if (which == 1) o << "    - namespaceSelector: {matchLabels: {env: " << *rc::gen::elementOf(kNamespaces) << "}}\n";
+      if (which == 1)
+        o << "    - namespaceSelector: {matchLabels: {env: " << *rc::gen::elementOf(kNamespaces)
+          << "}}\n";
       if (which == 2) o << "    - ipBlock: {cidr: 1.0.0.0/8, except: [1.1.1.0/24]}\n";
-      if (which == 3) o << "    - namespaceSelector: {}\n      podSelector: " << *genSelector(false) << "\n";
-      if (*rc::gen::arbitrary<bool>()) o << "    ports: [{port: 80}, {port: 8080, endPort: 8085}, {port: http}]\n";
+      if (which == 3)
+        o << "    - namespaceSelector: {}\n      podSelector: " << *genSelector(false) << "\n";
+      if (*rc::gen::arbitrary<bool>())
+        o << "    ports: [{port: 80}, {port: 8080, endPort: 8085}, {port: http}]\n";
     }
     return o.str();
   });
@@ -128,22 +134,27 @@ rc::Gen<GeneratedCluster> genCluster() {
   return rc::gen::exec([] {
     std::ostringstream o;
     for (const auto& ns : kNamespaces) {
-      o << "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " << ns << "\n  labels: {env: " << ns
-        << "}\n---\n";
+      o << "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " << ns
+        << "\n  labels: {env: " << ns << "}\n---\n";
     }
     for (int n = 1; n <= 2; ++n) {
       o << "apiVersion: v1\nkind: Node\nmetadata:\n  name: node-" << n
-        << "\nspec:\n  podCIDR: 10.0." << n << ".0/24\nstatus:\n  addresses:\n  - {type: InternalIP, address: 172.18.0."
-        << n + 1 << "}\n---\n";
+        << "\nspec:\n  podCIDR: 10.0." << n
+        << ".0/24\nstatus:\n  addresses:\n  - {type: InternalIP, address: 172.18.0." << n + 1
+        << "}\n---\n";
     }
     const int pods = *rc::gen::inRange(2, 7);
     for (int i = 0; i < pods; ++i) {
-      o << "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p" << i << "\n  namespace: "
-        << *rc::gen::elementOf(kNamespaces) << "\n  labels: {app: " << *rc::gen::elementOf(kApps);
+      o << "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p" << i
+        << "\n  namespace: " << *rc::gen::elementOf(kNamespaces)
+        << "\n  labels: {app: " << *rc::gen::elementOf(kApps);
       if (*rc::gen::arbitrary<bool>()) o << ", tier: " << *rc::gen::elementOf(kTiers);
-      o << "}\nspec:\n  nodeName: node-" << (1 + i % 2) << "\n  containers:\n  - name: c\n    ports:\n"
-        << "    - {name: http, containerPort: " << *rc::gen::elementOf(std::vector<int>{80, 8080, 8081})
-        << ", protocol: TCP}\nstatus:\n  podIP: 10.0." << (1 + i % 2) << "." << (10 + i) << "\n---\n";
+      o << "}\nspec:\n  nodeName: node-" << (1 + i % 2)
+        << "\n  containers:\n  - name: c\n    ports:\n"
+        << "    - {name: http, containerPort: "
+        << *rc::gen::elementOf(std::vector<int>{80, 8080, 8081})
+        << ", protocol: TCP}\nstatus:\n  podIP: 10.0." << (1 + i % 2) << "." << (10 + i)
+        << "\n---\n";
     }
     const int policies = *rc::gen::inRange(0, 5);
     for (int i = 0; i < policies; ++i) {
@@ -167,9 +178,9 @@ rc::Gen<model::Flow> genFlow(const model::Cluster& c) {
     f.protocol = *rc::gen::elementOf(std::vector<uint8_t>{model::kProtoTCP, model::kProtoTCP,
                                                           model::kProtoUDP, model::kProtoSCTP,
                                                           model::kProtoICMP});
-    f.port = f.protocol == model::kProtoICMP
-                 ? *rc::gen::elementOf(std::vector<uint16_t>{0, 8})
-                 : *rc::gen::elementOf(std::vector<uint16_t>{53, 80, 81, 443, 8080, 8081, 8085, 8090, 9000});
+    f.port = f.protocol == model::kProtoICMP ? *rc::gen::elementOf(std::vector<uint16_t>{0, 8})
+                                             : *rc::gen::elementOf(std::vector<uint16_t>{
+                                                   53, 80, 81, 443, 8080, 8081, 8085, 8090, 9000});
     return f;
   });
 }
