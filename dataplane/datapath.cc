@@ -81,6 +81,7 @@ void TcAttachment::detach() {
   LIBBPF_OPTS(bpf_tc_hook, hook);
   hook.ifindex = ifindex_;
   for (auto point : {BPF_TC_INGRESS, BPF_TC_EGRESS}) {
+    if (point == BPF_TC_EGRESS && !egress_) continue;
     hook.attach_point = point;
     LIBBPF_OPTS(bpf_tc_opts, opts);
     opts.handle = handle_;
@@ -149,6 +150,7 @@ Result<std::unique_ptr<TcAttachment>> Datapath::attachOverlay(int ifindex) const
   a->priority_ = 1;
   const std::pair<bpf_tc_attach_point, int> plan[] = {
       {BPF_TC_INGRESS, programFd(Program::FromOverlay)}};
+  a->egress_ = false;
   TcAttachment* raw = a.get();
   return attachPlan(std::move(a), ifindex, plan, &raw->created_hook_, &raw->netns_fd_);
 }

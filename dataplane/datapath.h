@@ -89,6 +89,7 @@ class TcAttachment {
   bool created_hook_ = false;
   uint32_t handle_ = 0;
   uint32_t priority_ = 0;
+  bool egress_ = true;  // false: only the ingress hook carries a program
 };
 
 class Datapath {

@@ -42,7 +42,12 @@ static __always_inline int overlay_encap4(struct __sk_buff *ctx, void *ipcache, 
 	key.tunnel_ttl = 64;
 	if (bpf_skb_set_tunnel_key(ctx, &key, sizeof(key), BPF_F_ZERO_CSUM_TX))
 		return TC_ACT_SHOT;
-	__builtin_memcpy(mac, (const void *)cfg_tunnel_mac, sizeof(mac));
+	/* Byte by byte through the volatile: a memcpy would let clang fold the zero
+	 * initialiser instead of reading the value the loader set.
+	 */
+#pragma unroll
+	for (int i = 0; i < 6; i++)
+		mac[i] = cfg_tunnel_mac[i];
 	if (bpf_skb_store_bytes(ctx, 0, mac, sizeof(mac), 0))
 		return TC_ACT_SHOT;
 	return bpf_redirect(cfg_tunnel_ifindex, 0);
