@@ -104,23 +104,22 @@ int cmdCheck(int argc, char** argv) {
     return a.exit_code;
   }
   const bool verbose = a.flags.count("--verbose") > 0;
-  size_t cases = 0, failed = 0, cells = 0, bad = 0;
+  size_t passed = 0, failed = 0, unusable = 0, cells = 0;
   for (const auto& dir : a.paths) {
     model::Diagnostics diags;
     auto c = sim::loadCorpusCase(dir, diags);
     if (!c) {
       printDiagnostics(diags);
-      ++bad;
+      ++unusable;
       continue;
     }
     sim::CaseReport rep = sim::checkCaseWithModel(*c);
     printDiagnostics(rep.diags);
-    ++cases;
-    cells += rep.checked;
     if (!rep.diags.ok()) {
-      ++bad;
+      ++unusable;
       continue;
     }
+    cells += rep.checked;
     for (const auto& cell : rep.cells) {
       if (cell.match && !verbose) continue;
       std::cout << (cell.match ? "ok       " : "MISMATCH ") << dir << " [" << cell.step << "] "
@@ -128,13 +127,14 @@ int cmdCheck(int argc, char** argv) {
                 << static_cast<char>(cell.expected) << ", got " << static_cast<char>(cell.observed)
                 << "\n  " << cell.explanation << "\n";
     }
-    if (rep.mismatches > 0) ++failed;
+    (rep.mismatches ? failed : passed)++;
     std::cout << (rep.mismatches ? "FAIL " : "PASS ") << dir << " (" << rep.checked << " cells, "
               << rep.mismatches << " mismatches)\n";
   }
-  std::cout << cases - failed - (bad > cases ? 0 : 0) << " passed, " << failed + bad << " failed ("
-            << cells << " cells)\n";
-  if (bad) return kExitBadInput;
+  std::cout << "cases: " << passed << " passed, " << failed + unusable << " failed\n";
+  std::cout << cells << " cells checked"
+            << (unusable ? ", " + std::to_string(unusable) + " unusable" : "") << "\n";
+  if (unusable) return kExitBadInput;
   return failed ? kExitFailed : kExitOk;
 }
 
