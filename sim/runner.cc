@@ -28,6 +28,20 @@ Cell cellOf(const model::Verdict& v) {
   return v.egress.allowed ? Cell::Ingress : Cell::Egress;
 }
 
+class ModelBackend final : public Backend {
+ public:
+  std::string name() const override { return "model"; }
+  std::optional<std::string> apply(const StepState&) override { return std::nullopt; }
+  void probe(const StepState&, std::vector<SimCell>& cells) override {
+    for (auto& c : cells) {
+      c.observed = c.predicted;
+      c.note = "model::Engine::evaluate";
+    }
+  }
+};
+
+}  // namespace
+
 std::vector<SimCell> enumerateCells(const Scenario& s, size_t si, const model::Cluster& cluster,
                                     const model::Engine& engine, model::Diagnostics& diags) {
   std::vector<SimCell> out;
@@ -66,20 +80,6 @@ std::vector<SimCell> enumerateCells(const Scenario& s, size_t si, const model::C
   }
   return out;
 }
-
-class ModelBackend final : public Backend {
- public:
-  std::string name() const override { return "model"; }
-  std::optional<std::string> apply(const StepState&) override { return std::nullopt; }
-  void probe(const StepState&, std::vector<SimCell>& cells) override {
-    for (auto& c : cells) {
-      c.observed = c.predicted;
-      c.note = "model::Engine::evaluate";
-    }
-  }
-};
-
-}  // namespace
 
 std::unique_ptr<Backend> makeModelBackend() { return std::make_unique<ModelBackend>(); }
 

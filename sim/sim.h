@@ -88,6 +88,10 @@ std::unique_ptr<Backend> makeNetnsBackend(const SimOptions& options);
 
 SimReport runScenario(const Scenario& s, Backend& backend, const SimOptions& options);
 
+// The checked cells of step `step` with the model's prediction (errors go to diags).
+std::vector<SimCell> enumerateCells(const Scenario& s, size_t step, const model::Cluster& cluster,
+                                    const model::Engine& engine, model::Diagnostics& diags);
+
 // Output: observed, expected and predicted tables per probe, then every mismatch with its
 // events; json: one object per scenario.
 void printReportText(const SimReport& r, std::ostream& out);

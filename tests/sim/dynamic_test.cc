@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// Verdicts follow policy and label changes during a netns run (tests/sim/dynamic), and an
+// established TCP connection of an allowed flow survives an unrelated policy change (the
+// server's policy map is swapped under it) and a relabel of another pod.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "sim/netns_backend.h"
+#include "sim/run_registry.h"
+
+namespace membrane::sim {
+namespace {
+
+const std::string kDir = std::string(MEMBRANE_SOURCE_DIR) + "/tests/sim/dynamic";
+
+// Sends a line over `fd` and waits for the server's echo.
+bool echoes(int fd) {
+  const char msg[] = "still-there";
+  if (write(fd, msg, sizeof(msg)) != static_cast<ssize_t>(sizeof(msg))) return false;
+  pollfd p{.fd = fd, .events = POLLIN};
+  if (poll(&p, 1, 2000) != 1) return false;
+  char buf[64];
+  return read(fd, buf, sizeof(buf)) == static_cast<ssize_t>(sizeof(msg));
+}
+
+struct Loaded {
+  model::LoadResult cluster;
+  std::unique_ptr<model::Engine> engine;
+  std::optional<Topology> topo;
+};
+
+TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, BPF)";
+  model::Diagnostics diags;
+  auto s = loadScenario(kDir, diags);
+  ASSERT_TRUE(s) << "cannot load " << kDir;
+  ASSERT_EQ(s->c.steps.size(), 4u);
+  SimOptions opts{.routing = Routing::Overlay, .timeout_ms = 800};
+  size_t namespaces = 0;
+  {
+    NetnsBackend backend(opts);
+    int conn = -1;
+    for (size_t si = 0; si < s->c.steps.size(); ++si) {
+      SCOPED_TRACE("step " + s->c.steps[si].name);
+      Loaded l{.cluster = loadCaseCluster(s->c, si, s->cluster)};
+      ASSERT_TRUE(l.cluster.diags.ok());
+      l.engine = std::make_unique<model::Engine>(l.cluster.cluster);
+      std::string why;
+      l.topo = buildTopology(*s, l.cluster.cluster, &why);
+      ASSERT_TRUE(l.topo) << why;
+      auto cells = enumerateCells(*s, si, l.cluster.cluster, *l.engine, diags);
+      ASSERT_TRUE(diags.ok());
+      StepState st{.index = si,
+                   .scenario = &*s,
+                   .cluster = &l.cluster.cluster,
+                   .engine = l.engine.get(),
+                   .topology = &*l.topo,
+                   .routing = Routing::Overlay};
+      auto err = backend.apply(st);
+      ASSERT_FALSE(err) << *err;
+      namespaces = backend.namespaces().size();
+      if (si == 0) {
+        // client -> server:8080 is allowed: keep one connection open across the steps.
+        ASSERT_TRUE(backend.servers().ensure(backend.netnsOf(st, "dyn/server"), 6, 8080).ok());
+        conn = connectTcp(backend.netnsOf(st, "dyn/client"), backend.addressOf(st, "dyn/server"),
+                          8080, 2000);
+        ASSERT_GE(conn, 0) << "allowed connection was not established";
+        EXPECT_TRUE(echoes(conn));
+      } else if (si <= 2) {
+        EXPECT_TRUE(echoes(conn)) << "established connection broke after an unrelated change";
+      }
+      backend.probe(st, cells);
+      for (const auto& c : cells) {
+        EXPECT_TRUE(cellMatches(c.expected, c.observed))
+            << c.probe << " " << c.from << " -> " << c.to << ": expected "
+            << static_cast<char>(c.expected) << ", observed " << static_cast<char>(c.observed)
+            << " (" << c.note << ")";
+      }
+    }
+    // Deleting the only allow takes the flow away, established or not.
+    EXPECT_FALSE(echoes(conn)) << "connection survived the deletion of its allow rule";
+    close(conn);
+  }
+  EXPECT_GT(namespaces, 0u);
+  for (const auto& e : std::filesystem::directory_iterator("/run/netns")) {
+    EXPECT_FALSE(e.path().filename().string().starts_with(runPrefix()))
+        << "left behind: " << e.path();
+  }
+}
+
+TEST(SimCleanup, RemovesNamespacesOfDeadRuns) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces)";
+  // A pid that cannot be alive: above the kernel's pid_max ceiling.
+  const std::string stale = std::string(kRunNamePrefix) + "4194999-n1";
+  ASSERT_EQ(std::system(("ip netns add " + stale).c_str()), 0);
+  auto removed = cleanupStaleRuns();
+  EXPECT_NE(std::find(removed.begin(), removed.end(), stale), removed.end());
+  EXPECT_FALSE(std::filesystem::exists("/run/netns/" + stale));
+  deleteNamespace(stale);
+}
+
+}  // namespace
+}  // namespace membrane::sim

@@ -1,0 +1,28 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# run_sim.sh MEMBRANE BACKEND MODE DIR...: every scenario through `membrane sim`; privileged
+# backends skip (exit 77) when not root. MODE "scenario" keeps each scenario's own routing.
+set -u
+membrane=$1 backend=$2 mode=$3
+shift 3
+if [ "$backend" != model ] && [ "$(id -u)" != 0 ]; then
+  echo "SKIP: the $backend backend needs root"
+  exit 77
+fi
+modeopt=
+[ "$mode" != scenario ] && modeopt="--mode $mode"
+fail=0 n=0
+start=$(date +%s)
+for d in "$@"; do
+  n=$((n + 1))
+  # shellcheck disable=SC2086
+  if ! "$membrane" sim --quiet --backend "$backend" $modeopt "$d" >out.$$ 2>&1; then
+    cat out.$$
+    fail=$((fail + 1))
+  else
+    tail -n 1 out.$$
+  fi
+done
+rm -f out.$$
+echo "$n scenario(s), $fail failed, $(($(date +%s) - start)) s"
+[ "$fail" = 0 ]
