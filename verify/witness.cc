@@ -101,7 +101,14 @@ std::string WitnessEnd::describe(const model::Cluster& c) const {
     return s;
   }
   std::string s = "a pod that could exist: namespace " + namespace_ + ", labels " + mapStr(labels);
-  if (!namespace_labels.empty()) s += ", namespace labels " + mapStr(namespace_labels);
+  // A declared namespace's labels are fixed (the encoding ties them to its name); the model
+  // only distinguishes the values that selectors mention, so print the real ones.
+  const model::Namespace* declared = c.findNamespace(namespace_);
+  if (declared && declared->declared) {
+    s += " (an existing namespace)";
+  } else if (!namespace_labels.empty()) {
+    s += ", namespace labels " + mapStr(namespace_labels);
+  }
   for (const auto& cp : ports) {
     s += ", port " + cp.name + "=" + std::to_string(cp.port) + "/" +
          std::string(model::protocolName(cp.protocol));
