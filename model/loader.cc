@@ -178,6 +178,7 @@ void Builder::addDocument(const YAML::Node& doc, const std::string& file) {
     ctx.error(doc, "apiVersion", "required field is missing");
     return;
   }
+  if (api->starts_with("membrane/")) return;  // membrane's own files (invariants) beside manifests
   RawObject obj{.kind = *kind,
                 .api_version = *api,
                 .name = name,
@@ -444,6 +445,9 @@ std::vector<std::string> collectManifestFiles(const std::vector<std::string>& pa
            it.increment(ec)) {
         if (!it->is_regular_file()) continue;
         auto ext = it->path().extension().string();
+        const auto name = it->path().filename().string();
+        // A scenario directory also holds membrane's own files: not manifests.
+        if (name == "expect.yaml" || name == "scenario.yaml") continue;
         if (ext == ".yaml" || ext == ".yml" || ext == ".json") found.push_back(it->path().string());
       }
       std::sort(found.begin(), found.end());
