@@ -120,15 +120,10 @@ void run(const Config& c, Measure& m) {
       }
     }
   }
-  // The best of three passes: compile is short, the machine is shared.
-  m.compile_s = 1e9;
-  for (int pass = 0; pass < 3; ++pass) {
-    long entries = 0;
-    t = Clock::now();
-    for (size_t i : reps) entries += static_cast<long>(engine.compile(i).entries.size());
-    m.compile_s = std::min(m.compile_s, secondsSince(t));
-    m.entries = entries;
-  }
+  // One cold pass: it includes selecting each rule's peers, which compile needs.
+  t = Clock::now();
+  for (size_t i : reps) m.entries += static_cast<long>(engine.compile(i).entries.size());
+  m.compile_s = secondsSince(t);
   if (c.matrix) {
     t = Clock::now();
     m.conns = static_cast<long>(model::computeConnectivity(engine).size());
@@ -174,6 +169,10 @@ int main(int argc, char** argv) {
       {100000, 1000, 10000, true}, {100000, 10000, 10000, false},
   };
   if (quick) configs = {{1000, 100, 100, true}, {10000, 1000, 1000, true}};
+  if (const char* only = std::getenv("MEMBRANE_BENCH_ONLY")) {  // "pods,workloads,policies"
+    Config c{0, 0, 0, true};
+    if (std::sscanf(only, "%d,%d,%d", &c.pods, &c.workloads, &c.policies) == 3) configs = {c};
+  }
   std::printf("%-8s %-9s %-8s %-10s | %-9s %-8s %-7s %-9s %-9s | %-9s %-8s %-9s | %-8s\n", "pods",
               "workloads", "policies", "identities", "yaml(s)", "load(s)", "xyaml", "engine(s)",
               "compile(s)", "matrix(s)", "conns", "entries", "peakMiB");
@@ -189,8 +188,18 @@ int main(int argc, char** argv) {
   }
   // Scaling a deployment must not change policy work: 100 deployments with 1 and with 1,000
   // replicas, same policies. compile ratio ~1 means the work follows identities, not pods.
-  Measure one = runIsolated({100, 100, 500, false});
-  Measure many = runIsolated({quick ? 10000 : 100000, 100, 500, false});
+  // Best of three runs each: the machine is shared and the times are short.
+  auto best = [](const Config& c) {
+    Measure b = runIsolated(c);
+    for (int i = 0; i < 2; ++i) {
+      Measure m = runIsolated(c);
+      b.compile_s = std::min(b.compile_s, m.compile_s);
+      b.engine_s = std::min(b.engine_s, m.engine_s);
+    }
+    return b;
+  };
+  Measure one = best({100, 100, 500, false});
+  Measure many = best({quick ? 10000 : 100000, 100, 500, false});
   std::printf(
       "\nreplica scaling (100 deployments, 500 policies): compile %.4f s at 1 replica, %.4f s at "
       "%d "
