@@ -24,6 +24,9 @@ struct Case {
   uint32_t mark = 0;
 };
 
+// gtest prints parameters in test listings (and so in ctest names): print the case name.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
 std::vector<Case> cases() {
   return {
       {"l3_only_allow",
