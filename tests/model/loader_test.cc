@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <cctype>
+
 namespace membrane::model {
 namespace {
 
@@ -158,6 +160,8 @@ struct BadCase {
   const char* expect;  // substring of the first error
 };
 
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+
 class BadInput : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(BadInput, ReportsPreciseError) {
@@ -216,7 +220,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"empty rule",
                 "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n "
                 " endpointSelector: {}\n",
-                "rule must have at least one of"}));
+                "rule must have at least one of"}),
+    [](const auto& info) {
+      std::string n = info.param.name;
+      for (char& ch : n) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+      return n;
+    });
 
 TEST(Loader, ReportsAllErrorsNotOnlyTheFirst) {
   auto r = load(
