@@ -4,9 +4,11 @@
 #include <net/if.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "dataplane/ipcache_writer.h"
 #include "dataplane/netns.h"
@@ -83,17 +85,28 @@ Status EndpointManager::add(const std::vector<PodNet>& pods) {
                          " nud permanent");
   }
   if (auto s = ipBatch(node_netns_, node_lines); !s) return s;
+  // One `ip -batch` per pod namespace, a few at a time: the fork/exec cost overlaps, the
+  // kernel work itself serialises on RTNL anyway.
   const std::string gw = formatIpv4(kPodGateway);
-  for (const auto& p : pods) {
-    std::vector<std::string> l = {
-        "link set lo up",
-        "link set eth0 mtu " + std::to_string(kPodMtu),
-        "addr add " + formatIpv4(p.ip) + "/32 dev eth0",
-        "link set eth0 up",
-        "route add " + gw + " dev eth0 scope link",
-        "route add default via " + gw + " dev eth0",
-        "neigh replace " + gw + " lladdr " + macStr(hostVethMac(p.ip)) + " dev eth0 nud permanent"};
-    if (auto s = ipBatch(p.netns, l); !s) return s;
+  std::vector<Status> results(pods.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < pods.size(); i = next++) {
+      const PodNet& p = pods[i];
+      results[i] =
+          ipBatch(p.netns, {"link set lo up", "link set eth0 mtu " + std::to_string(kPodMtu),
+                            "addr add " + formatIpv4(p.ip) + "/32 dev eth0", "link set eth0 up",
+                            "route add " + gw + " dev eth0 scope link",
+                            "route add default via " + gw + " dev eth0",
+                            "neigh replace " + gw + " lladdr " + macStr(hostVethMac(p.ip)) +
+                                " dev eth0 nud permanent"});
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < std::min<size_t>(4, pods.size()); ++t) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  for (auto& r : results) {
+    if (!r) return r;
   }
   Status result;
   auto joined = runInNetns(node_netns_, [&] {
