@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "model/loader_internal.h"
+#include "model/selector_parse.h"
 
 namespace membrane::model {
 namespace {
@@ -17,120 +18,6 @@ struct Env {
   std::string ns;  // empty for cluster-wide
   YamlCtx ctx;
 };
-
-std::optional<Requirement> parseRequirement(const Env& e, const YAML::Node& n,
-                                            const std::string& path, std::string_view source,
-                                            std::string_view key_prefix) {
-  e.ctx.checkKeys(n, path, {"key", "operator", "values"});
-  auto key = e.ctx.str(n, "key", path);
-  auto op = e.ctx.str(n, "operator", path);
-  if (!key) {
-    e.ctx.error(n, joinPath(path, "key"), "required field is missing");
-    return std::nullopt;
-  }
-  if (!op) {
-    e.ctx.error(n, joinPath(path, "operator"), "required field is missing");
-    return std::nullopt;
-  }
-  Requirement r;
-  auto [src, k] = splitLabelKey(*key, source);
-  r.source = src;
-  r.key = std::string(key_prefix) + k;
-  if (*op == "In") {
-    r.op = SelectorOp::In;
-  } else if (*op == "NotIn") {
-    r.op = SelectorOp::NotIn;
-  } else if (*op == "Exists") {
-    r.op = SelectorOp::Exists;
-  } else if (*op == "DoesNotExist") {
-    r.op = SelectorOp::DoesNotExist;
-  } else {
-    e.ctx.error(
-        n["operator"], joinPath(path, "operator"),
-        "\"" + *op + "\" is not a selector operator; expected In, NotIn, Exists or DoesNotExist");
-    return std::nullopt;
-  }
-  YAML::Node vals = e.ctx.seq(n, "values", path);
-  if (vals) {
-    for (size_t i = 0; i < vals.size(); ++i) {
-      std::string why;
-      if (!vals[i].IsScalar()) {
-        e.ctx.error(vals[i], indexPath(path, "values", i), "expected a string");
-        return std::nullopt;
-      }
-      if (!validLabelValue(vals[i].Scalar(), &why)) {
-        e.ctx.error(vals[i], indexPath(path, "values", i),
-                    "invalid label value \"" + vals[i].Scalar() + "\": " + why);
-        return std::nullopt;
-      }
-      r.values.push_back(vals[i].Scalar());
-    }
-  }
-  const bool needs_values = r.op == SelectorOp::In || r.op == SelectorOp::NotIn;
-  if (needs_values && r.values.empty()) {
-    e.ctx.error(n, joinPath(path, "values"), "operator " + *op + " needs at least one value");
-    return std::nullopt;
-  }
-  if (!needs_values && !r.values.empty()) {
-    e.ctx.error(n["values"], joinPath(path, "values"), "operator " + *op + " takes no values");
-    return std::nullopt;
-  }
-  return r;
-}
-
-// matchLabels + matchExpressions. `key_prefix` rewrites keys (namespace selectors).
-std::optional<LabelSelector> parseSelector(const Env& e, const YAML::Node& n,
-                                           const std::string& path,
-                                           std::string_view key_prefix = "") {
-  if (!n.IsMap()) {
-    e.ctx.error(n, path, "expected a label selector (a map), got " + std::string(yamlTypeName(n)));
-    return std::nullopt;
-  }
-  e.ctx.checkKeys(n, path, {"matchLabels", "matchExpressions"});
-  LabelSelector sel;
-  bool ok = true;
-  YAML::Node ml = e.ctx.map(n, "matchLabels", path);
-  if (ml) {
-    for (const auto& kv : ml) {
-      const std::string key = kv.first.Scalar();
-      const std::string field = joinPath(joinPath(path, "matchLabels"), key);
-      std::string why;
-      auto [src, k] = splitLabelKey(key, kSourceK8s);
-      if (!validLabelKey(k, &why)) {
-        e.ctx.error(kv.first, field, "invalid label key \"" + key + "\": " + why);
-        ok = false;
-        continue;
-      }
-      if (!kv.second.IsScalar() && !kv.second.IsNull()) {
-        e.ctx.error(kv.second, field, "expected a string label value");
-        ok = false;
-        continue;
-      }
-      std::string v = kv.second.IsNull() ? "" : kv.second.Scalar();
-      if (!validLabelValue(v, &why)) {
-        e.ctx.error(kv.second, field, "invalid label value \"" + v + "\": " + why);
-        ok = false;
-        continue;
-      }
-      sel.add(
-          {.source = src, .key = std::string(key_prefix) + k, .op = SelectorOp::In, .values = {v}});
-    }
-  }
-  YAML::Node me = e.ctx.seq(n, "matchExpressions", path);
-  if (me) {
-    for (size_t i = 0; i < me.size(); ++i) {
-      auto r = parseRequirement(e, me[i], indexPath(path, "matchExpressions", i), kSourceK8s,
-                                key_prefix);
-      if (!r) {
-        ok = false;
-        continue;
-      }
-      sel.add(std::move(*r));
-    }
-  }
-  if (!ok) return std::nullopt;
-  return sel;
-}
 
 Requirement eq(std::string_view source, std::string_view key, std::string value) {
   return {.source = std::string(source),
@@ -234,7 +121,7 @@ std::optional<CidrSpec> parseCidrRule(const Env& e, const YAML::Node& n, const s
   // CIDR groups: members become CIDR peers; a missing group selects nothing.
   std::optional<LabelSelector> sel;
   if (gsel) {
-    sel = parseSelector(e, gsel, joinPath(path, "cidrGroupSelector"));
+    sel = parseLabelSelector(e.ctx, gsel, joinPath(path, "cidrGroupSelector"));
     if (!sel) return std::nullopt;
   }
   bool found = false;
@@ -381,12 +268,13 @@ void parseKnpPeers(const Env& e, const YAML::Node& list, const std::string& path
     }
     LabelSelector sel;
     if (ps) {
-      auto s = parseSelector(e, ps, joinPath(p, "podSelector"));
+      auto s = parseLabelSelector(e.ctx, ps, joinPath(p, "podSelector"));
       if (!s) continue;
       sel = *s;
     }
     if (nss) {
-      auto s = parseSelector(e, nss, joinPath(p, "namespaceSelector"), kLabelNamespaceLabelsPrefix);
+      auto s = parseLabelSelector(e.ctx, nss, joinPath(p, "namespaceSelector"),
+                                  kLabelNamespaceLabelsPrefix);
       if (!s) continue;
       for (auto& r : s->requirements) sel.add(r);
       sel.add(exists(kSourceK8s, kLabelPodNamespace));
@@ -418,7 +306,7 @@ void parseKnp(const Env& e, PolicyRepository& repo) {
   LabelSelector subject;
   YAML::Node ps = e.ctx.map(spec, "podSelector", "spec");
   if (ps) {
-    auto s = parseSelector(e, ps, "spec.podSelector");
+    auto s = parseLabelSelector(e.ctx, ps, "spec.podSelector");
     if (!s) return;
     subject = *s;
   }
@@ -529,7 +417,7 @@ bool parseCnpPeers(const Env& e, const YAML::Node& n, const std::string& p, cons
   for (size_t i = 0; i < list.size(); ++i) {
     const std::string ip = indexPath(p, k, i);
     if (k == ep) {
-      auto sel = parseSelector(e, list[i], ip);
+      auto sel = parseLabelSelector(e.ctx, list[i], ip);
       if (!sel) return false;
       peers.selectors.push_back(scopePeer(e, *sel));
     } else if (k == ent) {
@@ -738,7 +626,7 @@ void parseCnpSpec(const Env& e, const YAML::Node& spec, const std::string& path,
                   "host policies (nodeSelector) are not enforced: there are no host endpoints");
     return;
   }
-  auto sel = parseSelector(e, es, joinPath(path, "endpointSelector"));
+  auto sel = parseLabelSelector(e.ctx, es, joinPath(path, "endpointSelector"));
   if (!sel) return;
   LabelSelector subject = *sel;
   if (e.kind == PolicyKind::CiliumNetworkPolicy) {

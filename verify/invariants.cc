@@ -4,12 +4,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "model/selector_parse.h"
 #include "model/yaml_util.h"
 
 namespace membrane::verify {
 
 using model::LabelSelector;
-using model::Requirement;
 using model::SelectorOp;
 using model::YamlCtx;
 
@@ -61,71 +61,6 @@ std::string PortRange::str() const {
 
 namespace {
 
-std::optional<Requirement> parseExpression(const YamlCtx& ctx, const YAML::Node& n,
-                                           const std::string& path, const std::string& prefix) {
-  ctx.checkKeys(n, path, {"key", "operator", "values"});
-  auto key = ctx.str(n, "key", path);
-  auto op = ctx.str(n, "operator", path);
-  if (!key || !op) {
-    ctx.error(n, path, "a match expression needs key and operator");
-    return std::nullopt;
-  }
-  Requirement r{.source = std::string(model::kSourceK8s), .key = prefix + *key};
-  if (*op == "In") {
-    r.op = SelectorOp::In;
-  } else if (*op == "NotIn") {
-    r.op = SelectorOp::NotIn;
-  } else if (*op == "Exists") {
-    r.op = SelectorOp::Exists;
-  } else if (*op == "DoesNotExist") {
-    r.op = SelectorOp::DoesNotExist;
-  } else {
-    ctx.error(n["operator"], model::joinPath(path, "operator"),
-              "\"" + *op + "\" is not an operator; expected In, NotIn, Exists or DoesNotExist");
-    return std::nullopt;
-  }
-  YAML::Node vals = ctx.seq(n, "values", path);
-  for (size_t i = 0; vals && i < vals.size(); ++i) r.values.push_back(vals[i].Scalar());
-  const bool needs = r.op == SelectorOp::In || r.op == SelectorOp::NotIn;
-  if (needs == r.values.empty()) {
-    ctx.error(n, model::joinPath(path, "values"),
-              needs ? "operator " + *op + " needs values" : "operator " + *op + " takes no values");
-    return std::nullopt;
-  }
-  return r;
-}
-
-std::optional<LabelSelector> parseSelector(const YamlCtx& ctx, const YAML::Node& n,
-                                           const std::string& path, const std::string& prefix) {
-  if (!n.IsMap()) {
-    ctx.error(n, path, "expected a label selector (a map)");
-    return std::nullopt;
-  }
-  ctx.checkKeys(n, path, {"matchLabels", "matchExpressions"});
-  LabelSelector sel;
-  if (YAML::Node ml = ctx.map(n, "matchLabels", path)) {
-    for (const auto& kv : ml) {
-      if (!kv.second.IsScalar()) {
-        ctx.error(kv.second, model::joinPath(path, "matchLabels." + kv.first.Scalar()),
-                  "expected a string label value");
-        return std::nullopt;
-      }
-      sel.add({.source = std::string(model::kSourceK8s),
-               .key = prefix + kv.first.Scalar(),
-               .op = SelectorOp::In,
-               .values = {kv.second.Scalar()}});
-    }
-  }
-  if (YAML::Node me = ctx.seq(n, "matchExpressions", path)) {
-    for (size_t i = 0; i < me.size(); ++i) {
-      auto r = parseExpression(ctx, me[i], model::indexPath(path, "matchExpressions", i), prefix);
-      if (!r) return std::nullopt;
-      sel.add(std::move(*r));
-    }
-  }
-  return sel;
-}
-
 const char* const kEntities[] = {"all",         "world",          "cluster", "host",
                                  "remote-node", "kube-apiserver", "health",  "init",
                                  "ingress",     "unmanaged"};
@@ -143,11 +78,12 @@ PeerSpec parsePeer(const YamlCtx& ctx, const YAML::Node& n, const std::string& p
   p.namespace_ = ctx.str(n, "namespace", path);
   p.pod = ctx.str(n, "pod", path);
   if (YAML::Node s = ctx.map(n, "podSelector", path)) {
-    p.pod_selector = parseSelector(ctx, s, model::joinPath(path, "podSelector"), "");
+    p.pod_selector = model::parseLabelSelector(ctx, s, model::joinPath(path, "podSelector"), "");
   }
   if (YAML::Node s = ctx.map(n, "namespaceSelector", path)) {
-    p.namespace_selector = parseSelector(ctx, s, model::joinPath(path, "namespaceSelector"),
-                                         std::string(model::kLabelNamespaceLabelsPrefix));
+    p.namespace_selector =
+        model::parseLabelSelector(ctx, s, model::joinPath(path, "namespaceSelector"),
+                                  std::string(model::kLabelNamespaceLabelsPrefix));
   }
   if (auto e = ctx.str(n, "entity", path)) {
     bool known = false;
