@@ -19,15 +19,52 @@ model::MapState withoutProxy(model::MapState s) {
   return s;
 }
 
+std::string identityKey(const model::Identity& id) {
+  if (id.kind == model::IdentityKind::Cidr && id.cidr) return "cidr:" + id.cidr->str();
+  return "labels:" + id.labels.str();
+}
+
 }  // namespace
+
+void IdentityStabilizer::update(const model::Cluster& cluster) {
+  current_.clear();
+  for (const auto& [num, id] : cluster.identities) {
+    if (id.kind == model::IdentityKind::Reserved) continue;
+    const std::string key = identityKey(id);
+    auto it = by_key_.find(key);
+    if (it == by_key_.end()) {
+      model::IdentityId pick = num;
+      if (owner_.count(pick)) {
+        // Taken by another label set: the next free number of the same scope.
+        const model::IdentityId scope = num & 0xff000000u;
+        auto last = owner_.upper_bound(scope | 0x00ffffffu);
+        pick = scope | model::kMinimalAllocatedIdentity;
+        if (last != owner_.begin() && std::prev(last)->first >= pick) {
+          pick = std::prev(last)->first + 1;
+        }
+      }
+      it = by_key_.emplace(key, pick).first;
+      owner_[pick] = key;
+    }
+    current_[num] = it->second;
+  }
+}
+
+model::IdentityId IdentityStabilizer::operator()(model::IdentityId id) const {
+  auto it = current_.find(id);
+  return it == current_.end() ? id : it->second;
+}
 
 NodeState desiredNodeState(const model::Engine& engine, const std::string& node,
                            const NodeStateOptions& options) {
   const model::Cluster& cluster = engine.cluster();
+  auto stable = [&](model::IdentityId id) {
+    return options.identities != nullptr ? (*options.identities)(id) : id;
+  };
   NodeState out;
   for (const auto& [cidr, id] : engine.ipcache(node)) {
     if (cidr.ipv6) continue;
-    IpcacheEntry e{.identity = id};
+    IpcacheEntry e{.identity = stable(id)};
     if (options.overlay && cidr.len == 32) {
       if (auto pod = cluster.findPodByIp(cidr.addr)) {
         const std::string& on = cluster.pods[*pod].node_name.empty() ? options.default_node
@@ -50,10 +87,21 @@ NodeState desiredNodeState(const model::Engine& engine, const std::string& node,
     const model::Pod& pod = cluster.pods[i];
     const std::string& on = pod.node_name.empty() ? options.default_node : pod.node_name;
     if (on != node || !pod.ip) continue;
+    model::MapState policy = withoutProxy(engine.compile(i));
+    if (options.identities != nullptr) {
+      model::MapState translated = policy;
+      translated.entries.clear();
+      for (const auto& [key, value] : policy.entries) {
+        model::MapKey k = key;
+        if (k.identity != 0) k.identity = stable(k.identity);
+        translated.entries[k] = value;
+      }
+      policy = std::move(translated);
+    }
     out.endpoints.push_back({.name = pod.ref(),
                              .ip = *pod.ip,
-                             .identity = pod.identity,
-                             .policy = withoutProxy(engine.compile(i))});
+                             .identity = stable(pod.identity),
+                             .policy = std::move(policy)});
   }
   return out;
 }

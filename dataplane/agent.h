@@ -45,10 +45,27 @@ struct NodeState {
   IpcacheState ipcache;
 };
 
+// Identity numbers that stay the same across successive model loads. The model numbers
+// identities afresh on every load, so a relabel can shift the numbers of unrelated
+// identities; written as they are, policies and ipcache would disagree for flows whose
+// verdict does not change while a reconcile runs. Keyed by the identity's labels (cluster
+// identities) or prefix (CIDR identities); reserved identities map to themselves.
+class IdentityStabilizer {
+ public:
+  void update(const model::Cluster& cluster);
+  model::IdentityId operator()(model::IdentityId id) const;
+
+ private:
+  std::map<std::string, model::IdentityId> by_key_;
+  std::map<model::IdentityId, std::string> owner_;
+  std::map<model::IdentityId, model::IdentityId> current_;
+};
+
 struct NodeStateOptions {
-  bool overlay = false;                      // remote pods get their node as tunnel endpoint
-  std::map<std::string, uint32_t> node_ips;  // node name -> underlay address (host order)
-  std::string default_node;                  // where pods without spec.nodeName run
+  bool overlay = false;                            // remote pods get their node as tunnel endpoint
+  std::map<std::string, uint32_t> node_ips;        // node name -> underlay address (host order)
+  std::string default_node;                        // where pods without spec.nodeName run
+  const IdentityStabilizer* identities = nullptr;  // translate model numbers (optional)
 };
 
 // The desired state of `node`: its pods (ifindex and MACs left for the endpoint manager),

@@ -20,11 +20,14 @@ dataplane::DatapathConfig simDatapathConfig(uint32_t tunnel_ifindex) {
           .policy_cache_size = 16384};
 }
 
-std::map<std::string, dataplane::NodeState> desiredStates(const StepState& step) {
+std::map<std::string, dataplane::NodeState> desiredStates(
+    const StepState& step, dataplane::IdentityStabilizer& identities) {
   std::map<std::string, dataplane::NodeState> out;
+  identities.update(*step.cluster);
   dataplane::NodeStateOptions opts{.overlay = step.routing == Routing::Overlay,
                                    .node_ips = step.topology->nodeIps(),
-                                   .default_node = step.topology->nodes.front().name};
+                                   .default_node = step.topology->nodes.front().name,
+                                   .identities = &identities};
   for (const auto& n : step.topology->nodes) {
     out[n.name] = dataplane::desiredNodeState(*step.engine, n.name, opts);
   }

@@ -23,8 +23,10 @@ struct SimNode {
 
 dataplane::DatapathConfig simDatapathConfig(uint32_t tunnel_ifindex);
 
-// The desired state of every node of the step (ifindex/MACs filled by `decorate`, if set).
-std::map<std::string, dataplane::NodeState> desiredStates(const StepState& step);
+// The desired state of every node of the step (ifindex/MACs left to the endpoint
+// manager), identity numbers kept stable across steps by `identities` (updated here).
+std::map<std::string, dataplane::NodeState> desiredStates(
+    const StepState& step, dataplane::IdentityStabilizer& identities);
 
 // Event lines of `node` since the last drain.
 std::vector<dataplane::FlowEvent> drainEvents(SimNode& node);

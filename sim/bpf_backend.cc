@@ -23,7 +23,7 @@ class BpfBackend final : public Backend {
 
   std::optional<std::string> apply(const StepState& step) override {
     if (geteuid() != 0) return "needs root (BPF_PROG_TEST_RUN)";
-    auto states = desiredStates(step);
+    auto states = desiredStates(step, identities_);
     for (auto& [name, state] : states) {
       SimNode& n = nodes_[name];
       if (!n.agent) {
@@ -147,6 +147,7 @@ class BpfBackend final : public Backend {
 
   std::map<std::string, SimNode> nodes_;
   std::vector<std::string> notes_;
+  dataplane::IdentityStabilizer identities_;
 };
 
 }  // namespace

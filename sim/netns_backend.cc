@@ -271,7 +271,7 @@ std::optional<std::string> NetnsBackend::apply(const StepState& step) {
   if (auto e = syncPods(step)) return e;
   if (auto e = syncRoutes(step)) return e;
   const auto t0 = Clock::now();
-  auto states = desiredStates(step);
+  auto states = desiredStates(step, identities_);
   for (auto& [name, state] : states) {
     managers_[name]->decorate(state);
     auto r = nodes_[name].agent->reconcile(state);

@@ -60,6 +60,7 @@ class NetnsBackend final : public Backend {
   std::map<std::string, SimNode> nodes_;
   std::map<std::string, std::unique_ptr<dataplane::EndpointManager>> managers_;
   std::vector<std::unique_ptr<dataplane::TcAttachment>> overlay_attachments_;
+  dataplane::IdentityStabilizer identities_;
   std::unique_ptr<Servers> servers_;
   std::vector<std::string> all_ns_;
   std::vector<std::string> notes_;

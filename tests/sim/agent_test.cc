@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+// The node agent's reconcile on a real datapath: a second reconcile of the same state
+// changes nothing; a relabel touches only the pod's ipcache/endpoint entries and the
+// policies that mention it; a pod that leaves frees its endpoint. Desired state: ipcache
+// with tunnel endpoints in overlay mode only for pods on other nodes.
+#include "dataplane/agent.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "sim/agents.h"
+#include "sim/scenario.h"
+
+namespace membrane::sim {
+namespace {
+
+const std::string kDir = std::string(MEMBRANE_SOURCE_DIR) + "/tests/sim/dynamic";
+
+struct StepModel {
+  model::LoadResult loaded;
+  std::unique_ptr<model::Engine> engine;
+};
+
+StepModel load(const Scenario& s, size_t step) {
+  StepModel m{.loaded = loadCaseCluster(s.c, step, s.cluster)};
+  m.engine = std::make_unique<model::Engine>(m.loaded.cluster);
+  return m;
+}
+
+dataplane::NodeStateOptions options(bool overlay) {
+  return {.overlay = overlay,
+          .node_ips = {{"node-1", dataplane::parseIpv4("172.18.0.2").value()},
+                       {"node-2", dataplane::parseIpv4("172.18.0.3").value()}},
+          .default_node = "node-1"};
+}
+
+TEST(AgentState, OverlayTunnelsOnlyRemotePods) {
+  model::Diagnostics d;
+  auto s = loadScenario(kDir, d);
+  ASSERT_TRUE(s);
+  auto m = load(*s, 0);
+  auto st = dataplane::desiredNodeState(*m.engine, "node-1", options(true));
+  // Without a stabilizer the model's numbers are used as they are.
+  ASSERT_EQ(st.endpoints.size(), 2u);  // client, other
+  const auto server = dataplane::Ipv4Prefix{.addr = *model::parseIpv4("10.244.2.10"), .len = 32};
+  const auto client = dataplane::Ipv4Prefix{.addr = *model::parseIpv4("10.244.1.10"), .len = 32};
+  ASSERT_TRUE(st.ipcache.count(server));
+  EXPECT_EQ(st.ipcache.at(server).tunnel_endpoint, *model::parseIpv4("172.18.0.3"));
+  EXPECT_EQ(st.ipcache.at(client).tunnel_endpoint, 0u);
+  const auto node1 = dataplane::Ipv4Prefix{.addr = *model::parseIpv4("172.18.0.2"), .len = 32};
+  EXPECT_EQ(st.ipcache.at(node1).identity, model::kIdentityHost);
+  auto native = dataplane::desiredNodeState(*m.engine, "node-1", options(false));
+  EXPECT_EQ(native.ipcache.at(server).tunnel_endpoint, 0u);
+}
+
+TEST(AgentReconcile, AppliesOnlyDifferences) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to load BPF programs";
+  model::Diagnostics d;
+  auto s = loadScenario(kDir, d);
+  ASSERT_TRUE(s);
+  auto agent = dataplane::NodeAgent::create(simDatapathConfig(0));
+  if (!agent) GTEST_SKIP() << "kernel refused the datapath: " << agent.error().message();
+  dataplane::IdentityStabilizer ids;
+  auto opts = options(false);
+  opts.identities = &ids;
+  auto m0 = load(*s, 0);
+  ids.update(m0.loaded.cluster);
+  auto st0 = dataplane::desiredNodeState(*m0.engine, "node-2", opts);
+  auto r = (*agent)->reconcile(st0);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->endpoints_added, 1u);
+  EXPECT_GT(r->ipcache_changes, 0u);
+  // Same state again: nothing to do.
+  r = (*agent)->reconcile(st0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->policies_swapped + r->policy_entries_changed + r->ipcache_changes +
+                r->endpoints_added + r->endpoints_changed + r->endpoints_removed,
+            0u)
+      << r->str();
+  // Step 2 relabels `other` (on node-1) to app=client: on node-2 only other's ipcache entry
+  // changes; the server's endpoint and policy (identity numbers kept stable) stay.
+  auto m2 = load(*s, 2);
+  ids.update(m2.loaded.cluster);
+  r = (*agent)->reconcile(dataplane::desiredNodeState(*m2.engine, "node-2", opts));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->endpoints_added + r->endpoints_removed + r->endpoints_changed, 0u) << r->str();
+  EXPECT_EQ(r->ipcache_changes, 1u) << r->str();
+  EXPECT_EQ(r->policies_swapped, 0u) << r->str();
+  // The server leaves: its endpoint and policy slot go.
+  r = (*agent)->reconcile({});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->endpoints_removed, 1u);
+  EXPECT_FALSE((*agent)->endpointId("dyn/server").has_value());
+}
+
+}  // namespace
+}  // namespace membrane::sim
