@@ -6,7 +6,10 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "sim/netns_backend.h"
 #include "sim/run_registry.h"
@@ -25,6 +28,33 @@ bool echoes(int fd) {
   char buf[64];
   return read(fd, buf, sizeof(buf)) == static_cast<ssize_t>(sizeof(msg));
 }
+
+// Echoes over `fd` back to back until `stop`; records failures and the slowest round trip.
+// A packet of the connection dropped during a reconcile shows as a round trip of at least
+// TCP's minimum retransmission timeout (200 ms).
+struct EchoLoop {
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<int64_t> worst_us{0};
+  std::atomic<int> rounds{0};
+  std::thread thread;
+  explicit EchoLoop(int fd)
+      : thread([this, fd] {
+          while (!stop) {
+            const auto t0 = std::chrono::steady_clock::now();
+            if (!echoes(fd)) ++failures;
+            const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now() - t0)
+                                   .count();
+            if (us > worst_us) worst_us = us;
+            ++rounds;
+          }
+        }) {}
+  ~EchoLoop() {
+    stop = true;
+    thread.join();
+  }
+};
 
 struct Loaded {
   model::LoadResult cluster;
@@ -59,7 +89,21 @@ TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
                    .engine = l.engine.get(),
                    .topology = &*l.topo,
                    .routing = Routing::Overlay};
-      auto err = backend.apply(st);
+      std::optional<std::string> err;
+      if (si == 1 || si == 2) {
+        // The allowed connection keeps talking while the agents reconcile.
+        EchoLoop loop(conn);
+        err = backend.apply(st);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        loop.stop = true;
+        loop.thread.join();
+        loop.thread = std::thread([] {});
+        EXPECT_EQ(loop.failures, 0) << "echoes failed during the reconcile";
+        EXPECT_LT(loop.worst_us, 150000) << "a packet of the connection was dropped";
+        EXPECT_GT(loop.rounds, 0);
+      } else {
+        err = backend.apply(st);
+      }
       ASSERT_FALSE(err) << *err;
       namespaces = backend.namespaces().size();
       if (si == 0) {
