@@ -4,14 +4,13 @@
 #include <net/if.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <thread>
 
 #include "dataplane/ipcache_writer.h"
 #include "dataplane/netns.h"
+#include "dataplane/rtnl.h"
 
 namespace membrane::dataplane {
 namespace {
@@ -85,28 +84,33 @@ Status EndpointManager::add(const std::vector<PodNet>& pods) {
                          " nud permanent");
   }
   if (auto s = ipBatch(node_netns_, node_lines); !s) return s;
-  // One `ip -batch` per pod namespace, a few at a time: the fork/exec cost overlaps, the
-  // kernel work itself serialises on RTNL anyway.
-  const std::string gw = formatIpv4(kPodGateway);
-  std::vector<Status> results(pods.size());
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i = next++; i < pods.size(); i = next++) {
-      const PodNet& p = pods[i];
-      results[i] =
-          ipBatch(p.netns, {"link set lo up", "link set eth0 mtu " + std::to_string(kPodMtu),
-                            "addr add " + formatIpv4(p.ip) + "/32 dev eth0", "link set eth0 up",
-                            "route add " + gw + " dev eth0 scope link",
-                            "route add default via " + gw + " dev eth0",
-                            "neigh replace " + gw + " lladdr " + macStr(hostVethMac(p.ip)) +
-                                " dev eth0 nud permanent"});
-    }
-  };
-  std::vector<std::thread> threads;
-  for (size_t t = 0; t < std::min<size_t>(4, pods.size()); ++t) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
-  for (auto& r : results) {
-    if (!r) return r;
+  // The pod's side over rtnetlink from inside its namespace (no process per pod).
+  for (const auto& p : pods) {
+    Status st;
+    auto joined = runInNetns(p.netns, [&] {
+      auto nl = Rtnl::open();
+      if (!nl) {
+        st = nl.error();
+        return;
+      }
+      const int lo = static_cast<int>(if_nametoindex("lo"));
+      const int eth0 = static_cast<int>(if_nametoindex("eth0"));
+      if (lo == 0 || eth0 == 0) {
+        st = Error{.code = ENODEV, .context = "no eth0 in " + p.netns};
+        return;
+      }
+      for (auto step :
+           {nl->linkUp(lo), nl->linkUp(eth0, kPodMtu), nl->addAddress(eth0, p.ip, 32),
+            nl->addRoute(kPodGateway, 32, 0, eth0), nl->addRoute(0, 0, kPodGateway, eth0),
+            nl->addNeighbour(eth0, kPodGateway, hostVethMac(p.ip))}) {
+        if (!step) {
+          st = Error{.code = step.error().code, .context = step.error().context + " in " + p.netns};
+          return;
+        }
+      }
+    });
+    if (!joined) return joined;
+    if (!st) return st;
   }
   Status result;
   auto joined = runInNetns(node_netns_, [&] {

@@ -5,7 +5,7 @@
 # per-pod cost and the probe rate, beside a baseline measured in the same run: the bare
 # kernel work of one namespace plus one veth pair into it, created with one `ip` process per
 # operation (the ~5 ms the issue quotes). Needs root; everything lives in msim<pid>-
-# namespaces and is removed at the end.
+# namespaces and is removed at the end. PORTS=9090 probes only allowed cells, MODES picks modes.
 set -eu
 membrane=$1 pods=${2:-100} nodes=${3:-4}
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -57,7 +57,7 @@ table() { # port
   echo "steps:"
   echo "  - name: initial"
   echo "    probes:"
-  for port in 9090 8080; do
+  for port in ${PORTS:-9090 8080}; do
     echo "      - port: $port"
     echo "        protocol: TCP"
     table $port
@@ -76,7 +76,7 @@ for i in $(seq 1 20); do ip netns del "$base$i"; done
 baseline_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e6 / 20 }')
 echo "baseline: namespace + veth pair = $baseline_ms ms per pod (20 samples, ip per operation)"
 
-for mode in overlay native; do
+for mode in ${MODES:-overlay native}; do
   t0=$(date +%s%N)
   "$membrane" sim --backend netns --mode "$mode" "$dir" >"$dir/out.txt" 2>"$dir/err.txt" || {
     grep -E "MISMATCH|error" "$dir/out.txt" "$dir/err.txt" | head -20
