@@ -395,6 +395,14 @@ uint32_t NetnsBackend::addressOf(const StepState& step, const std::string& name)
   return e ? e->ip : 0;
 }
 
+std::vector<std::pair<std::string, dataplane::FlowEvent>> NetnsBackend::drainNodeEvents() {
+  std::vector<std::pair<std::string, dataplane::FlowEvent>> out;
+  for (auto& [name, n] : nodes_) {
+    for (const auto& ev : drainEvents(n)) out.push_back({name, ev});
+  }
+  return out;
+}
+
 std::unique_ptr<Backend> makeNetnsBackend(const SimOptions& options) {
   return std::make_unique<NetnsBackend>(options);
 }

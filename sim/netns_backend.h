@@ -39,6 +39,8 @@ class NetnsBackend final : public Backend {
   // The address a flow end uses as its source.
   uint32_t addressOf(const StepState& step, const std::string& name) const;
   Servers& servers() { return *servers_; }
+  // Flow events every node's datapath emitted since the last drain: (node, event).
+  std::vector<std::pair<std::string, dataplane::FlowEvent>> drainNodeEvents();
   const std::vector<std::string>& namespaces() const { return all_ns_; }
 
  private:
