@@ -340,12 +340,7 @@ void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
   // Events of every node, matched to the cells by their addresses and ports.
   std::vector<std::pair<std::string, dataplane::FlowEvent>> events;
   for (auto& [name, n] : nodes_) {
-    for (const auto& ev : drainEvents(n)) {
-      if (getenv("MEMBRANE_SIM_DEBUG")) {
-        fprintf(stderr, "event %s: %s\n", name.c_str(), dataplane::formatFlowEvent(ev).c_str());
-      }
-      events.push_back({name, ev});
-    }
+    for (const auto& ev : drainEvents(n)) events.push_back({name, ev});
   }
   for (size_t i = 0; i < cells.size(); ++i) {
     SimCell& c = cells[i];
@@ -387,6 +382,89 @@ void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
                 cells.empty() ? 0.0 : 1000.0 * static_cast<double>(cells.size()) / msSince(t0));
   progress(line);
   notes_.push_back(line);
+  if (step.index + 1 == step.scenario->c.steps.size()) runTraffic(step);
+}
+
+// The scenario's traffic after the last step's probes: each flow sends `rate` new
+// connections (TCP), datagrams with a reply (UDP), echo requests (ICMP) or INITs (SCTP)
+// per second for `duration` seconds, one wave per second; the notes give sent/delivered
+// beside the model's verdict.
+void NetnsBackend::runTraffic(const StepState& step) {
+  const auto& flows = step.scenario->traffic;
+  if (flows.empty()) return;
+  struct Flow {
+    const TrafficFlow* spec;
+    ProbeJob job;
+    size_t sent = 0, delivered = 0;
+    std::string verdict;
+  };
+  std::vector<Flow> run;
+  for (const auto& f : flows) {
+    std::string why;
+    auto src = resolveCaseEndpoint(step.scenario->c, *step.cluster, f.from, &why);
+    auto dst =
+        src ? resolveCaseEndpoint(step.scenario->c, *step.cluster, f.to, &why) : std::nullopt;
+    uint16_t port = 0;
+    if (f.protocol != model::kProtoICMP) {
+      try {
+        port = static_cast<uint16_t>(std::stoi(f.port));
+      } catch (const std::exception&) {
+        why = "traffic port \"" + f.port + "\" is not a number";
+        dst.reset();
+      }
+    }
+    if (!src || !dst) {
+      notes_.push_back("traffic " + f.from + " -> " + f.to + ": " + why);
+      continue;
+    }
+    Flow fl{.spec = &f};
+    fl.job = {.src_netns = netnsOf(step, f.from),
+              .dst_netns = netnsOf(step, f.to),
+              .dst_ip = dst->ip,
+              .protocol = f.protocol,
+              .port = port,
+              .src_ip = src->ip};
+    const model::Verdict v =
+        step.engine->evaluate({.src = *src,
+                               .dst = *dst,
+                               .protocol = f.protocol,
+                               .port = f.protocol == model::kProtoICMP ? uint16_t{8} : port});
+    fl.verdict = v.allowed ? "allowed" : "denied";
+    if (fl.job.src_netns.empty() || fl.job.dst_netns.empty()) continue;
+    if (auto st = servers_->ensure(fl.job.dst_netns, f.protocol, port); !st) continue;
+    run.push_back(fl);
+  }
+  uint32_t seconds = 0;
+  for (const auto& f : run) seconds = std::max(seconds, f.spec->duration_s);
+  progress("traffic: " + std::to_string(run.size()) + " flows for " + std::to_string(seconds) +
+           " s");
+  for (uint32_t sec = 0; sec < seconds; ++sec) {
+    const auto t0 = Clock::now();
+    std::vector<ProbeJob> wave;
+    std::vector<size_t> owner;
+    for (size_t i = 0; i < run.size(); ++i) {
+      if (sec >= run[i].spec->duration_s) continue;
+      for (uint32_t k = 0; k < run[i].spec->rate_pps; ++k) {
+        wave.push_back(run[i].job);
+        owner.push_back(i);
+      }
+    }
+    runProbes(wave, *servers_, 900);
+    for (size_t k = 0; k < wave.size(); ++k) {
+      ++run[owner[k]].sent;
+      run[owner[k]].delivered += wave[k].delivered ? 1 : 0;
+    }
+    const double left = 1000.0 - msSince(t0);
+    if (left > 0) usleep(static_cast<useconds_t>(left * 1000));
+  }
+  drainNodeEvents();
+  for (const auto& f : run) {
+    notes_.push_back("traffic " + f.spec->from + " -> " + f.spec->to + " " +
+                     std::string(model::protocolName(f.spec->protocol)) + " " + f.spec->port +
+                     ": " + std::to_string(f.delivered) + "/" + std::to_string(f.sent) +
+                     " delivered in " + std::to_string(f.spec->duration_s) +
+                     " s (model: " + f.verdict + ")");
+  }
 }
 
 uint32_t NetnsBackend::addressOf(const StepState& step, const std::string& name) const {

@@ -47,6 +47,7 @@ class NetnsBackend final : public Backend {
   std::optional<std::string> setUp(const StepState& step);
   std::optional<std::string> syncPods(const StepState& step);
   std::optional<std::string> syncRoutes(const StepState& step);
+  void runTraffic(const StepState& step);
   std::string newNamespace(const std::string& suffix);
   void dropNamespace(const std::string& name);
   void progress(const std::string& line) const;
