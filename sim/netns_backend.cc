@@ -78,10 +78,8 @@ void NetnsBackend::dropNamespace(const std::string& name) {
   std::erase(all_ns_, name);
 }
 
-std::optional<std::string> NetnsBackend::setUp(const StepState& step) {
-  if (geteuid() != 0) return "needs root (network namespaces, BPF)";
-  const auto t0 = Clock::now();
-  const Topology& topo = *step.topology;
+// Namespaces of the underlay, the nodes and the external peers, with their sysctls.
+std::optional<std::string> NetnsBackend::createNamespaces(const Topology& topo) {
   underlay_ = newNamespace("u");
   for (size_t i = 0; i < topo.nodes.size(); ++i) {
     node_ns_[topo.nodes[i].name] = newNamespace("n" + std::to_string(i + 1));
@@ -103,6 +101,12 @@ std::optional<std::string> NetnsBackend::setUp(const StepState& step) {
     kv.push_back({"net/ipv4/conf/default/rp_filter", "0"});
     if (auto s = sysctls(ns, kv); !s) return s.error().message();
   }
+  return std::nullopt;
+}
+
+// The underlay bridge, the uplinks and peer links, addresses and on-link routes, vx0.
+std::optional<std::string> NetnsBackend::wireUnderlay(const StepState& step) {
+  const Topology& topo = *step.topology;
   // The underlay: one bridge, a veth to every node ("uplink") and peer ("eth0").
   std::vector<std::string> u = {"link set lo up", "link add br0 type bridge", "link set br0 up"};
   size_t port = 0;
@@ -137,7 +141,12 @@ std::optional<std::string> NetnsBackend::setUp(const StepState& step) {
     }
     if (auto s = ipBatch(ns, l); !s) return s.error().message();
   }
-  // One agent (datapath) per node; the overlay program on its VXLAN device.
+  return std::nullopt;
+}
+
+// One agent (datapath) per node, the overlay program on its VXLAN device, the managers.
+std::optional<std::string> NetnsBackend::startAgents(const StepState& step) {
+  const Topology& topo = *step.topology;
   for (const auto& n : topo.nodes) {
     const std::string& ns = node_ns_[n.name];
     int vx = 0;
@@ -168,6 +177,16 @@ std::optional<std::string> NetnsBackend::setUp(const StepState& step) {
     }
     managers_[n.name] = std::make_unique<dataplane::EndpointManager>(ns, &sn.agent->datapath());
   }
+  return std::nullopt;
+}
+
+std::optional<std::string> NetnsBackend::setUp(const StepState& step) {
+  if (geteuid() != 0) return "needs root (network namespaces, BPF)";
+  const auto t0 = Clock::now();
+  const Topology& topo = *step.topology;
+  if (auto e = createNamespaces(topo)) return e;
+  if (auto e = wireUnderlay(step)) return e;
+  if (auto e = startAgents(step)) return e;
   auto servers = Servers::create();
   if (!servers) return servers.error().message();
   servers_ = std::move(*servers);

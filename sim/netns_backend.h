@@ -45,6 +45,9 @@ class NetnsBackend final : public Backend {
 
  private:
   std::optional<std::string> setUp(const StepState& step);
+  std::optional<std::string> createNamespaces(const Topology& topo);
+  std::optional<std::string> wireUnderlay(const StepState& step);
+  std::optional<std::string> startAgents(const StepState& step);
   std::optional<std::string> syncPods(const StepState& step);
   std::optional<std::string> syncRoutes(const StepState& step);
   void runTraffic(const StepState& step);

@@ -21,7 +21,7 @@ constexpr size_t kNameLen = 64;
 std::array<std::array<char, kNameLen>, kMaxNamespaces> g_names{};
 std::mutex g_mu;
 
-void onSignal(int) {
+void onSignal(int sig) {
   char path[kNameLen + 16];
   for (auto& n : g_names) {
     if (n[0] == '\0') continue;
@@ -30,7 +30,9 @@ void onSignal(int) {
     umount2(path, MNT_DETACH);
     unlink(path);
   }
-  _exit(130);
+  if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) _exit(128 + sig);
+  // A crash: the handler was reset (SA_RESETHAND), so re-raising dies as before.
+  raise(sig);
 }
 
 }  // namespace
@@ -59,6 +61,8 @@ void installSignalCleanup() {
   sa.sa_handler = onSignal;
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+  sa.sa_flags = SA_RESETHAND;
+  for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE}) sigaction(sig, &sa, nullptr);
 }
 
 bool deleteNamespace(const std::string& name) {

@@ -19,8 +19,9 @@ std::string runPrefix();
 void registerNamespace(const std::string& name);
 void forgetNamespace(const std::string& name);
 
-// SIGINT/SIGTERM/SIGHUP: unmount and unlink the registered namespaces, then exit 130.
-// Only async-signal-safe calls in the handler.
+// SIGINT/SIGTERM/SIGHUP: unmount and unlink the registered namespaces, then exit 128+sig;
+// SIGSEGV/SIGBUS/SIGABRT/SIGFPE: the same, then die of the signal. Only async-signal-safe
+// calls in the handler. SIGKILL leaves them for `membrane sim --cleanup`.
 void installSignalCleanup();
 
 // Removes namespaces of dead runs ("msim<pid>-*" whose pid is not alive); returns their names.
