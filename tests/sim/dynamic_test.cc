@@ -68,7 +68,7 @@ TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
   model::Diagnostics diags;
   auto s = loadScenario(kDir, diags);
   ASSERT_TRUE(s) << "cannot load " << kDir;
-  ASSERT_EQ(s->c.steps.size(), 4u);
+  ASSERT_EQ(s->c.steps.size(), 6u);
   SimOptions opts{.routing = Routing::Overlay, .timeout_ms = 800};
   size_t namespaces = 0;
   {
