@@ -8,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 #include <set>
+#include <tuple>
 
 #include "dataplane/ipcache_writer.h"
 #include "dataplane/netns.h"
@@ -354,13 +355,35 @@ void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
     runnable.push_back(jobs[i]);
     index.push_back(i);
   }
-  runProbes(runnable, *servers_, options_.timeout_ms);
-  for (size_t k = 0; k < runnable.size(); ++k) jobs[index[k]] = runnable[k];
-  // Events of every node, matched to the cells by their addresses and ports.
+  // Events of every node, gathered while the probes run: a policy drop of a probe's first
+  // packet decides it at once instead of at the deadline.
   std::vector<std::pair<std::string, dataplane::FlowEvent>> events;
-  for (auto& [name, n] : nodes_) {
-    for (const auto& ev : drainEvents(n)) events.push_back({name, ev});
-  }
+  std::set<std::tuple<uint32_t, uint32_t, uint8_t, uint16_t, uint16_t>> policy_drops;
+  ProbeHooks hooks{
+      .refresh =
+          [&] {
+            for (auto& [name, n] : nodes_) {
+              for (const auto& ev : drainEvents(n)) {
+                events.push_back({name, ev});
+                if (ev.drop_reason == MEMBRANE_DROP_POLICY ||
+                    ev.drop_reason == MEMBRANE_DROP_POLICY_DENY) {
+                  const bool icmp = ev.protocol == model::kProtoICMP;
+                  policy_drops.insert({ntohl(ev.saddr), ntohl(ev.daddr), ev.protocol,
+                                       ntohs(ev.sport), icmp ? uint16_t{0} : ntohs(ev.dport)});
+                }
+              }
+            }
+          },
+      .dropped =
+          [&](const ProbeJob& j) {
+            if (j.sport == 0) return false;
+            const bool icmp = j.protocol == model::kProtoICMP;
+            return policy_drops.count(
+                       {j.src_ip, j.dst_ip, j.protocol, j.sport, icmp ? uint16_t{0} : j.port}) != 0;
+          }};
+  runProbes(runnable, *servers_, options_.timeout_ms, &hooks);
+  hooks.refresh();
+  for (size_t k = 0; k < runnable.size(); ++k) jobs[index[k]] = runnable[k];
   for (size_t i = 0; i < cells.size(); ++i) {
     SimCell& c = cells[i];
     const ProbeJob& j = jobs[i];

@@ -321,7 +321,8 @@ void onReady(Pending& p, uint32_t events) {
   }
 }
 
-void runWave(std::vector<ProbeJob*>& wave, Servers& servers, int timeout_ms) {
+void runWave(std::vector<ProbeJob*>& wave, Servers& servers, int timeout_ms,
+             const ProbeHooks* hooks) {
   std::vector<Pending> pend;
   pend.reserve(wave.size());
   for (ProbeJob* j : wave) pend.push_back({.job = j, .fd = -1});
@@ -356,12 +357,22 @@ void runWave(std::vector<ProbeJob*>& wave, Servers& servers, int timeout_ms) {
                           deadline - std::chrono::steady_clock::now())
                           .count();
     if (left <= 0) break;
-    const int n = epoll_wait(ep, evs, 128, static_cast<int>(left));
+    const int wait_ms =
+        hooks != nullptr ? std::min<int>(static_cast<int>(left), 10) : static_cast<int>(left);
+    const int n = epoll_wait(ep, evs, 128, wait_ms);
     for (int i = 0; i < n; ++i) {
       Pending& p = pend[evs[i].data.u64];
       if (p.done) continue;
       onReady(p, evs[i].events);
       if (p.done) epoll_ctl(ep, EPOLL_CTL_DEL, p.fd, nullptr);
+    }
+    if (hooks == nullptr) continue;
+    hooks->refresh();
+    for (auto& p : pend) {
+      if (p.done || p.job->protocol == kProtoSctp || !hooks->dropped(*p.job)) continue;
+      p.done = true;
+      p.job->how = "dropped by policy (the datapath's drop event ended the probe)";
+      epoll_ctl(ep, EPOLL_CTL_DEL, p.fd, nullptr);
     }
   }
   close(ep);
@@ -384,12 +395,13 @@ void runWave(std::vector<ProbeJob*>& wave, Servers& servers, int timeout_ms) {
 
 }  // namespace
 
-void runProbes(std::vector<ProbeJob>& jobs, Servers& servers, int timeout_ms) {
+void runProbes(std::vector<ProbeJob>& jobs, Servers& servers, int timeout_ms,
+               const ProbeHooks* hooks) {
   constexpr size_t kWave = 512;
   for (size_t start = 0; start < jobs.size(); start += kWave) {
     std::vector<ProbeJob*> wave;
     for (size_t i = start; i < std::min(jobs.size(), start + kWave); ++i) wave.push_back(&jobs[i]);
-    runWave(wave, servers, timeout_ms);
+    runWave(wave, servers, timeout_ms, hooks);
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -62,8 +63,17 @@ struct ProbeJob {
   std::string how;
 };
 
+// Ends probes early: `refresh` is called every few milliseconds while probes are open,
+// then `dropped(job)` says whether the datapath reported a policy drop of the job's first
+// packet (a decision that retransmissions cannot change).
+struct ProbeHooks {
+  std::function<void()> refresh;
+  std::function<bool(const ProbeJob&)> dropped;
+};
+
 // Runs every job at once (waves of at most 512 sockets) and waits up to timeout_ms per wave.
-void runProbes(std::vector<ProbeJob>& jobs, Servers& servers, int timeout_ms);
+void runProbes(std::vector<ProbeJob>& jobs, Servers& servers, int timeout_ms,
+               const ProbeHooks* hooks = nullptr);
 
 // A connected TCP socket from `src_netns` to ip:port within timeout_ms; -1 on failure.
 int connectTcp(const std::string& src_netns, uint32_t ip, uint16_t port, int timeout_ms);
