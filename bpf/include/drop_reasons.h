@@ -20,9 +20,10 @@ enum membrane_drop_reason {
 	MEMBRANE_DROP_UNKNOWN_CT = 163,	      /* impossible conntrack state */
 	MEMBRANE_DROP_NO_CONFIG = 165,	      /* endpoint has no policy map installed */
 	MEMBRANE_DROP_UNSUPPORTED_L2 = 166,   /* ethertype other than IPv4, IPv6, ARP */
-	MEMBRANE_DROP_INVALID_IDENTITY = 171, /* tunnel key missing, or the host identity in a VNI */
-	MEMBRANE_DROP_UNKNOWN_SENDER = 172,   /* tunnel packet from an address that is not a node */
-	MEMBRANE_DROP_POLICY_DENY = 181,      /* an explicit deny entry matched */
+	MEMBRANE_DROP_INVALID_IDENTITY =
+	    171,			    /* tunnel key missing, or the host identity in a VNI */
+	MEMBRANE_DROP_UNKNOWN_SENDER = 172, /* tunnel packet from an address that is not a node */
+	MEMBRANE_DROP_POLICY_DENY = 181,    /* an explicit deny entry matched */
 };
 
 /* Hubble flow.Verdict numbers. */

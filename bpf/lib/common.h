@@ -28,10 +28,10 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #endif
 
-#define MEMBRANE_IDENTITY_HOST	       1
-#define MEMBRANE_IDENTITY_WORLD	       2 /* ipcache miss */
+#define MEMBRANE_IDENTITY_HOST	      1
+#define MEMBRANE_IDENTITY_WORLD	      2 /* ipcache miss */
 #define MEMBRANE_IDENTITY_REMOTE_NODE 6
-#define NSEC_PER_SEC		1000000000ULL
+#define NSEC_PER_SEC		      1000000000ULL
 
 /* Knobs. Defaults here; dataplane::DatapathConfig overrides them before load. */
 const volatile __u8 cfg_trace_forward = MEMBRANE_TRACE_NEW;

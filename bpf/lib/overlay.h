@@ -15,6 +15,16 @@
 
 #define MEMBRANE_VNI_MASK 0xffffff
 
+/* The VXLAN devices' MAC, byte by byte through the volatile: a memcpy would let clang fold
+ * the zero initialiser instead of reading the value the loader set.
+ */
+static __always_inline void overlay_tunnel_mac(__u8 mac[6])
+{
+#pragma unroll
+	for (int i = 0; i < 6; i++)
+		mac[i] = cfg_tunnel_mac[i];
+}
+
 /* After the pod's egress verdict allowed the packet: encapsulate it when its destination
  * lives behind another node. Returns TC_ACT_OK (route natively), TC_ACT_REDIRECT or
  * TC_ACT_SHOT.
@@ -29,7 +39,8 @@ static __always_inline int overlay_encap4(struct __sk_buff *ctx, void *ipcache, 
 
 	if (!cfg_tunnel_ifindex || ctx->protocol != bpf_htons(ETH_P_IP))
 		return TC_ACT_OK;
-	if (bpf_skb_load_bytes(ctx, ETH_HLEN + __builtin_offsetof(struct iphdr, saddr), addr, sizeof(addr)))
+	if (bpf_skb_load_bytes(ctx, ETH_HLEN + __builtin_offsetof(struct iphdr, saddr), addr,
+			       sizeof(addr)))
 		return TC_ACT_SHOT;
 	info = ipcache_lookup4(ipcache, addr[1]);
 	if (!info || !(info->flags & MEMBRANE_IPCACHE_F_HAS_TUNNEL_EP) || !info->tunnel_endpoint)
@@ -42,12 +53,7 @@ static __always_inline int overlay_encap4(struct __sk_buff *ctx, void *ipcache, 
 	key.tunnel_ttl = 64;
 	if (bpf_skb_set_tunnel_key(ctx, &key, sizeof(key), BPF_F_ZERO_CSUM_TX))
 		return TC_ACT_SHOT;
-	/* Byte by byte through the volatile: a memcpy would let clang fold the zero
-	 * initialiser instead of reading the value the loader set.
-	 */
-#pragma unroll
-	for (int i = 0; i < 6; i++)
-		mac[i] = cfg_tunnel_mac[i];
+	overlay_tunnel_mac(mac);
 	if (bpf_skb_store_bytes(ctx, 0, mac, sizeof(mac), 0))
 		return TC_ACT_SHOT;
 	return bpf_redirect(cfg_tunnel_ifindex, 0);
@@ -56,8 +62,7 @@ static __always_inline int overlay_encap4(struct __sk_buff *ctx, void *ipcache, 
 /* tc ingress of the VXLAN device: validate the sender, hand the VNI identity on in the
  * mark. Returns 0 or a drop reason.
  */
-static __always_inline int overlay_receive4(struct __sk_buff *ctx, void *ipcache,
-					    __u32 *identity)
+static __always_inline int overlay_receive4(struct __sk_buff *ctx, void *ipcache, __u32 *identity)
 {
 	const struct membrane_ipcache_info *info;
 	struct bpf_tunnel_key key = {};
