@@ -3,6 +3,7 @@
 // established TCP connection of an allowed flow survives an unrelated policy change (the
 // server's policy map is swapped under it) and a relabel of another pod.
 #include <gtest/gtest.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "dataplane/observe.h"
@@ -57,6 +59,16 @@ struct EchoLoop {
   }
 };
 
+// The interfaces of the calling (root) namespace: a run must not add any.
+std::set<std::string> rootInterfaces() {
+  std::set<std::string> out;
+  if (auto* list = if_nameindex()) {
+    for (auto* i = list; i->if_index != 0; ++i) out.insert(i->if_name);
+    if_freenameindex(list);
+  }
+  return out;
+}
+
 struct Loaded {
   model::LoadResult cluster;
   std::unique_ptr<model::Engine> engine;
@@ -71,6 +83,7 @@ TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
   ASSERT_EQ(s->c.steps.size(), 6u);
   SimOptions opts{.routing = Routing::Overlay, .timeout_ms = 800};
   size_t namespaces = 0;
+  const auto root_before = rootInterfaces();
   {
     NetnsBackend backend(opts);
     int conn = -1;
@@ -115,6 +128,7 @@ TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
       }
       ASSERT_FALSE(err) << *err;
       namespaces = backend.namespaces().size();
+      EXPECT_EQ(rootInterfaces(), root_before) << "the run touched the root namespace's links";
       if (si == 0) {
         // client -> server:8080 is allowed: keep one connection open across the steps.
         ASSERT_TRUE(backend.servers().ensure(backend.netnsOf(st, "dyn/server"), 6, 8080).ok());
