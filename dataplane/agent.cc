@@ -122,6 +122,12 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::create(const DatapathConfig& confi
   a->policy_ = std::make_unique<PolicyWriter>(a->dp_->policyStore());
   a->ipcache_ = std::make_unique<IpcacheWriter>(a->dp_->ipcache());
   a->endpoints_ = std::make_unique<EndpointWriter>(a->dp_->endpoints());
+  auto existing = a->endpoints_->readBack();
+  if (!existing) return existing.error();
+  for (const auto& [ip, e] : *existing) {
+    a->recovered_[ip] = e.endpoint_id;
+    a->next_id_ = std::max<uint16_t>(a->next_id_, static_cast<uint16_t>(e.endpoint_id + 1));
+  }
   return a;
 }
 
@@ -131,10 +137,13 @@ std::optional<uint16_t> NodeAgent::endpointId(const std::string& name) const {
   return it->second;
 }
 
-uint16_t NodeAgent::allocateId(const std::string& name) {
+uint16_t NodeAgent::allocateId(const std::string& name, uint32_t ip) {
   if (auto it = ids_.find(name); it != ids_.end()) return it->second;
   uint16_t id = 0;
-  if (!free_ids_.empty()) {
+  if (auto r = recovered_.find(ip); r != recovered_.end()) {
+    id = r->second;  // the id this endpoint had before a restart
+    recovered_.erase(r);
+  } else if (!free_ids_.empty()) {
     id = *free_ids_.begin();
     free_ids_.erase(free_ids_.begin());
   } else {
@@ -153,7 +162,7 @@ Result<ReconcileStats> NodeAgent::reconcile(const NodeState& desired) {
   }
   // (1) policies, each swapped atomically.
   for (const auto& [name, ep] : want) {
-    const uint16_t id = allocateId(name);
+    const uint16_t id = allocateId(name, ep->ip);
     auto cur = current_.find(name);
     if (cur != current_.end() && cur->second.policy.entries == ep->policy.entries) continue;
     auto change = policy_->apply(id, ep->policy);
@@ -165,7 +174,8 @@ Result<ReconcileStats> NodeAgent::reconcile(const NodeState& desired) {
   auto ic = ipcache_->apply(desired.ipcache);
   if (!ic) return ic.error();
   stats.ipcache_changes = ic->upserted.size() + ic->removed.size();
-  // (3) endpoints.
+  // (3) endpoints. Counted by what the writer actually wrote (after a restart the kernel
+  // may already hold them).
   EndpointState eps;
   for (const auto& [name, ep] : want) {
     eps[ep->ip] = {.endpoint_id = ids_.at(name),
@@ -173,16 +183,14 @@ Result<ReconcileStats> NodeAgent::reconcile(const NodeState& desired) {
                    .ifindex = ep->ifindex,
                    .mac = ep->mac,
                    .node_mac = ep->node_mac};
-    auto cur = current_.find(name);
-    if (cur == current_.end()) {
-      ++stats.endpoints_added;
-    } else if (cur->second.ip != ep->ip || cur->second.identity != ep->identity ||
-               cur->second.ifindex != ep->ifindex) {
-      ++stats.endpoints_changed;
-    }
   }
   auto ec = endpoints_->apply(eps);
   if (!ec) return ec.error();
+  const std::set<uint32_t> written(ec->upserted.begin(), ec->upserted.end());
+  for (const auto& [name, ep] : want) {
+    if (!written.count(ep->ip)) continue;
+    ++(current_.count(name) ? stats.endpoints_changed : stats.endpoints_added);
+  }
   // (4) endpoints that left: their policy slots and ids.
   for (auto it = current_.begin(); it != current_.end();) {
     if (want.count(it->first)) {
@@ -196,6 +204,12 @@ Result<ReconcileStats> NodeAgent::reconcile(const NodeState& desired) {
     it = current_.erase(it);
     ++stats.endpoints_removed;
   }
+  // Endpoints the kernel held before a restart that are no longer wanted.
+  for (const auto& [ip, id] : recovered_) {
+    if (auto r = policy_->remove(id); !r) return r.error();
+    ++stats.endpoints_removed;
+  }
+  recovered_.clear();
   for (const auto& [name, ep] : want) current_[name] = *ep;
   return stats;
 }

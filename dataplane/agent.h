@@ -84,6 +84,10 @@ struct ReconcileStats {
   std::string str() const;
 };
 
+// With pinned maps (config.bpffs_root) an agent that restarts finds its state in the
+// kernel: endpoint ids are recovered from the endpoints map (by address), and the writers
+// diff against what the maps hold, so reconciling the same desired state after a restart
+// changes nothing and no packet sees a gap.
 class NodeAgent {
  public:
   static Result<std::unique_ptr<NodeAgent>> create(const DatapathConfig& config);
@@ -95,7 +99,7 @@ class NodeAgent {
 
  private:
   NodeAgent() = default;
-  uint16_t allocateId(const std::string& name);
+  uint16_t allocateId(const std::string& name, uint32_t ip);
 
   std::unique_ptr<Datapath> dp_;
   std::unique_ptr<PolicyWriter> policy_;
@@ -104,6 +108,7 @@ class NodeAgent {
   std::map<std::string, uint16_t> ids_;
   std::map<std::string, AgentEndpoint> current_;
   std::set<uint16_t> free_ids_;
+  std::map<uint32_t, uint16_t> recovered_;  // address -> endpoint id found in pinned maps
   uint16_t next_id_ = 1;
 };
 

@@ -6,7 +6,10 @@
 #include "dataplane/agent.h"
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <unistd.h>
+
+#include <filesystem>
 
 #include "sim/agents.h"
 #include "sim/scenario.h"
@@ -91,6 +94,60 @@ TEST(AgentReconcile, AppliesOnlyDifferences) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->endpoints_removed, 1u);
   EXPECT_FALSE((*agent)->endpointId("dyn/server").has_value());
+}
+
+TEST(AgentReconcile, RestartWithPinnedMapsChangesNothing) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to load BPF programs";
+  const std::string root = "/tmp/msim" + std::to_string(getpid()) + "-bpffs";
+  struct Cleanup {
+    std::string root;
+    ~Cleanup() {
+      umount2(root.c_str(), MNT_DETACH);
+      std::error_code ec;
+      std::filesystem::remove_all(root, ec);
+    }
+  } cleanup{root};
+  model::Diagnostics d;
+  auto s = loadScenario(kDir, d);
+  ASSERT_TRUE(s);
+  auto m = load(*s, 0);
+  dataplane::IdentityStabilizer ids;
+  ids.update(m.loaded.cluster);
+  auto opts = options(true);
+  opts.identities = &ids;
+  auto state = dataplane::desiredNodeState(*m.engine, "node-1", opts);
+  ASSERT_EQ(state.endpoints.size(), 2u);
+  auto config = simDatapathConfig(0);
+  config.bpffs_root = root;
+  std::map<std::string, uint16_t> before;
+  {
+    auto agent = dataplane::NodeAgent::create(config);
+    if (!agent) GTEST_SKIP() << "kernel refused the datapath: " << agent.error().message();
+    ASSERT_TRUE((*agent)->reconcile(state).ok());
+    for (const auto& ep : state.endpoints) before[ep.name] = *(*agent)->endpointId(ep.name);
+  }  // the agent stops; the pinned maps stay
+  auto agent = dataplane::NodeAgent::create(config);
+  ASSERT_TRUE(agent.ok()) << agent.error().message();
+  auto r = (*agent)->reconcile(state);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->policies_swapped + r->policy_entries_changed + r->ipcache_changes +
+                r->endpoints_added + r->endpoints_changed + r->endpoints_removed,
+            0u)
+      << r->str();
+  for (const auto& [name, id] : before) EXPECT_EQ((*agent)->endpointId(name), id) << name;
+  // A pod that went away while the agent was down is cleaned up on the first reconcile
+  // after the next restart: its endpoint entry and its policy slot.
+  agent = dataplane::Result<std::unique_ptr<dataplane::NodeAgent>>(
+      dataplane::Error{.code = 0, .context = "stopped"});
+  agent = dataplane::NodeAgent::create(config);
+  ASSERT_TRUE(agent.ok()) << agent.error().message();
+  auto fewer = state;
+  fewer.endpoints.pop_back();
+  r = (*agent)->reconcile(fewer);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->endpoints_removed, 1u) << r->str();
+  EXPECT_EQ(r->endpoints_added + r->policies_swapped, 0u) << r->str();
+  EXPECT_TRUE((*agent)->datapath().unpin().ok());
 }
 
 }  // namespace
