@@ -213,8 +213,13 @@ model::LoadResult loadCaseCluster(const CorpusCase& c, size_t step,
                d["metadata"]["name"].Scalar();
       };
       for (const auto& del : c.steps[i].remove) {
-        std::erase_if(docs,
-                      [&](const auto& d) { return d.second.IsMap() && id_of(d.second) == del; });
+        // Rebuild instead of erasing in place: assigning a YAML::Node re-points it at the
+        // other node's data rather than copying, so shifting elements would alias documents.
+        std::vector<std::pair<std::string, YAML::Node>> kept;
+        for (const auto& d : docs) {
+          if (!(d.second.IsMap() && id_of(d.second) == del)) kept.push_back(d);
+        }
+        docs = std::move(kept);
       }
       for (const auto& rl : c.steps[i].relabel) {
         for (auto& d : docs) {
