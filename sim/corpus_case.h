@@ -80,6 +80,11 @@ struct CaseReport {
   model::Diagnostics diags;
 };
 
+// The probe's destination port: its number, or the named port of the destination pod;
+// ICMP probes are echo requests (type 8). nullopt when a named port does not resolve.
+std::optional<uint16_t> probePort(const Probe& p, const model::Cluster& cluster,
+                                  const model::FlowEndpoint& dst);
+
 // Whether `observed` satisfies `expected` (E and I also satisfy X).
 bool cellMatches(Cell expected, Cell observed);
 

@@ -8,7 +8,14 @@
 namespace membrane::sim {
 namespace {
 
-// The probe's port for a destination: a number, or a named port of the destination pod.
+std::string probeName(const Probe& p) {
+  std::string s(model::protocolName(p.protocol));
+  if (!p.port.empty()) s += " " + p.port;
+  return s;
+}
+
+}  // namespace
+
 std::optional<uint16_t> probePort(const Probe& p, const model::Cluster& cluster,
                                   const model::FlowEndpoint& dst) {
   if (p.protocol == model::kProtoICMP) return 8;  // echo request
@@ -23,14 +30,6 @@ std::optional<uint16_t> probePort(const Probe& p, const model::Cluster& cluster,
   }
   return std::nullopt;
 }
-
-std::string probeName(const Probe& p) {
-  std::string s(model::protocolName(p.protocol));
-  if (!p.port.empty()) s += " " + p.port;
-  return s;
-}
-
-}  // namespace
 
 CaseReport checkCaseWithModel(const CorpusCase& c) {
   CaseReport report{.dir = c.dir};

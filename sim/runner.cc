@@ -8,21 +8,6 @@
 namespace membrane::sim {
 namespace {
 
-std::optional<uint16_t> resolvePort(const Probe& p, const model::Cluster& cluster,
-                                    const model::FlowEndpoint& dst) {
-  if (p.protocol == model::kProtoICMP) return 8;  // echo request
-  unsigned v = 0;
-  auto [ptr, ec] = std::from_chars(p.port.data(), p.port.data() + p.port.size(), v);
-  if (ec == std::errc() && ptr == p.port.data() + p.port.size() && v <= 65535) {
-    return static_cast<uint16_t>(v);
-  }
-  if (!dst.pod) return std::nullopt;
-  for (const auto& cp : cluster.pods[*dst.pod].ports) {
-    if (cp.name == p.port && cp.protocol == p.protocol) return cp.port;
-  }
-  return std::nullopt;
-}
-
 Cell cellOf(const model::Verdict& v) {
   if (v.allowed) return Cell::Allowed;
   return v.egress.allowed ? Cell::Ingress : Cell::Egress;
@@ -63,7 +48,7 @@ std::vector<SimCell> enumerateCells(const Scenario& s, size_t si, const model::C
         std::string why;
         auto src = resolveCaseEndpoint(s.c, cluster, c.from, &why);
         auto dst = src ? resolveCaseEndpoint(s.c, cluster, c.to, &why) : std::nullopt;
-        auto port = dst ? resolvePort(p, cluster, *dst) : std::nullopt;
+        auto port = dst ? probePort(p, cluster, *dst) : std::nullopt;
         if (dst && !port) why = "named port " + p.port + " is not a port of " + c.to;
         if (!src || !dst || !port) {
           diags.error({.loc = p.loc, .object = "scenario " + s.dir, .message = why});
