@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 // The scenario runner and the model backend.
-#include <charconv>
 #include <chrono>
 
 #include "sim/sim.h"
