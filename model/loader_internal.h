@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/cluster.h"
+#include "model/identity.h"
 #include "model/yaml_util.h"
 
 namespace membrane::model {
@@ -28,14 +29,6 @@ void decodeLabelMap(const YamlCtx& ctx, const YAML::Node& n, std::string_view pa
 // Translates one policy object into rules appended to `repo`.
 void parsePolicyObject(const RawObject& o, const Cluster& cluster, PolicyRepository& repo,
                        Diagnostics& diags);
-
-// Allocates identities (reserved, one per distinct identity-relevant label set, CIDR
-// prefixes named by policies) and sets Pod::identity.
-void allocateIdentities(Cluster& cluster);
-
-// The identity-relevant labels of a pod (pod labels filtered as Cilium does, plus the
-// namespace, its labels, the service account and the cluster name).
-Labels podIdentityLabels(const Cluster& cluster, const Pod& pod);
 
 struct Builder {
   Cluster cluster;

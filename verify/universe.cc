@@ -5,7 +5,7 @@
 
 // podIdentityLabels is model's single definition of the identity label filter; reusing it
 // keeps the encoding from drifting when the filter changes.
-#include "model/loader_internal.h"
+#include "model/identity.h"
 
 namespace membrane::verify {
 

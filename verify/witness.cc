@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "model/loader_internal.h"
+#include "model/identity.h"
 
 namespace membrane::verify {
 namespace {
