@@ -3,6 +3,9 @@
 
 #include <yaml.h>
 
+#include <fstream>
+#include <sstream>
+
 namespace membrane::model {
 namespace {
 
@@ -70,6 +73,32 @@ std::optional<Diagnostic> checkYamlSyntax(const std::string& text, const std::st
   }
   yaml_parser_delete(&p);
   return std::nullopt;
+}
+
+std::optional<YAML::Node> loadYamlDocument(const std::string& text, const std::string& file,
+                                           Diagnostics& diags) {
+  if (auto bad = checkYamlSyntax(text, file)) {
+    diags.error(std::move(*bad));
+    return std::nullopt;
+  }
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    diags.error({.loc = {.file = file, .line = e.mark.line + 1, .column = e.mark.column + 1},
+                 .message = "malformed YAML: " + e.msg});
+    return std::nullopt;
+  }
+}
+
+std::optional<YAML::Node> loadYamlFile(const std::string& file, Diagnostics& diags) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    diags.error({.loc = {.file = file}, .message = "no such file or not readable"});
+    return std::nullopt;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return loadYamlDocument(ss.str(), file, diags);
 }
 
 }  // namespace membrane::model

@@ -5,6 +5,8 @@
 // (anchor or alias names glued to other characters) are refused here with a clear error.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <optional>
 #include <string>
 
@@ -13,5 +15,12 @@
 namespace membrane::model {
 
 std::optional<Diagnostic> checkYamlSyntax(const std::string& text, const std::string& file);
+
+// One YAML document (membrane's own files: expect.yaml, scenario.yaml, invariants) through
+// the syntax check, then yaml-cpp. Errors (with line and column) go to `diags`.
+std::optional<YAML::Node> loadYamlDocument(const std::string& text, const std::string& file,
+                                           Diagnostics& diags);
+// The same for a file; a missing or unreadable file is an error.
+std::optional<YAML::Node> loadYamlFile(const std::string& file, Diagnostics& diags);
 
 }  // namespace membrane::model

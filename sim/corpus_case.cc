@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "model/yaml_guard.h"
 #include "model/yaml_util.h"
 
 namespace membrane::sim {
@@ -116,14 +117,9 @@ std::optional<CorpusCase> loadCorpusCase(const std::string& dir, Diagnostics& di
     diags.error({.loc = {.file = file}, .message = "no such file (a case needs expect.yaml)"});
     return std::nullopt;
   }
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file);
-  } catch (const YAML::Exception& e) {
-    diags.error({.loc = {.file = file, .line = e.mark.line + 1, .column = e.mark.column + 1},
-                 .message = "malformed YAML: " + e.msg});
-    return std::nullopt;
-  }
+  auto doc = model::loadYamlFile(file, diags);
+  if (!doc) return std::nullopt;
+  YAML::Node root = *doc;
   YamlCtx ctx(file, "case " + fs::path(dir).filename().string(), &diags);
   if (!root.IsMap()) {
     ctx.error(root, "", "expected a map");
@@ -200,8 +196,14 @@ model::LoadResult loadCaseCluster(const CorpusCase& c, size_t step,
   }
   // Steps that delete or relabel objects: edit the documents, then load the result.
   std::vector<std::pair<std::string, YAML::Node>> docs;
+  model::LoadResult refused;
   auto add_file = [&](const std::string& f) {
-    for (const auto& d : YAML::LoadAll(readFile(f))) docs.push_back({f, d});
+    const std::string text = readFile(f);
+    if (auto bad = model::checkYamlSyntax(text, f)) {
+      refused.diags.error(std::move(*bad));
+      return;
+    }
+    for (const auto& d : YAML::LoadAll(text)) docs.push_back({f, d});
   };
   try {
     add_file(main);
@@ -237,6 +239,7 @@ model::LoadResult loadCaseCluster(const CorpusCase& c, size_t step,
         {.loc = {.file = main}, .message = std::string("cannot apply step: ") + e.what()});
     return r;
   }
+  if (!refused.diags.ok()) return refused;
   for (const auto& [f, d] : docs) {
     YAML::Emitter out;
     out << d;

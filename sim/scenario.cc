@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 
+#include "model/yaml_guard.h"
 #include "model/yaml_util.h"
 
 namespace membrane::sim {
@@ -108,14 +109,9 @@ std::optional<Scenario> loadScenario(const std::string& dir, model::Diagnostics&
   Scenario s{.dir = dir, .c = std::move(*c)};
   const std::string file = (fs::path(dir) / "scenario.yaml").string();
   if (!fs::exists(file)) return s;
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file);
-  } catch (const YAML::Exception& e) {
-    diags.error({.loc = {.file = file, .line = e.mark.line + 1, .column = e.mark.column + 1},
-                 .message = "malformed YAML: " + e.msg});
-    return std::nullopt;
-  }
+  auto doc = model::loadYamlFile(file, diags);
+  if (!doc) return std::nullopt;
+  YAML::Node root = *doc;
   const size_t errors_before = diags.errors().size();
   YamlCtx ctx(file, "scenario " + fs::path(dir).filename().string(), &diags);
   if (!root.IsMap()) {

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "model/selector_parse.h"
+#include "model/yaml_guard.h"
 #include "model/yaml_util.h"
 
 namespace membrane::verify {
@@ -211,14 +212,9 @@ void parseInvariant(const YamlCtx& ctx, const YAML::Node& n, const std::string& 
 InvariantFile parseInvariants(const std::string& name, const std::string& text,
                               model::Diagnostics& diags) {
   InvariantFile out{.path = name};
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    diags.error({.loc = {.file = name, .line = e.mark.line + 1, .column = e.mark.column + 1},
-                 .message = "invalid YAML: " + e.msg});
-    return out;
-  }
+  auto doc = model::loadYamlDocument(text, name, diags);
+  if (!doc) return out;
+  YAML::Node root = *doc;
   YamlCtx ctx(name, "Invariants", &diags);
   if (!root.IsMap()) {
     ctx.error(root, "", "expected a map with apiVersion membrane/v1, kind Invariants");
