@@ -95,6 +95,18 @@ class BpfTest : public ::testing::Test {
   TestRunResult out(const PacketSpec& spec) { return run(Program::FromContainer, spec); }
   TestRunResult in(const PacketSpec& spec) { return run(Program::ToContainer, spec); }
 
+  // Forgets every connection, so that the next packet of any flow is NEW. Returns false
+  // when the conntrack map cannot be read or emptied.
+  bool clearConntrack() {
+    auto ct = readConntrack(dp_->conntrack());
+    if (!ct.ok()) return false;
+    auto typed = TypedMap<CtTuple, CtEntry>::wrap(dp_->conntrack());
+    for (const CtRecord& rec : *ct) {
+      if (!typed->erase(rec.tuple).ok()) return false;
+    }
+    return true;
+  }
+
   std::vector<FlowEvent> drainEvents() {
     auto r = events_->drain();
     EXPECT_TRUE(r.ok());

@@ -64,10 +64,7 @@ TEST_F(BpfClusterPropertyTest, BpfVerdictEqualsEvaluateOnRandomClusters) {
             model::lookupMapState(st, d.peer_identity, dir, f.protocol, f.port);
         RC_ASSERT((hit.found && hit.value.verdict != model::EntryVerdict::Deny) == d.allowed);
         // Each flow is new: forget the connection it created.
-        auto ct = readConntrack(dp_->conntrack());
-        RC_ASSERT(ct.ok());
-        auto typed = TypedMap<CtTuple, CtEntry>::wrap(dp_->conntrack());
-        for (const CtRecord& rec : *ct) RC_ASSERT(typed->erase(rec.tuple).ok());
+        RC_ASSERT(clearConntrack());
       }
     }
   });

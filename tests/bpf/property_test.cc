@@ -139,10 +139,7 @@ void BpfPropertyTest::checkOnce() {
         }
       }
       // Each flow must be NEW: forget what the previous one created.
-      auto ct = readConntrack(dp_->conntrack());
-      RC_ASSERT(ct.ok());
-      auto typed = TypedMap<CtTuple, CtEntry>::wrap(dp_->conntrack());
-      for (const CtRecord& rec : *ct) RC_ASSERT(typed->erase(rec.tuple).ok());
+      RC_ASSERT(clearConntrack());
     }
   });
   EXPECT_TRUE(ok);
