@@ -73,4 +73,11 @@ bool Args::parse(int argc, char** argv, std::initializer_list<std::string> extra
   return true;
 }
 
+std::optional<model::LoadResult> loadOrReport(const Args& a) {
+  auto loaded = model::loadCluster(a.paths, a.cluster);
+  printDiagnostics(loaded.diags);
+  if (!loaded.diags.ok()) return std::nullopt;
+  return loaded;
+}
+
 }  // namespace membrane::cmd

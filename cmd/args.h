@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,5 +25,9 @@ struct Args {
   bool parse(int argc, char** argv, std::initializer_list<std::string> extra,
              const std::string& help, bool needs_paths = true);
 };
+
+// Loads the manifests named by `a.paths` and prints warnings and errors; nullopt when the
+// input is unusable (the caller exits with kExitBadInput).
+std::optional<model::LoadResult> loadOrReport(const Args& a);
 
 }  // namespace membrane::cmd

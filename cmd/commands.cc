@@ -31,10 +31,9 @@ int cmdShow(int argc, char** argv) {
   if (!a.parse(argc, argv, {}, "membrane show PATH...\n  Load manifests and print the cluster.")) {
     return a.exit_code;
   }
-  auto loaded = model::loadCluster(a.paths, a.cluster);
-  printDiagnostics(loaded.diags);
-  if (!loaded.diags.ok()) return kExitBadInput;
-  const model::Cluster& c = loaded.cluster;
+  auto loaded = loadOrReport(a);
+  if (!loaded) return kExitBadInput;
+  const model::Cluster& c = loaded->cluster;
   std::cout << "cluster " << c.options.name << " (id " << c.options.id << ")\n";
   std::cout << "\nnamespaces (" << c.namespaces.size() << "):\n";
   for (const auto& n : c.namespaces)
@@ -146,10 +145,9 @@ int cmdExplain(int argc, char** argv) {
                "  The verdict of one flow with the reasons and rules of both sides.")) {
     return a.exit_code;
   }
-  auto loaded = model::loadCluster(a.paths, a.cluster);
-  printDiagnostics(loaded.diags);
-  if (!loaded.diags.ok()) return kExitBadInput;
-  const model::Cluster& c = loaded.cluster;
+  auto loaded = loadOrReport(a);
+  if (!loaded) return kExitBadInput;
+  const model::Cluster& c = loaded->cluster;
   model::Engine engine(c);
   auto endpoint = [&](const std::string& s) -> std::optional<model::FlowEndpoint> {
     if (auto ip = model::parseIpv4(s)) {
@@ -214,10 +212,9 @@ int cmdPolicy(int argc, char** argv) {
           "  The compiled policy map state of each endpoint (like cilium-dbg bpf policy get).")) {
     return a.exit_code;
   }
-  auto loaded = model::loadCluster(a.paths, a.cluster);
-  printDiagnostics(loaded.diags);
-  if (!loaded.diags.ok()) return kExitBadInput;
-  const model::Cluster& c = loaded.cluster;
+  auto loaded = loadOrReport(a);
+  if (!loaded) return kExitBadInput;
+  const model::Cluster& c = loaded->cluster;
   model::Engine engine(c);
   bool any = false;
   for (size_t i = 0; i < c.pods.size(); ++i) {

@@ -39,10 +39,9 @@ int cmdConnectivity(int argc, char** argv) {
     std::cerr << "error: -o: \"" << a.output << "\" is not one of txt, json, dot, csv, md\n";
     return kExitBadInput;
   }
-  auto loaded = model::loadCluster(a.paths, a.cluster);
-  printDiagnostics(loaded.diags);
-  if (!loaded.diags.ok()) return kExitBadInput;
-  const model::Cluster& c = loaded.cluster;
+  auto loaded = loadOrReport(a);
+  if (!loaded) return kExitBadInput;
+  const model::Cluster& c = loaded->cluster;
   model::Engine engine(c);
   const auto entries = model::computeConnectivity(engine);
   if (a.output == "txt") {
