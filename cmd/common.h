@@ -15,6 +15,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;    // a check/verification failed (mismatch, violation)
 inline constexpr int kExitBadInput = 2;  // unusable input or usage
 inline constexpr int kExitUnknown = 3;   // the solver answered unknown
+inline constexpr int kExitInternal = 4;  // two views of membrane disagree (a bug in membrane)
 
 void printDiagnostics(const model::Diagnostics& d, std::ostream& out = std::cerr);
 

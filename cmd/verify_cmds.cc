@@ -14,6 +14,10 @@
 namespace membrane::cmd {
 namespace {
 
+static_assert(verify::kVerifyExitOk == kExitOk && verify::kVerifyExitFailed == kExitFailed &&
+              verify::kVerifyExitUnknown == kExitUnknown &&
+              verify::kVerifyExitInternal == kExitInternal);
+
 constexpr const char* kVerifyHelp =
     "membrane verify PATH... [--invariants FILE] [--check-compiled] [--junit OUT.xml]\n"
     "                [--timeout MS] [-o txt|json]\n"
@@ -21,7 +25,9 @@ constexpr const char* kVerifyHelp =
     "  pods (scope: existing); each failure prints a witness flow and the deciding rules.\n"
     "  --check-compiled proves that each endpoint's compiled map state gives the rules'\n"
     "  verdict for every peer identity, protocol and port.\n"
-    "  Exit: 0 all hold, 1 one fails, 2 unusable input, 3 the solver answered unknown.";
+    "  Exit: 0 all hold, 1 one fails, 2 unusable input, 3 the solver answered unknown,\n"
+    "  4 internal error: the SMT encoding and model::Engine (or the compiled map state)\n"
+    "  disagree; both answers are printed.";
 
 bool parseTimeout(const Args& a, unsigned& out) {
   auto it = a.values.find("--timeout");
@@ -107,14 +113,7 @@ int cmdVerify(int argc, char** argv) {
     verify::printJunit(junit, loaded.cluster, results, cr ? &*cr : nullptr,
                        file.path.empty() ? "check-compiled" : file.path);
   }
-  bool failed = cr && !cr->mismatches.empty();
-  bool unknown = cr && !cr->unknown.empty();
-  for (const auto& r : results) {
-    failed |= r.outcome == verify::Outcome::Violated;
-    unknown |= r.outcome == verify::Outcome::Unknown;
-  }
-  if (failed) return kExitFailed;
-  return unknown ? kExitUnknown : kExitOk;
+  return verify::exitCode(results, cr ? &*cr : nullptr);
 }
 
 }  // namespace membrane::cmd

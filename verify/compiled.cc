@@ -156,6 +156,12 @@ CompiledResult Verifier::checkCompiled(const CompileFn& compile) {
         .port = static_cast<uint16_t>(ctx.intValue(port))};
     m.rule_verdict = ctx.intValue(enc.sideVerdict(m.direction, self, peer, proto, port));
     m.map_verdict = ctx.intValue(mapVerdict(enc, ms, m.direction, peer, proto, port));
+    // The reference engine's answer on the same flow says which of the two is wrong.
+    const model::SideDecision d = engine.decide(pod, m.direction, m.peer, m.protocol, m.port);
+    m.engine_verdict = !d.allowed ? kVerdictDeny
+                                  : (d.verdict == model::EntryVerdict::Redirect ? kVerdictRedirect
+                                                                                : kVerdictAllow);
+    for (size_t id : d.rules) m.engine_rules.push_back(cluster_.policies.rules[id].describe());
     res.mismatches.push_back(m);
   }
   res.millis =

@@ -37,6 +37,14 @@ std::string witnessText(const model::Cluster& c, const Witness& w, const std::st
   return o.str();
 }
 
+std::string answer(bool allowed) { return allowed ? "allowed" : "denied"; }
+
+// Both answers of a disagreement, so the bug report needs nothing else.
+std::string disagreementText(const Witness& w, const std::string& indent) {
+  return indent + "SMT encoding: " + answer(w.smt_allowed) + "\n" + indent +
+         "model::Engine: " + answer(w.verdict.allowed) + "\n";
+}
+
 std::string invariantHeader(const InvariantResult& r) {
   const Invariant& inv = *r.invariant;
   std::string s = inv.name + " (expect " + std::string(expectName(inv.expect)) + ", scope " +
@@ -83,10 +91,30 @@ std::string witnessJson(const model::Cluster& c, const Witness& w) {
 }
 
 std::string mismatchText(const model::Cluster& c, const CompiledMismatch& m) {
-  return c.pods[m.pod].ref() + " " + std::string(model::directionName(m.direction)) + " peer " +
-         std::to_string(m.peer) + " " + std::string(model::protocolName(m.protocol)) + " " +
-         std::to_string(m.port) + ": rules say " + std::string(verdictName(m.rule_verdict)) +
-         ", compiled map says " + std::string(verdictName(m.map_verdict));
+  std::string s = c.pods[m.pod].ref() + " " + std::string(model::directionName(m.direction)) +
+                  " peer " + std::to_string(m.peer) + " " +
+                  std::string(model::protocolName(m.protocol)) + " " + std::to_string(m.port) +
+                  ": rules (SMT) say " + std::string(verdictName(m.rule_verdict)) +
+                  ", compiled map says " + std::string(verdictName(m.map_verdict)) +
+                  ", model::Engine says " + std::string(verdictName(m.engine_verdict));
+  for (size_t i = 0; i < m.engine_rules.size() && i < kMaxRulesShown; ++i) {
+    s += (i ? "; " : " by ") + m.engine_rules[i];
+  }
+  return s;
+}
+
+const char* outcomeTag(Outcome o) {
+  switch (o) {
+    case Outcome::Holds:
+      return "PASS";
+    case Outcome::Violated:
+      return "FAIL";
+    case Outcome::Unknown:
+      return "UNKNOWN";
+    case Outcome::InternalError:
+      return "INTERNAL ERROR";
+  }
+  return "?";
 }
 
 }  // namespace
@@ -146,11 +174,11 @@ std::string xmlEscape(std::string_view s) {
 void printText(std::ostream& out, const model::Cluster& c, const std::vector<InvariantResult>& rs) {
   size_t held = 0;
   for (const auto& r : rs) {
-    const char* tag = r.outcome == Outcome::Holds
-                          ? "PASS"
-                          : (r.outcome == Outcome::Violated ? "FAIL" : "UNKNOWN");
-    out << tag << "  " << invariantHeader(r) << "  [" << fmtMillis(r.millis) << " ms]\n";
+    out << outcomeTag(r.outcome) << "  " << invariantHeader(r) << "  [" << fmtMillis(r.millis)
+        << " ms]\n";
     if (!r.reason.empty() && r.outcome != Outcome::Holds) out << "      " << r.reason << "\n";
+    if (r.witness && r.outcome == Outcome::InternalError)
+      out << disagreementText(*r.witness, "      ");
     if (r.witness) out << witnessText(c, *r.witness, "      ");
     held += r.outcome == Outcome::Holds;
   }
@@ -175,6 +203,10 @@ void printJson(std::ostream& out, const model::Cluster& c, const std::vector<Inv
         << "\", \"millis\": " << fmtMillis(r.millis) << ", \"reason\": \"" << jsonEscape(r.reason)
         << "\"";
     if (r.witness) out << ", \"witness\": " << witnessJson(c, *r.witness);
+    if (r.witness && r.outcome == Outcome::InternalError) {
+      out << ", \"smt\": \"" << answer(r.witness->smt_allowed) << "\", \"engine\": \""
+          << answer(r.witness->verdict.allowed) << "\"";
+    }
     out << "}";
   }
   out << "]";
@@ -196,13 +228,12 @@ void printJunit(std::ostream& out, const model::Cluster& c, const std::vector<In
   double total = 0;
   for (const auto& r : rs) {
     failures += r.outcome == Outcome::Violated;
-    errors += r.outcome == Outcome::Unknown;
+    errors += r.outcome == Outcome::Unknown || r.outcome == Outcome::InternalError;
     total += r.millis;
   }
   const size_t tests = rs.size() + (compiled ? 1 : 0);
   if (compiled) {
-    failures += compiled->mismatches.empty() ? 0 : 1;
-    errors += compiled->unknown.empty() ? 0 : 1;
+    errors += compiled->mismatches.empty() && compiled->unknown.empty() ? 0 : 1;
   }
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\""
       << xmlEscape(suite) << "\" tests=\"" << tests << "\" failures=\"" << failures
@@ -215,8 +246,10 @@ void printJunit(std::ostream& out, const model::Cluster& c, const std::vector<In
       continue;
     }
     const char* tag = r.outcome == Outcome::Violated ? "failure" : "error";
-    out << ">\n      <" << tag << " message=\"" << xmlEscape(r.reason) << "\">"
-        << xmlEscape(invariantHeader(r) + "\n" + (r.witness ? witnessText(c, *r.witness, "") : ""))
+    std::string body = invariantHeader(r) + "\n";
+    if (r.witness && r.outcome == Outcome::InternalError) body += disagreementText(*r.witness, "");
+    if (r.witness) body += witnessText(c, *r.witness, "");
+    out << ">\n      <" << tag << " message=\"" << xmlEscape(r.reason) << "\">" << xmlEscape(body)
         << "</" << tag << ">\n    </testcase>\n";
   }
   if (compiled) {
@@ -227,11 +260,25 @@ void printJunit(std::ostream& out, const model::Cluster& c, const std::vector<In
     } else {
       std::ostringstream body;
       printCompiledText(body, c, *compiled);
-      out << ">\n      <failure message=\"compiled map state differs from the rules\">"
-          << xmlEscape(body.str()) << "</failure>\n    </testcase>\n";
+      out << ">\n      <error message=\"compiled map state differs from the rules\">"
+          << xmlEscape(body.str()) << "</error>\n    </testcase>\n";
     }
   }
   out << "  </testsuite>\n</testsuites>\n";
+}
+
+int exitCode(const std::vector<InvariantResult>& rs, const CompiledResult* compiled) {
+  bool internal = compiled && !compiled->mismatches.empty();
+  bool failed = false;
+  bool unknown = compiled && !compiled->unknown.empty();
+  for (const auto& r : rs) {
+    internal |= r.outcome == Outcome::InternalError;
+    failed |= r.outcome == Outcome::Violated;
+    unknown |= r.outcome == Outcome::Unknown;
+  }
+  if (internal) return kVerifyExitInternal;
+  if (failed) return kVerifyExitFailed;
+  return unknown ? kVerifyExitUnknown : kVerifyExitOk;
 }
 
 }  // namespace membrane::verify

@@ -17,6 +17,8 @@ std::string_view outcomeName(Outcome o) {
       return "violated";
     case Outcome::Unknown:
       return "unknown";
+    case Outcome::InternalError:
+      return "internal-error";
   }
   return "?";
 }
@@ -222,6 +224,7 @@ InvariantResult Verifier::check(const Invariant& inv) {
       break;
     }
     Witness w = makeWitness(enc, f, allowed);
+    if (options_.perturb_witness) options_.perturb_witness(w);
     bool refined = false;
     for (const auto* e : {&f.src, &f.dst}) {
       const WitnessEnd& we = e == &f.src ? w.src : w.dst;
@@ -232,6 +235,7 @@ InvariantResult Verifier::check(const Invariant& inv) {
     }
     if (refined) continue;
     if (!w.agrees()) {
+      res.outcome = Outcome::InternalError;
       res.reason = "internal error: the SMT encoding says " +
                    std::string(w.smt_allowed ? "allowed" : "denied") + " but model::Engine says " +
                    (w.verdict.allowed ? "allowed" : "denied") + " for " + w.flowStr();

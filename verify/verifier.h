@@ -18,9 +18,15 @@ namespace membrane::verify {
 
 struct VerifyOptions {
   unsigned timeout_ms = 30000;  // per solver check
+  // A seam for tests: called on every witness after the engine replayed it and before its
+  // verdict is compared with the encoding's, so a test can make the two disagree and see
+  // the internal-error path (exit 4) without a broken encoding.
+  std::function<void(Witness&)> perturb_witness;
 };
 
-enum class Outcome { Holds, Violated, Unknown };
+// InternalError: the SMT encoding and model::Engine (or the compiled map state) disagree;
+// a bug in membrane, never an answer about the policy.
+enum class Outcome { Holds, Violated, Unknown, InternalError };
 std::string_view outcomeName(Outcome o);
 
 struct InvariantResult {
@@ -39,8 +45,10 @@ struct CompiledMismatch {
   model::IdentityId peer = 0;
   uint8_t protocol = 0;
   uint16_t port = 0;
-  int64_t rule_verdict = 0;  // kVerdict*
-  int64_t map_verdict = 0;
+  int64_t rule_verdict = 0;               // kVerdict*: the SMT encoding of the rules
+  int64_t map_verdict = 0;                // the compiled map state's lookup
+  int64_t engine_verdict = 0;             // model::Engine::decide on the same flow
+  std::vector<std::string> engine_rules;  // the rules that decided it in the engine
 };
 
 struct CompiledResult {

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <sstream>
+
 #include "tests/support/cluster_gen.h"
+#include "verify/report.h"
 #include "verify/verifier.h"
 
 namespace membrane::verify {
@@ -78,6 +81,16 @@ TEST(Compiled, CatchesACorruptedMapState) {
   EXPECT_NE(m.port, 5432);
   EXPECT_EQ(m.rule_verdict, kVerdictDeny);
   EXPECT_EQ(m.map_verdict, kVerdictAllow);
+  // The engine sides with the rules, and the disagreement is an internal error (exit 4)
+  // that prints all three answers.
+  EXPECT_EQ(m.engine_verdict, kVerdictDeny);
+  EXPECT_EQ(exitCode({}, &widened), kVerifyExitInternal);
+  std::ostringstream text;
+  printCompiledText(text, loaded.cluster, widened);
+  EXPECT_NE(text.str().find("rules (SMT) say deny, compiled map says allow, model::Engine says "
+                            "deny"),
+            std::string::npos)
+      << text.str();
   // Dropping the deny entries: world is allowed nowhere by the rules either way (default
   // deny), so this corruption is harmless and must not be reported.
   const CompiledResult no_deny = v.checkCompiled([](const model::Engine& e, size_t pod) {
