@@ -464,4 +464,17 @@ Expr Encoder::flowAllowed(const SymFlow& f, const std::vector<bool>* rule_filter
                     ctx_.mkOr(ctx_.mkNot(isPod(f.dst)), ingress));
 }
 
+Encoder::FlowVerdict Encoder::flowVerdict(const SymFlow& f, const std::vector<bool>* rule_filter) {
+  // A side redirects when nothing denies and an L7 rule matches (its precedence beats
+  // every plain allow, as in Engine::rulePrecedence).
+  auto redirects = [&](Direction dir, const SymEndpoint& self, const SymEndpoint& peer) {
+    SideParts p = sideParts(dir, self, peer, f.proto, f.port, rule_filter);
+    return ctx_.mkAnd({isPod(self), ctx_.mkNot(ctx_.mkOr(p.deny)), ctx_.mkOr(p.redirect)});
+  };
+  const Expr allowed = flowAllowed(f, rule_filter);
+  const Expr l7 = ctx_.mkOr(redirects(Direction::Egress, f.src, f.dst),
+                            redirects(Direction::Ingress, f.dst, f.src));
+  return {.allowed = allowed, .l7 = ctx_.mkAnd(allowed, l7)};
+}
+
 }  // namespace membrane::verify

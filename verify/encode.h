@@ -97,6 +97,15 @@ class Encoder {
                         smt::Expr proto, smt::Expr port,
                         const std::vector<bool>* rule_filter = nullptr);
   smt::Expr flowAllowed(const SymFlow& f, const std::vector<bool>* rule_filter = nullptr);
+  // A flow's verdict with L7 as its own outcome: `l7` holds when the flow is allowed and a
+  // side's verdict is a redirect to a proxy (an allow rule with rules.http/dns/kafka that
+  // beats plain allows). No proxy enforces those yet, so such a flow is neither plainly
+  // allowed nor denied ("L7-restricted").
+  struct FlowVerdict {
+    smt::Expr allowed;  // allowed, L7 redirects included
+    smt::Expr l7;       // allowed and decided by an L7 rule on some side
+  };
+  FlowVerdict flowVerdict(const SymFlow& f, const std::vector<bool>* rule_filter = nullptr);
 
   // Whether rule r matches (subject, peer and port) and selects `self`.
   smt::Expr ruleMatches(const model::PolicyRule& r, const SymEndpoint& self,

@@ -176,7 +176,8 @@ std::optional<PortRange> parsePort(const YamlCtx& ctx, const YAML::Node& n,
 
 void parseInvariant(const YamlCtx& ctx, const YAML::Node& n, const std::string& path,
                     InvariantFile& out) {
-  ctx.checkKeys(n, path, {"name", "description", "expect", "from", "to", "ports", "scope"});
+  ctx.checkKeys(n, path,
+                {"name", "description", "expect", "from", "to", "ports", "scope", "allowVacuous"});
   Invariant inv{.loc = ctx.loc(n)};
   inv.name = ctx.str(n, "name", path).value_or("");
   if (inv.name.empty()) ctx.error(n, model::joinPath(path, "name"), "every invariant needs a name");
@@ -196,6 +197,7 @@ void parseInvariant(const YamlCtx& ctx, const YAML::Node& n, const std::string& 
   } else if (scope != "any") {
     ctx.error(n["scope"], model::joinPath(path, "scope"), "expected any or existing");
   }
+  inv.allow_vacuous = ctx.boolean(n, "allowVacuous", path).value_or(false);
   inv.from = parsePeer(ctx, n["from"], model::joinPath(path, "from"));
   inv.to = parsePeer(ctx, n["to"], model::joinPath(path, "to"));
   if (YAML::Node ports = ctx.seq(n, "ports", path)) {

@@ -47,6 +47,9 @@ struct Invariant {
   PeerSpec to;
   std::vector<PortRange> ports;  // empty: every protocol and port
   Scope scope = Scope::Any;
+  // A vacuous invariant (an end that matches nothing that could exist) passes instead of
+  // failing: for invariants that guard against something that must stay impossible.
+  bool allow_vacuous = false;
   model::SourceLoc loc;
 };
 

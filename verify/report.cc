@@ -103,12 +103,14 @@ std::string mismatchText(const model::Cluster& c, const CompiledMismatch& m) {
   return s;
 }
 
-const char* outcomeTag(Outcome o) {
-  switch (o) {
+const char* outcomeTag(const InvariantResult& r) {
+  switch (r.outcome) {
     case Outcome::Holds:
       return "PASS";
     case Outcome::Violated:
       return "FAIL";
+    case Outcome::Vacuous:
+      return r.invariant && r.invariant->allow_vacuous ? "VACUOUS (allowed)" : "VACUOUS";
     case Outcome::Unknown:
       return "UNKNOWN";
     case Outcome::InternalError:
@@ -174,8 +176,7 @@ std::string xmlEscape(std::string_view s) {
 void printText(std::ostream& out, const model::Cluster& c, const std::vector<InvariantResult>& rs) {
   size_t held = 0;
   for (const auto& r : rs) {
-    out << outcomeTag(r.outcome) << "  " << invariantHeader(r) << "  [" << fmtMillis(r.millis)
-        << " ms]\n";
+    out << outcomeTag(r) << "  " << invariantHeader(r) << "  [" << fmtMillis(r.millis) << " ms]\n";
     if (!r.reason.empty() && r.outcome != Outcome::Holds) out << "      " << r.reason << "\n";
     if (r.witness && r.outcome == Outcome::InternalError)
       out << disagreementText(*r.witness, "      ");
@@ -201,7 +202,8 @@ void printJson(std::ostream& out, const model::Cluster& c, const std::vector<Inv
         << "\", \"result\": \"" << outcomeName(r.outcome) << "\", \"expect\": \""
         << expectName(r.invariant->expect) << "\", \"scope\": \"" << scopeName(r.invariant->scope)
         << "\", \"millis\": " << fmtMillis(r.millis) << ", \"reason\": \"" << jsonEscape(r.reason)
-        << "\"";
+        << "\", \"fails\": " << (fails(r) ? "true" : "false");
+    if (r.invariant->allow_vacuous) out << ", \"allowVacuous\": true";
     if (r.witness) out << ", \"witness\": " << witnessJson(c, *r.witness);
     if (r.witness && r.outcome == Outcome::InternalError) {
       out << ", \"smt\": \"" << answer(r.witness->smt_allowed) << "\", \"engine\": \""
@@ -227,7 +229,7 @@ void printJunit(std::ostream& out, const model::Cluster& c, const std::vector<In
   size_t errors = 0;
   double total = 0;
   for (const auto& r : rs) {
-    failures += r.outcome == Outcome::Violated;
+    failures += fails(r);
     errors += r.outcome == Outcome::Unknown || r.outcome == Outcome::InternalError;
     total += r.millis;
   }
@@ -245,7 +247,12 @@ void printJunit(std::ostream& out, const model::Cluster& c, const std::vector<In
       out << "/>\n";
       continue;
     }
-    const char* tag = r.outcome == Outcome::Violated ? "failure" : "error";
+    if (r.outcome == Outcome::Vacuous && !fails(r)) {
+      out << ">\n      <system-out>" << xmlEscape("VACUOUS (allowed): " + r.reason)
+          << "</system-out>\n    </testcase>\n";
+      continue;
+    }
+    const char* tag = fails(r) ? "failure" : "error";
     std::string body = invariantHeader(r) + "\n";
     if (r.witness && r.outcome == Outcome::InternalError) body += disagreementText(*r.witness, "");
     if (r.witness) body += witnessText(c, *r.witness, "");
@@ -273,7 +280,7 @@ int exitCode(const std::vector<InvariantResult>& rs, const CompiledResult* compi
   bool unknown = compiled && !compiled->unknown.empty();
   for (const auto& r : rs) {
     internal |= r.outcome == Outcome::InternalError;
-    failed |= r.outcome == Outcome::Violated;
+    failed |= fails(r);
     unknown |= r.outcome == Outcome::Unknown;
   }
   if (internal) return kVerifyExitInternal;

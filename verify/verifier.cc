@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <tuple>
 
 namespace membrane::verify {
 
@@ -15,6 +16,8 @@ std::string_view outcomeName(Outcome o) {
       return "holds";
     case Outcome::Violated:
       return "violated";
+    case Outcome::Vacuous:
+      return "vacuous";
     case Outcome::Unknown:
       return "unknown";
     case Outcome::InternalError:
@@ -184,6 +187,79 @@ Expr Verifier::portConstraint(Encoder& enc, const Invariant& inv, const SymFlow&
   return ctx.mkOr(any);
 }
 
+bool fails(const InvariantResult& r) {
+  if (r.outcome == Outcome::Vacuous) return r.invariant == nullptr || !r.invariant->allow_vacuous;
+  return r.outcome == Outcome::Violated;
+}
+
+bool Verifier::endsSatisfiable(Encoder& enc, const Invariant& inv, const SymEndpoint& src,
+                               const SymEndpoint& dst, InvariantResult& res) {
+  const char* what = inv.scope == Scope::Any ? "nothing that could exist" : "nothing that exists";
+  for (const auto& [spec, e, end] :
+       {std::tuple{&inv.from, &src, "from"}, std::tuple{&inv.to, &dst, "to"}}) {
+    const smt::CheckResult r = enc.ctx().checkAssuming({peerConstraint(enc, *spec, *e)});
+    ++res.checks;
+    if (r.status == smt::Status::Sat) continue;
+    if (r.status == smt::Status::Unknown) {
+      res.reason = "solver: " + r.reason;
+    } else {
+      res.outcome = Outcome::Vacuous;
+      res.reason = std::string(end) + " matches " + what + ": " + spec->str();
+    }
+    return false;
+  }
+  return true;
+}
+
+void Verifier::solve(Encoder& enc, const Invariant& inv, const SymFlow& f,
+                     const Encoder::FlowVerdict& v, InvariantResult& res) {
+  smt::Context& ctx = enc.ctx();
+  for (int i = 0; i < kMaxRefinements; ++i) {
+    const smt::CheckResult r = ctx.check();
+    ++res.checks;
+    if (r.status == smt::Status::Unsat) {
+      res.outcome = Outcome::Holds;
+      return;
+    }
+    if (r.status == smt::Status::Unknown) {
+      res.reason = "solver: " + r.reason;
+      return;
+    }
+    Witness w = makeWitness(enc, f, v);
+    if (options_.perturb_witness) options_.perturb_witness(w);
+    bool refined = false;
+    for (const auto* e : {&f.src, &f.dst}) {
+      const WitnessEnd& we = e == &f.src ? w.src : w.dst;
+      if (we.kind == kKindExternal && cluster_addrs_.contains(we.addr)) {
+        ctx.add(ctx.mkNot(ctx.eq(e->addr, ctx.bvVal(we.addr, 32))));
+        refined = true;
+      }
+    }
+    if (refined) continue;
+    if (!w.agrees()) {
+      res.outcome = Outcome::InternalError;
+      res.reason = "internal error: the SMT encoding says " +
+                   std::string(w.smt_allowed ? "allowed" : "denied") +
+                   (w.smt_l7 ? " (L7-restricted)" : "") + " but model::Engine says " +
+                   (w.verdict.allowed ? "allowed" : "denied") +
+                   (w.engineL7() ? " (L7-restricted)" : "") + " for " + w.flowStr();
+    } else if (w.smt_l7) {
+      // No proxy enforces L7 rules yet: the flow's fate is neither the allow nor the deny
+      // the invariant expects, whatever it expects.
+      res.outcome = Outcome::Violated;
+      res.reason = "L7-restricted: decided by L7 rules no proxy enforces yet:";
+      for (const auto& l : w.l7_rules) res.reason += " " + l + ";";
+      res.reason.pop_back();
+    } else {
+      res.outcome = Outcome::Violated;
+      res.reason = inv.expect == Expect::Deny ? "a flow is allowed" : "a flow is denied";
+    }
+    res.witness = std::move(w);
+    return;
+  }
+  res.reason = "gave up after " + std::to_string(kMaxRefinements) + " refinements";
+}
+
 InvariantResult Verifier::check(const Invariant& inv) {
   const auto start = std::chrono::steady_clock::now();
   InvariantResult res{.invariant = &inv};
@@ -198,56 +274,31 @@ InvariantResult Verifier::check(const Invariant& inv) {
   auto dst = src ? peerEndpoint(enc, inv.to, "dst", inv.scope, &error) : std::nullopt;
   if (!src || !dst) {
     res.reason = error;
-    res.millis = millisSince(start);
-    return res;
-  }
-  SymFlow f = enc.flow(std::move(*src), std::move(*dst));
-  ctx.add(peerConstraint(enc, inv.from, f.src));
-  ctx.add(peerConstraint(enc, inv.to, f.dst));
-  ctx.add(portConstraint(enc, inv, f));
-  std::vector<bool> relevant(cluster_.policies.rules.size());
-  for (const auto& r : cluster_.policies.rules) {
-    const bool egress = r.direction == Direction::Egress;
-    relevant[r.id] = maySelect(cluster_, r.subject, egress ? inv.from : inv.to);
-  }
-  const Expr allowed = enc.flowAllowed(f, &relevant);
-  ctx.add(inv.expect == Expect::Deny ? allowed : ctx.mkNot(allowed));
-  for (int i = 0; i < kMaxRefinements; ++i) {
+  } else if (endsSatisfiable(enc, inv, *src, *dst, res)) {
+    SymFlow f = enc.flow(std::move(*src), std::move(*dst));
+    ctx.add(peerConstraint(enc, inv.from, f.src));
+    ctx.add(peerConstraint(enc, inv.to, f.dst));
+    ctx.add(portConstraint(enc, inv, f));
+    // Each end can exist, but maybe no flow between them can (neither end a pod, the one
+    // existing pod to itself): as empty a promise as an end that matches nothing.
     const smt::CheckResult r = ctx.check();
     ++res.checks;
     if (r.status == smt::Status::Unsat) {
-      res.outcome = Outcome::Holds;
-      break;
-    }
-    if (r.status == smt::Status::Unknown) {
+      res.outcome = Outcome::Vacuous;
+      res.reason = "no flow from " + inv.from.str() + " to " + inv.to.str() + " can exist";
+    } else if (r.status == smt::Status::Unknown) {
       res.reason = "solver: " + r.reason;
-      break;
-    }
-    Witness w = makeWitness(enc, f, allowed);
-    if (options_.perturb_witness) options_.perturb_witness(w);
-    bool refined = false;
-    for (const auto* e : {&f.src, &f.dst}) {
-      const WitnessEnd& we = e == &f.src ? w.src : w.dst;
-      if (we.kind == kKindExternal && cluster_addrs_.contains(we.addr)) {
-        ctx.add(ctx.mkNot(ctx.eq(e->addr, ctx.bvVal(we.addr, 32))));
-        refined = true;
-      }
-    }
-    if (refined) continue;
-    if (!w.agrees()) {
-      res.outcome = Outcome::InternalError;
-      res.reason = "internal error: the SMT encoding says " +
-                   std::string(w.smt_allowed ? "allowed" : "denied") + " but model::Engine says " +
-                   (w.verdict.allowed ? "allowed" : "denied") + " for " + w.flowStr();
     } else {
-      res.outcome = Outcome::Violated;
-      res.reason = inv.expect == Expect::Deny ? "a flow is allowed" : "a flow is denied";
+      std::vector<bool> relevant(cluster_.policies.rules.size(), true);
+      for (const auto& rule : cluster_.policies.rules) {
+        if (!options_.prune_rules) break;
+        const bool egress = rule.direction == Direction::Egress;
+        relevant[rule.id] = maySelect(cluster_, rule.subject, egress ? inv.from : inv.to);
+      }
+      const Encoder::FlowVerdict v = enc.flowVerdict(f, &relevant);
+      ctx.add(ctx.mkOr(inv.expect == Expect::Deny ? v.allowed : ctx.mkNot(v.allowed), v.l7));
+      solve(enc, inv, f, v, res);
     }
-    res.witness = std::move(w);
-    break;
-  }
-  if (res.outcome == Outcome::Unknown && res.reason.empty()) {
-    res.reason = "gave up after " + std::to_string(kMaxRefinements) + " refinements";
   }
   res.millis = millisSince(start);
   return res;

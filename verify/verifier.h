@@ -22,11 +22,17 @@ struct VerifyOptions {
   // verdict is compared with the encoding's, so a test can make the two disagree and see
   // the internal-error path (exit 4) without a broken encoding.
   std::function<void(Witness&)> perturb_witness;
+  // Leave out rules whose subject provably cannot select the invariant's end (a shortcut;
+  // false gives the unpruned formula, which property tests compare against).
+  bool prune_rules = true;
 };
 
+// Vacuous: `from` or `to` (or the pair) matches nothing that could exist (scope any) or
+// exists (scope existing), so "holds" would be an empty promise.
 // InternalError: the SMT encoding and model::Engine (or the compiled map state) disagree;
 // a bug in membrane, never an answer about the policy.
-enum class Outcome { Holds, Violated, Unknown, InternalError };
+enum class Outcome { Holds, Violated, Vacuous, Unknown, InternalError };
+
 std::string_view outcomeName(Outcome o);
 
 struct InvariantResult {
@@ -37,6 +43,8 @@ struct InvariantResult {
   double millis = 0;
   size_t checks = 0;  // solver calls (refinements of external addresses included)
 };
+// Whether the result fails the run (violated, or vacuous without allowVacuous).
+bool fails(const InvariantResult& r);
 
 // One endpoint class whose compiled map state disagrees with the rules.
 struct CompiledMismatch {
@@ -76,6 +84,13 @@ class Verifier {
  private:
   smt::Expr peerConstraint(Encoder& enc, const PeerSpec& spec, const SymEndpoint& e);
   smt::Expr portConstraint(Encoder& enc, const Invariant& inv, const SymFlow& f);
+  // Whether each end alone can be satisfied (scope any: by something that could exist;
+  // existing: by something that exists); fills `res` (vacuous or unknown) when not.
+  bool endsSatisfiable(Encoder& enc, const Invariant& inv, const SymEndpoint& src,
+                       const SymEndpoint& dst, InvariantResult& res);
+  // The solver loop: witnesses, refinement of external addresses, replay in the engine.
+  void solve(Encoder& enc, const Invariant& inv, const SymFlow& f, const Encoder::FlowVerdict& v,
+             InvariantResult& res);
   // The endpoint an invariant's peer stands for: fixed for `pod:`, symbolic otherwise.
   std::optional<SymEndpoint> peerEndpoint(Encoder& enc, const PeerSpec& spec,
                                           const std::string& name, Scope scope, std::string* error);

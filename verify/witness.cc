@@ -122,12 +122,13 @@ std::string Witness::flowStr() const {
   return s + " " + std::to_string(port);
 }
 
-Witness makeWitness(Encoder& enc, const SymFlow& f, smt::Expr allowed) {
+Witness makeWitness(Encoder& enc, const SymFlow& f, const Encoder::FlowVerdict& v) {
   smt::Context& ctx = enc.ctx();
   Witness w{.src = decodeEndpoint(enc, f.src), .dst = decodeEndpoint(enc, f.dst)};
   w.protocol = static_cast<uint8_t>(ctx.intValue(f.proto));
   w.port = static_cast<uint16_t>(ctx.intValue(f.port));
-  w.smt_allowed = ctx.boolValue(allowed);
+  w.smt_allowed = ctx.boolValue(v.allowed);
+  w.smt_l7 = ctx.boolValue(v.l7);
   // Replay on a copy with the hypothetical pods added; identity numbers above any allocated.
   model::Cluster c = enc.cluster();
   model::IdentityId next = model::kLocalIdentityScope - 1;
@@ -164,10 +165,17 @@ Witness makeWitness(Encoder& enc, const SymFlow& f, smt::Expr allowed) {
         engine.decide(*w.dst.pod, model::Direction::Ingress, w.src.identity, w.protocol, w.port);
   }
   w.verdict.allowed = w.verdict.egress.allowed && w.verdict.ingress.allowed;
-  for (size_t id : w.verdict.egress.rules)
-    w.egress_rules.push_back(c.policies.rules[id].describe());
-  for (size_t id : w.verdict.ingress.rules)
-    w.ingress_rules.push_back(c.policies.rules[id].describe());
+  for (const auto* side : {&w.verdict.egress, &w.verdict.ingress}) {
+    auto& out = side == &w.verdict.egress ? w.egress_rules : w.ingress_rules;
+    for (size_t id : side->rules) {
+      const model::PolicyRule& r = c.policies.rules[id];
+      out.push_back(r.describe());
+      if (side->verdict != model::EntryVerdict::Redirect || r.l7.empty()) continue;
+      std::string types;
+      for (const auto& l : r.l7) types += (types.empty() ? "" : "/") + l.type;
+      w.l7_rules.push_back(types + ": " + r.describe());
+    }
+  }
   // Keep the descriptions valid after the copy is gone.
   for (WitnessEnd* e : {&w.src, &w.dst}) {
     if (e->hypothetical) e->pod.reset();

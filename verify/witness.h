@@ -37,16 +37,23 @@ struct Witness {
   uint8_t protocol = model::kProtoTCP;
   uint16_t port = 0;
   bool smt_allowed = false;  // what the encoding says
+  bool smt_l7 = false;       // the encoding: allowed only through an L7 redirect
   model::Verdict verdict;    // what model::Engine says
   std::vector<std::string> egress_rules;
   std::vector<std::string> ingress_rules;
-  bool agrees() const { return smt_allowed == verdict.allowed; }
+  std::vector<std::string> l7_rules;  // deciding rules with L7 sections: "http: <rule>"
+  // The engine's view of L7: allowed, and a side's deciding verdict is a proxy redirect.
+  bool engineL7() const {
+    return verdict.allowed && (verdict.egress.verdict == model::EntryVerdict::Redirect ||
+                               verdict.ingress.verdict == model::EntryVerdict::Redirect);
+  }
+  bool agrees() const { return smt_allowed == verdict.allowed && smt_l7 == engineL7(); }
   std::string flowStr() const;  // "TCP 5432" / "ICMP type 8"
 };
 
 // Reads the endpoints of the current model.
 WitnessEnd decodeEndpoint(Encoder& enc, const SymEndpoint& e);
 // Builds the witness: decodes, replays through the engine, records the deciding rules.
-Witness makeWitness(Encoder& enc, const SymFlow& f, smt::Expr allowed);
+Witness makeWitness(Encoder& enc, const SymFlow& f, const Encoder::FlowVerdict& v);
 
 }  // namespace membrane::verify

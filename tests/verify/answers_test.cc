@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The verifier's answers beyond holds/violated: an internal error when the encoding and
-// the engine disagree (exit 4).
+// the engine disagree (exit 4), vacuous invariants, L7-restricted flows.
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -101,6 +101,232 @@ TEST(Answers, ExitCodePrecedence) {
   EXPECT_EQ(exitCode({failed, internal, unknown}, nullptr), kVerifyExitInternal);
   CompiledResult compiled{.mismatches = {CompiledMismatch{}}};
   EXPECT_EQ(exitCode({held}, &compiled), kVerifyExitInternal);
+}
+
+InvariantResult checkOne(const model::Cluster& c, const std::string& body, Verifier* v = nullptr) {
+  static std::vector<InvariantFile> keep;  // results point into their invariant
+  keep.push_back(invariants(body));
+  EXPECT_EQ(keep.back().invariants.size(), 1u);
+  Verifier local(c);
+  return (v ? *v : local).check(keep.back().invariants.at(0));
+}
+
+// One contradiction per case; each must be VACUOUS and fail the run, and each becomes
+// satisfiable (not vacuous) when the contradicting requirement is dropped.
+TEST(Vacuity, ContradictoryEndsAreVacuous) {
+  const auto loaded = load();
+  const std::string to = "    to: {namespace: prod}\n";
+  const char* contradictions[] = {
+      // In and NotIn of the same value
+      "    from: {podSelector: {matchExpressions: [{key: app, operator: In, values: [a]}, "
+      "{key: app, operator: NotIn, values: [a]}]}}\n",
+      // two different values for one key
+      "    from: {podSelector: {matchLabels: {app: a}, matchExpressions: [{key: app, operator: "
+      "In, values: [b]}]}}\n",
+      // Exists and DoesNotExist
+      "    from: {podSelector: {matchExpressions: [{key: tier, operator: Exists}, {key: tier, "
+      "operator: DoesNotExist}]}}\n",
+      // a declared namespace whose labels the namespace selector contradicts
+      "    from: {namespace: prod, namespaceSelector: {matchLabels: {env: staging}}}\n",
+      // a namespace selector no namespace can satisfy
+      "    from: {namespaceSelector: {matchExpressions: [{key: env, operator: In, values: [x]}, "
+      "{key: env, operator: In, values: [y]}]}}\n",
+  };
+  for (const char* from : contradictions) {
+    const InvariantResult r =
+        checkOne(loaded.cluster, "  - name: v\n    expect: deny\n" + std::string(from) + to);
+    EXPECT_EQ(r.outcome, Outcome::Vacuous) << from << r.reason;
+    EXPECT_TRUE(fails(r));
+    EXPECT_EQ(exitCode({r}, nullptr), kVerifyExitFailed);
+    EXPECT_NE(r.reason.find("from matches nothing that could exist"), std::string::npos)
+        << r.reason;
+    // The same contradiction on the other end.
+    const InvariantResult r2 =
+        checkOne(loaded.cluster, "  - name: v\n    expect: allow\n    from: {namespace: prod}\n" +
+                                     std::string(from).replace(4, 5, "to:"));
+    EXPECT_EQ(r2.outcome, Outcome::Vacuous) << r2.reason;
+    EXPECT_NE(r2.reason.find("to matches nothing"), std::string::npos) << r2.reason;
+  }
+  // Controls: a single requirement, an undeclared namespace (it could be created).
+  for (const char* from :
+       {"    from: {podSelector: {matchLabels: {app: a}}}\n", "    from: {namespace: nope}\n"}) {
+    const InvariantResult r =
+        checkOne(loaded.cluster, "  - name: ok\n    expect: deny\n" + std::string(from) + to);
+    EXPECT_NE(r.outcome, Outcome::Vacuous) << from;
+  }
+}
+
+TEST(Vacuity, ScopeExistingNeedsAnExistingPod) {
+  const auto loaded = load();
+  const InvariantResult none = checkOne(loaded.cluster, R"(
+  - name: ns-does-not-exist
+    expect: deny
+    scope: existing
+    from: {namespace: nope}
+    to: {namespace: prod}
+)");
+  EXPECT_EQ(none.outcome, Outcome::Vacuous) << none.reason;
+  EXPECT_NE(none.reason.find("from matches nothing that exists"), std::string::npos);
+  const InvariantResult label = checkOne(loaded.cluster, R"(
+  - name: no-such-pod-today
+    expect: deny
+    scope: existing
+    from: {namespace: prod}
+    to: {podSelector: {matchLabels: {app: web}}}
+)");
+  EXPECT_EQ(label.outcome, Outcome::Vacuous) << label.reason;
+  const InvariantResult some = checkOne(loaded.cluster, R"(
+  - name: api-exists
+    expect: deny
+    scope: existing
+    from: {podSelector: {matchLabels: {app: api}}}
+    to: {namespace: prod}
+)");
+  EXPECT_EQ(some.outcome, Outcome::Violated) << some.reason;
+}
+
+TEST(Vacuity, NoFlowBetweenTheEnds) {
+  const auto loaded = load();
+  const InvariantResult r = checkOne(loaded.cluster, R"(
+  - name: world-to-host
+    expect: deny
+    from: {entity: world}
+    to: {entity: host}
+)");
+  EXPECT_EQ(r.outcome, Outcome::Vacuous) << r.reason;
+  EXPECT_NE(r.reason.find("no flow from entity world to entity host"), std::string::npos);
+}
+
+TEST(Vacuity, AllowVacuousPassesAndSaysSo) {
+  const auto loaded = load();
+  const InvariantResult r = checkOne(loaded.cluster, R"(
+  - name: legacy-tier-stays-gone
+    expect: deny
+    allowVacuous: true
+    from: {podSelector: {matchExpressions: [{key: tier, operator: Exists}, {key: tier, operator: DoesNotExist}]}}
+    to: {namespace: prod}
+)");
+  EXPECT_EQ(r.outcome, Outcome::Vacuous);
+  EXPECT_FALSE(fails(r));
+  EXPECT_EQ(exitCode({r}, nullptr), kVerifyExitOk);
+  std::ostringstream text, json, junit;
+  printText(text, loaded.cluster, {r});
+  EXPECT_NE(text.str().find("VACUOUS (allowed)  legacy-tier-stays-gone"), std::string::npos);
+  printJson(json, loaded.cluster, {r}, nullptr);
+  EXPECT_NE(json.str().find(R"("result": "vacuous")"), std::string::npos) << json.str();
+  EXPECT_NE(json.str().find(R"("fails": false)"), std::string::npos) << json.str();
+  printJunit(junit, loaded.cluster, {r}, nullptr, "s");
+  EXPECT_NE(junit.str().find("failures=\"0\""), std::string::npos) << junit.str();
+}
+
+TEST(Vacuity, VacuousIsAJunitFailure) {
+  const auto loaded = load();
+  const InvariantResult r = checkOne(loaded.cluster, R"(
+  - name: contradiction
+    expect: deny
+    from: {podSelector: {matchLabels: {app: a}, matchExpressions: [{key: app, operator: NotIn, values: [a]}]}}
+)");
+  ASSERT_EQ(r.outcome, Outcome::Vacuous);
+  std::ostringstream text, junit;
+  printText(text, loaded.cluster, {r});
+  EXPECT_NE(text.str().find("VACUOUS  contradiction"), std::string::npos) << text.str();
+  printJunit(junit, loaded.cluster, {r}, nullptr, "s");
+  EXPECT_NE(junit.str().find("<failure message=\"from matches nothing"), std::string::npos)
+      << junit.str();
+}
+
+TEST(Vacuity, UnknownInvariantFieldsAreStillRejected) {
+  model::Diagnostics diags;
+  parseInvariants("inv.yaml", R"(apiVersion: membrane/v1
+kind: Invariants
+invariants:
+  - name: typo
+    expect: deny
+    allowVacuos: true
+)",
+                  diags);
+  ASSERT_FALSE(diags.ok());
+  std::ostringstream o;
+  for (const auto& d : diags.errors()) o << d.str() << "\n";
+  EXPECT_NE(o.str().find("inv.yaml:6:5"), std::string::npos) << o.str();
+  EXPECT_NE(o.str().find("allowVacuos"), std::string::npos) << o.str();
+  model::Diagnostics bad_type;
+  parseInvariants("inv.yaml", R"(apiVersion: membrane/v1
+kind: Invariants
+invariants:
+  - name: t
+    expect: deny
+    allowVacuous: maybe
+)",
+                  bad_type);
+  EXPECT_FALSE(bad_type.ok());
+}
+
+constexpr const char* kL7Cluster = R"(
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: prod, labels: {app: web}}
+status: {podIP: 10.0.0.2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api, namespace: prod, labels: {app: api}}
+status: {podIP: 10.0.0.3}
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: web-l7, namespace: prod}
+spec:
+  endpointSelector: {matchLabels: {app: web}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: api}}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+      rules: {http: [{method: GET, path: "/"}]}
+  - fromEndpoints: [{matchLabels: {app: api}}]
+    toPorts: [{ports: [{port: "81", protocol: TCP}]}]
+)";
+
+TEST(L7, AnExpectationOnAnL7DecidedFlowFails) {
+  const auto loaded = load(kL7Cluster);
+  for (const char* expect : {"allow", "deny"}) {
+    for (const char* scope : {"any", "existing"}) {
+      const InvariantResult r = checkOne(loaded.cluster, std::string(R"(
+  - name: api-to-web
+    expect: )") + expect + "\n    scope: " + scope + R"(
+    from: {namespace: prod, podSelector: {matchLabels: {app: api}}}
+    to: {pod: prod/web}
+    ports: [{port: 80}]
+)");
+      ASSERT_EQ(r.outcome, Outcome::Violated) << expect << " " << scope << ": " << r.reason;
+      EXPECT_EQ(r.reason.rfind("L7-restricted", 0), 0u) << r.reason;
+      EXPECT_NE(r.reason.find("http: CiliumNetworkPolicy prod/web-l7 spec.ingress[0].toPorts[0] (c.yaml:20:7)"),
+                std::string::npos)
+          << r.reason;
+      ASSERT_TRUE(r.witness);
+      EXPECT_TRUE(r.witness->smt_l7);
+      EXPECT_TRUE(r.witness->engineL7());
+      EXPECT_EQ(r.witness->port, 80);
+    }
+  }
+  // Port 81 is a plain allow: the same invariant holds there.
+  const InvariantResult plain = checkOne(loaded.cluster, R"(
+  - name: api-to-web-81
+    expect: allow
+    scope: existing
+    from: {podSelector: {matchLabels: {app: api}}}
+    to: {pod: prod/web}
+    ports: [{port: 81}]
+)");
+  EXPECT_EQ(plain.outcome, Outcome::Holds) << plain.reason;
+  // A deny invariant over every port finds the L7 flow or the plain one, never holds.
+  const InvariantResult all = checkOne(loaded.cluster, R"(
+  - name: api-never-reaches-web
+    expect: deny
+    from: {podSelector: {matchLabels: {app: api}}}
+    to: {pod: prod/web}
+)");
+  EXPECT_EQ(all.outcome, Outcome::Violated);
 }
 
 }  // namespace
