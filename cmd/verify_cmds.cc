@@ -7,6 +7,7 @@
 #include "cmd/args.h"
 #include "model/connectivity.h"
 #include "verify/diff.h"
+#include "verify/emit.h"
 #include "verify/lint.h"
 #include "verify/report.h"
 #include "verify/verifier.h"
@@ -20,11 +21,14 @@ static_assert(verify::kVerifyExitOk == kExitOk && verify::kVerifyExitFailed == k
 
 constexpr const char* kVerifyHelp =
     "membrane verify PATH... [--invariants FILE] [--check-compiled] [--junit OUT.xml]\n"
-    "                [--timeout MS] [-o txt|json]\n"
+    "                [--timeout MS] [-o txt|json] [--emit-scenario DIR]\n"
     "  Prove the invariants of FILE for every pod that could exist (scope: any) or for today's\n"
     "  pods (scope: existing); each failure prints a witness flow and the deciding rules.\n"
     "  --check-compiled proves that each endpoint's compiled map state gives the rules'\n"
     "  verdict for every peer identity, protocol and port.\n"
+    "  --emit-scenario DIR writes each violated invariant as a scenario DIR/<invariant>/ for\n"
+    "  `membrane sim` (the manifests, the witness pods, a probe expecting what the invariant\n"
+    "  demands): it fails as the invariant did until the policy is fixed.\n"
     "  Exit: 0 all hold, 1 one fails, 2 unusable input, 3 the solver answered unknown,\n"
     "  4 internal error: the SMT encoding and model::Engine (or the compiled map state)\n"
     "  disagree; both answers are printed.";
@@ -54,11 +58,29 @@ constexpr const char* kLintHelp =
     "  other rules (proven for every pod that could exist), subjects and peers that select\n"
     "  nothing today, and equivalent policies. Exit 1 when there are findings.";
 
+bool emitScenarios(Args& a, const model::Cluster& c,
+                   const std::vector<verify::InvariantResult>& results) {
+  model::Diagnostics diags;
+  const auto files = model::collectManifestFiles(a.paths, diags);
+  verify::EmitReport report;
+  std::string error;
+  if (!diags.ok() ||
+      !verify::emitScenarios(a.values["--emit-scenario"], c, files, results, report, &error)) {
+    printDiagnostics(diags);
+    std::cerr << "error: --emit-scenario: " << error << "\n";
+    return false;
+  }
+  for (const auto& d : report.written) std::cerr << "wrote scenario " << d << "\n";
+  for (const auto& s : report.skipped) std::cerr << "no scenario for " << s << "\n";
+  return true;
+}
+
 }  // namespace
 
 int cmdVerify(int argc, char** argv) {
   Args a;
-  if (!a.parse(argc, argv, {"--invariants=", "--junit=", "--timeout=", "--check-compiled"},
+  if (!a.parse(argc, argv,
+               {"--invariants=", "--junit=", "--timeout=", "--check-compiled", "--emit-scenario="},
                kVerifyHelp)) {
     return a.exit_code;
   }
@@ -112,6 +134,9 @@ int cmdVerify(int argc, char** argv) {
     }
     verify::printJunit(junit, loaded.cluster, results, cr ? &*cr : nullptr,
                        file.path.empty() ? "check-compiled" : file.path);
+  }
+  if (a.values.count("--emit-scenario") && !emitScenarios(a, loaded.cluster, results)) {
+    return kExitBadInput;
   }
   return verify::exitCode(results, cr ? &*cr : nullptr);
 }

@@ -113,6 +113,30 @@ bool maySelect(const model::Cluster& c, const model::LabelSelector& subject, con
   return true;
 }
 
+// Addresses a real peer does not have (this network, loopback, multicast and reserved):
+// valid in the encoding, but a witness with one is useless for a replay in namespaces.
+const model::Cidr kUnusualRanges[] = {
+    {.addr = 0x00000000, .len = 8}, {.addr = 0x7F000000, .len = 8}, {.addr = 0xE0000000, .len = 3}};
+
+// After a sat check: when an external end of the model has an unusual address, looks for
+// a model with ordinary ones instead; when there is none, restores a model of the formula.
+void preferOrdinaryAddresses(Encoder& enc, const SymFlow& f) {
+  smt::Context& ctx = enc.ctx();
+  bool unusual = false;
+  std::vector<Expr> ordinary;
+  for (const SymEndpoint* e : {&f.src, &f.dst}) {
+    const bool external = ctx.intValue(e->kind) == kKindExternal;
+    const auto addr = static_cast<model::Ipv4>(ctx.bvValue(e->addr));
+    for (const auto& r : kUnusualRanges) {
+      unusual |= external && r.contains(addr);
+      ordinary.push_back(
+          ctx.implies(ctx.eq(e->kind, ctx.intVal(kKindExternal)), ctx.mkNot(enc.inCidr(*e, r))));
+    }
+  }
+  if (!unusual) return;
+  if (ctx.checkAssuming(ordinary).status != smt::Status::Sat) ctx.check();
+}
+
 double millisSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
       .count();
@@ -225,6 +249,7 @@ void Verifier::solve(Encoder& enc, const Invariant& inv, const SymFlow& f,
       res.reason = "solver: " + r.reason;
       return;
     }
+    preferOrdinaryAddresses(enc, f);
     Witness w = makeWitness(enc, f, v);
     if (options_.perturb_witness) options_.perturb_witness(w);
     bool refined = false;
