@@ -164,15 +164,24 @@ bool portInSpec(const Invariant& inv, uint8_t proto, uint16_t port) {
   return false;
 }
 
-bool allowed(const model::Engine& engine, const End& s, const End& d, uint8_t proto,
-             uint16_t port) {
+// Whether the flow is allowed; `l7` says whether an L7 redirect decided a side of it.
+bool allowed(const model::Engine& engine, const End& s, const End& d, uint8_t proto, uint16_t port,
+             bool& l7) {
   auto id = [&](const End& e) {
     if (e.pod) return engine.cluster().pods[*e.pod].identity;
     return e.reserved ? e.reserved : engine.resolve(e.ip, "");
   };
   bool ok = true;
-  if (s.pod) ok &= engine.decide(*s.pod, Direction::Egress, id(d), proto, port).allowed;
-  if (d.pod) ok &= engine.decide(*d.pod, Direction::Ingress, id(s), proto, port).allowed;
+  l7 = false;
+  for (bool egress : {true, false}) {
+    const End& self = egress ? s : d;
+    if (!self.pod) continue;
+    const auto side = engine.decide(*self.pod, egress ? Direction::Egress : Direction::Ingress,
+                                    id(egress ? d : s), proto, port);
+    ok &= side.allowed;
+    l7 |= side.verdict == model::EntryVerdict::Redirect;
+  }
+  l7 &= ok;
   return ok;
 }
 
@@ -193,8 +202,10 @@ bool enumerateViolation(const model::Cluster& c, const Invariant& inv) {
         continue;
       for (auto [proto, port] : candidate_ports) {
         if (!portInSpec(inv, proto, port)) continue;
-        const bool a = allowed(engine, s, d, proto, port);
-        if (a == (inv.expect == Expect::Deny)) return true;
+        bool l7 = false;
+        const bool a = allowed(engine, s, d, proto, port, l7);
+        // An L7-restricted flow violates either expectation (no proxy enforces it).
+        if (a == (inv.expect == Expect::Deny) || l7) return true;
       }
     }
   }
