@@ -18,7 +18,8 @@ bool Args::parse(int argc, char** argv, std::initializer_list<std::string> extra
     if (arg == "-h" || arg == "--help") {
       std::cout << "Usage: " << help
                 << "\n\nCommon options: --cluster-name NAME, --cluster-id N (0-255), -o FORMAT\n"
-                   "Exit codes: 0 ok, 1 check failed, 2 unusable input or usage, 3 unknown\n";
+                   "Exit codes: 0 ok, 1 check failed, 2 unusable input or usage, 3 unknown,\n"
+                   "4 internal error (two views of membrane disagree)\n";
       exit_code = kExitOk;
       return false;
     }

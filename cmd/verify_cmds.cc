@@ -58,6 +58,23 @@ constexpr const char* kLintHelp =
     "  other rules (proven for every pod that could exist), subjects and peers that select\n"
     "  nothing today, and equivalent policies. Exit 1 when there are findings.";
 
+// Proves every invariant of the file; false when one names a pod that does not exist
+// (unusable input, not "unknown").
+bool checkAll(verify::Verifier& verifier, const verify::InvariantFile& file,
+              std::vector<verify::InvariantResult>& results) {
+  bool ok = true;
+  for (const auto& inv : file.invariants) {
+    results.push_back(verifier.check(inv));
+    if (results.back().outcome == verify::Outcome::Unknown &&
+        results.back().reason.find("does not exist") != std::string::npos) {
+      std::cerr << "error: " << file.path << ":" << inv.loc.line << ": invariant " << inv.name
+                << ": " << results.back().reason << "\n";
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 bool emitScenarios(Args& a, const model::Cluster& c,
                    const std::vector<verify::InvariantResult>& results) {
   model::Diagnostics diags;
@@ -105,18 +122,7 @@ int cmdVerify(int argc, char** argv) {
 
   verify::Verifier verifier(loaded.cluster, opts);
   std::vector<verify::InvariantResult> results;
-  bool bad_input = false;
-  for (const auto& inv : file.invariants) {
-    results.push_back(verifier.check(inv));
-    // An invariant that names a pod that does not exist is unusable input, not "unknown".
-    if (results.back().outcome == verify::Outcome::Unknown &&
-        results.back().reason.find("does not exist") != std::string::npos) {
-      std::cerr << "error: " << file.path << ":" << inv.loc.line << ": invariant " << inv.name
-                << ": " << results.back().reason << "\n";
-      bad_input = true;
-    }
-  }
-  if (bad_input) return kExitBadInput;
+  if (!checkAll(verifier, file, results)) return kExitBadInput;
   std::optional<verify::CompiledResult> cr;
   if (compiled) cr = verifier.checkCompiled();
 

@@ -83,9 +83,13 @@ std::string witnessJson(const model::Cluster& c, const Witness& w) {
       s += (i ? ", \"" : "\"") + jsonEscape(rules[i]) + "\"";
     return s + "]}";
   };
+  std::string l7 = "[";
+  for (size_t i = 0; i < w.l7_rules.size(); ++i)
+    l7 += (i ? ", \"" : "\"") + jsonEscape(w.l7_rules[i]) + "\"";
   return "{\"protocol\": \"" + std::string(model::protocolName(w.protocol)) +
-         "\", \"port\": " + std::to_string(w.port) + ", \"source\": " + end(w.src) +
-         ", \"destination\": " + end(w.dst) +
+         "\", \"port\": " + std::to_string(w.port) +
+         ", \"l7Restricted\": " + (w.smt_l7 ? "true" : "false") + ", \"l7Rules\": " + l7 + "]" +
+         ", \"source\": " + end(w.src) + ", \"destination\": " + end(w.dst) +
          ", \"egress\": " + side(w.verdict.egress, w.egress_rules) +
          ", \"ingress\": " + side(w.verdict.ingress, w.ingress_rules) + "}";
 }
