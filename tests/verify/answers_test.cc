@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "model/loader.h"
+#include "verify/emit.h"
 #include "verify/report.h"
 #include "verify/verifier.h"
 
@@ -300,8 +301,10 @@ TEST(L7, AnExpectationOnAnL7DecidedFlowFails) {
 )");
       ASSERT_EQ(r.outcome, Outcome::Violated) << expect << " " << scope << ": " << r.reason;
       EXPECT_EQ(r.reason.rfind("L7-restricted", 0), 0u) << r.reason;
-      EXPECT_NE(r.reason.find("http: CiliumNetworkPolicy prod/web-l7 spec.ingress[0].toPorts[0] (c.yaml:20:7)"),
-                std::string::npos)
+      EXPECT_NE(
+          r.reason.find(
+              "http: CiliumNetworkPolicy prod/web-l7 spec.ingress[0].toPorts[0] (c.yaml:20:7)"),
+          std::string::npos)
           << r.reason;
       ASSERT_TRUE(r.witness);
       EXPECT_TRUE(r.witness->smt_l7);
@@ -327,6 +330,43 @@ TEST(L7, AnExpectationOnAnL7DecidedFlowFails) {
     to: {pod: prod/web}
 )");
   EXPECT_EQ(all.outcome, Outcome::Violated);
+}
+
+TEST(Emit, L7RestrictedWitnessesAreNotEmitted) {
+  const auto loaded = load(kL7Cluster);
+  const InvariantResult r = checkOne(loaded.cluster, R"(
+  - name: api-to-web
+    expect: deny
+    from: {namespace: prod, podSelector: {matchLabels: {app: api}}}
+    to: {pod: prod/web}
+    ports: [{port: 80}]
+)");
+  ASSERT_EQ(r.outcome, Outcome::Violated);
+  std::string why;
+  EXPECT_FALSE(emittedScenario(loaded.cluster, r, &why));
+  EXPECT_NE(why.find("L7-restricted"), std::string::npos) << why;
+}
+
+TEST(Emit, ExternalWitnessIsAPeerWithAnOrdinaryAddress) {
+  const auto loaded = load();
+  const InvariantResult r = checkOne(loaded.cluster, R"(
+  - name: world-cannot-reach-api
+    expect: deny
+    from: {entity: world}
+    to: {pod: prod/api}
+)");
+  ASSERT_EQ(r.outcome, Outcome::Violated) << r.reason;
+  std::string why;
+  auto s = emittedScenario(loaded.cluster, r, &why);
+  ASSERT_TRUE(s) << why;
+  EXPECT_EQ(s->name, "world-cannot-reach-api");
+  EXPECT_TRUE(s->witness_yaml.empty());  // both ends exist: no witness pods
+  EXPECT_NE(s->expect_yaml.find("peers:\n  witness-src: \""), std::string::npos) << s->expect_yaml;
+  EXPECT_EQ(s->expect_yaml.find("\"0."), std::string::npos) << s->expect_yaml;
+  EXPECT_NE(s->expect_yaml.find("from\\to  prod/api\n          witness-src  X\n"),
+            std::string::npos)
+      << s->expect_yaml;
+  EXPECT_EQ(s->expect_yaml.find("apply:"), std::string::npos) << s->expect_yaml;
 }
 
 }  // namespace
