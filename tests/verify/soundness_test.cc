@@ -7,7 +7,7 @@
 //   manifests, violates it in model::Engine;
 // - the encoder's selector pruning (VerifyOptions::prune_rules) changes no answer.
 // A failure prints the policy YAML and the invariant YAML (RC_LOG) of the shrunk case, ready
-// for a unit test. Cases per run: RC_PARAMS (tests/verify/CMakeLists.txt sets 1000).
+// for a unit test. Cases per run: RC_PARAMS (tests/verify/CMakeLists.txt: 2 x 500).
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
