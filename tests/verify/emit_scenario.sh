@@ -5,7 +5,8 @@
 # writes one scenario per violated invariant; `membrane sim --backend BACKEND` must fail on
 # each with the mismatched cell; with DIR/manifests-fixed.yaml in place of the manifests the
 # same scenarios pass, and verify proves the invariants. Privileged backends skip (77) when
-# not root, unless MEMBRANE_REQUIRE_PRIVILEGED=1 (then not being root fails).
+# not root, unless MEMBRANE_REQUIRE_PRIVILEGED=1 (then not being root fails). The netns
+# backend's namespaces are membrane sim's own (msim<pid>-*), removed by it when it exits.
 set -u
 membrane=$1 backend=$2 dir=$3
 if [ "$backend" != model ] && [ "$(id -u)" != 0 ]; then
