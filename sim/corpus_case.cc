@@ -75,9 +75,9 @@ std::optional<Probe> parseProbe(const YamlCtx& ctx, const YAML::Node& n, const s
     std::vector<Cell> row;
     for (size_t i = 1; i < words.size(); ++i) {
       const std::string& w = words[i];
-      if (w.size() != 1 || std::string(".XEI#").find(w[0]) == std::string::npos) {
+      if (w.size() != 1 || std::string(".XEI#?").find(w[0]) == std::string::npos) {
         ctx.error(n["table"], model::joinPath(path, "table"),
-                  "cell \"" + w + "\" in row \"" + words[0] + "\" is not one of . X E I #");
+                  "cell \"" + w + "\" in row \"" + words[0] + "\" is not one of . X E I # ?");
         return std::nullopt;
       }
       row.push_back(static_cast<Cell>(w[0]));
@@ -289,6 +289,7 @@ std::optional<model::FlowEndpoint> resolveCaseEndpoint(const CorpusCase& c,
 bool cellMatches(Cell expected, Cell observed) {
   switch (expected) {
     case Cell::Skip:
+    case Cell::Any:
       return true;
     case Cell::Allowed:
       return observed == Cell::Allowed;
