@@ -220,6 +220,21 @@ struct LoadDiagnostics {
   }
 };
 
+// The load-time knobs (const volatile rodata), set between open and load.
+void setKnobs(membrane_lxc* s, const DatapathConfig& config) {
+  s->rodata->cfg_trace_forward = config.trace_forward;
+  s->rodata->cfg_drop_events = config.drop_events ? 1 : 0;
+  s->rodata->cfg_anti_spoof = config.anti_spoof ? 1 : 0;
+  s->rodata->cfg_event_wakeup = config.event_wakeup ? 1 : 0;
+  s->rodata->cfg_policy_cache = config.policy_cache ? 1 : 0;
+  s->rodata->cfg_ct_timeout_tcp_syn_s = config.ct_timeout_tcp_syn_s;
+  s->rodata->cfg_ct_timeout_tcp_s = config.ct_timeout_tcp_s;
+  s->rodata->cfg_ct_timeout_tcp_close_s = config.ct_timeout_tcp_close_s;
+  s->rodata->cfg_ct_timeout_any_s = config.ct_timeout_any_s;
+  s->rodata->cfg_tunnel_ifindex = config.tunnel_ifindex;
+  std::copy(config.tunnel_mac.begin(), config.tunnel_mac.end(), s->rodata->cfg_tunnel_mac);
+}
+
 // MEMBRANE_BPF_OBJECT=/path/x.bpf.o replaces the embedded object bytes (tests point the loader
 // at a rejected object to see the failure reported). The skeleton binds programs and maps by
 // name, so the file must define the same ones. `elf` must outlive the load.
@@ -277,17 +292,7 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
   if (!opened) return opened.error();
   dp->skel_ = *opened;
   auto* s = dp->skel_;
-  s->rodata->cfg_trace_forward = config.trace_forward;
-  s->rodata->cfg_drop_events = config.drop_events ? 1 : 0;
-  s->rodata->cfg_anti_spoof = config.anti_spoof ? 1 : 0;
-  s->rodata->cfg_event_wakeup = config.event_wakeup ? 1 : 0;
-  s->rodata->cfg_policy_cache = config.policy_cache ? 1 : 0;
-  s->rodata->cfg_ct_timeout_tcp_syn_s = config.ct_timeout_tcp_syn_s;
-  s->rodata->cfg_ct_timeout_tcp_s = config.ct_timeout_tcp_s;
-  s->rodata->cfg_ct_timeout_tcp_close_s = config.ct_timeout_tcp_close_s;
-  s->rodata->cfg_ct_timeout_any_s = config.ct_timeout_any_s;
-  s->rodata->cfg_tunnel_ifindex = config.tunnel_ifindex;
-  std::copy(config.tunnel_mac.begin(), config.tunnel_mac.end(), s->rodata->cfg_tunnel_mac);
+  setKnobs(s, config);
 
   // libbpf frees the inner map template once the outer map exists: read it before load.
   bpf_map* inner = bpf_map__inner_map(s->maps.membrane_policy);
