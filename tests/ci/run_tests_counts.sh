@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # run_tests_counts.sh RUN_TESTS: ci/run-tests on a throwaway ctest directory with one passing,
-# one failing and one skipping test: its counts and exit codes, and that a skip as root fails.
+# one failing, one skipping test and one whose executable is missing (a failure, not a skip):
+# its counts and exit codes, and that a skip as root fails.
 set -u
 run_tests=$1
 dir=$(mktemp -d /tmp/membrane-runtests-XXXXXX)
@@ -11,6 +12,7 @@ add_test(ok "/bin/true")
 add_test(bad "/bin/false")
 add_test(skip "/bin/sh" "-c" "echo SKIP: no reason; exit 77")
 set_tests_properties(skip PROPERTIES SKIP_RETURN_CODE 77)
+add_test(missing "/nonexistent/membrane-test-binary")
 CT
 failures=0
 # expect RC COUNTS ARGS...: run-tests exits RC and prints the counts line COUNTS.
@@ -27,7 +29,8 @@ expect() {
 }
 expect 0 "1 passed, 0 failed, 0 skipped" -R '^ok$'
 expect 1 "0 passed, 1 failed, 0 skipped" -R '^bad$'
-expect 1 "1 passed, 1 failed, 1 skipped"
+expect 1 "1 passed, 2 failed, 1 skipped"
+expect 1 "0 passed, 1 failed, 0 skipped" -R '^missing$'
 if [ "$(id -u)" = 0 ]; then
   expect 1 "0 passed, 0 failed, 1 skipped" -R '^skip$'
 else
