@@ -118,6 +118,12 @@ int cmdCheck(int argc, char** argv) {
       ++unusable;
       continue;
     }
+    if (rep.checked == 0) {
+      // A case that checks nothing would pass without saying anything about the policy.
+      std::cerr << dir << ": error: no cell to check (expect.yaml has no probe with a table)\n";
+      ++unusable;
+      continue;
+    }
     cells += rep.checked;
     for (const auto& cell : rep.cells) {
       if (cell.match && !verbose) continue;

@@ -30,7 +30,9 @@ Commands:
                          equivalent policies
   sim SCENARIO... [--backend model|bpf|netns] [--mode overlay|native]
                          replay scenarios (docs/scenarios.md): observed truth table beside
-                         the expected one and the model's; --cleanup removes dead runs
+                         the expected one and the model's; fails on a mismatch, a
+                         disagreement with the model, a violated invariant or traffic not
+                         as expected; --cleanup removes dead runs
 
 Common options:
   --cluster-name NAME    cluster name (default "default")
@@ -40,7 +42,8 @@ Common options:
 
 Exit codes:
   0  success (check: every cell matches)
-  1  a check failed (a cell mismatched)
+  1  a check failed (a cell mismatched; sim: also a disagreement with the model, a
+     violated invariant, traffic not as expected)
   2  unusable input or wrong usage (errors name file:line:column, object and field)
   3  the solver answered unknown (verify)
 )";

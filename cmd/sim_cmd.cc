@@ -18,7 +18,12 @@ int cmdSim(int argc, char** argv) {
       "  Replays each scenario (a directory with manifests.yaml, expect.yaml and optionally\n"
       "  scenario.yaml; docs/scenarios.md) and prints the observed truth table beside the\n"
       "  expected one and the model's prediction; every mismatch with the datapath's flow\n"
-      "  events. Exit 0 only when every observed cell matches its expectation.\n"
+      "  events. It judges: every observed cell must match its expectation ('?': none) and\n"
+      "  agree with the model's prediction; scenario.yaml's invariants are proven on every\n"
+      "  step; each traffic item must be observed as expected (its `expect`, else the model's\n"
+      "  verdict; netns: every connection of the load delivered, or none).\n"
+      "  Exit codes: 0 all judged ok; 1 a mismatch, a disagreement with the model, a violated\n"
+      "  (or unprovable) invariant or a traffic item not as expected; 2 unusable input.\n"
       "  --backend  model (default): the reference engine; bpf: the BPF programs through\n"
       "             BPF_PROG_TEST_RUN (root); netns: nodes and pods as network namespaces with\n"
       "             the programs attached and real TCP/UDP/ICMP connections (root)\n"
@@ -89,7 +94,7 @@ int cmdSim(int argc, char** argv) {
     b.reset();  // tears the run's namespaces down before the next scenario
     printDiagnostics(r.diags);
     if (!r.diags.ok()) bad_input = true;
-    if (r.mismatches) failed = true;
+    if (!r.ok()) failed = true;
     if (a.output == "txt") sim::printReportText(r, std::cout);
     reports.push_back(std::move(r));
   }

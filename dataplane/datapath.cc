@@ -12,8 +12,15 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "bpf/baseline.skel.h"
 #include "bpf/membrane_lxc.skel.h"
@@ -167,28 +174,54 @@ std::array<bpf_map*, 8> pinnedMaps(membrane_lxc* s) {
 }
 }  // namespace
 
-Datapath::~Datapath() {
-  policy_store_.reset();
-  policy_.reset();
-  ct_.reset();
-  endpoints_.reset();
-  ipcache_.reset();
-  if (skel_ != nullptr) membrane_lxc__destroy(skel_);
+namespace {
+// libbpf's messages (ELF and relocation errors, warnings) of the load running on this thread
+// go into its error; other threads and debug chatter keep libbpf's default (stderr).
+thread_local std::string* libbpf_sink = nullptr;
+
+int libbpfPrint(libbpf_print_level level, const char* fmt, va_list args) {
+  if (libbpf_sink != nullptr && level != LIBBPF_DEBUG) {
+    va_list copy;
+    va_copy(copy, args);
+    char line[1024];
+    std::vsnprintf(line, sizeof(line), fmt, copy);
+    va_end(copy);
+    *libbpf_sink += line;
+  }
+  if (level == LIBBPF_DEBUG) return 0;
+  return std::vfprintf(stderr, fmt, args);
 }
 
-Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
-  if (auto v = config.validate(); !v) return v.error();
-  std::unique_ptr<Datapath> dp(new Datapath());
-  dp->config_ = config;
-  if (!config.bpffs_root.empty()) {
-    if (auto m = ensureBpffs(config.bpffs_root); !m) return m.error();
-    std::error_code ec;
-    std::filesystem::create_directories(config.pinDir(), ec);
-    if (ec) return errnoError(ec.value(), "create " + config.pinDir());
+// Everything a failed open or load can tell: libbpf's messages and the verifier's log (its
+// last lines name the rejected instruction; the whole log of a big program is megabytes).
+struct LoadDiagnostics {
+  static constexpr size_t kVerifierLogBytes = 1 << 20;
+  std::string libbpf;
+  std::vector<char> verifier = std::vector<char>(kVerifierLogBytes, '\0');
+  std::string source = "the embedded membrane_lxc object";
+
+  LoadDiagnostics() {
+    static std::once_flag once;
+    std::call_once(once, [] { libbpf_set_print(libbpfPrint); });
+    libbpf_sink = &libbpf;
   }
-  dp->skel_ = membrane_lxc__open();
-  if (dp->skel_ == nullptr) return errnoError(errno, "open membrane_lxc skeleton");
-  auto* s = dp->skel_;
+  ~LoadDiagnostics() { libbpf_sink = nullptr; }
+  LoadDiagnostics(const LoadDiagnostics&) = delete;
+  LoadDiagnostics& operator=(const LoadDiagnostics&) = delete;
+
+  std::string describe(const std::string& what) const {
+    constexpr size_t kTail = 4096;
+    std::string log(verifier.data());
+    if (log.size() > kTail) log = "..." + log.substr(log.size() - kTail);
+    std::string out = what + " (" + source + ")";
+    if (!libbpf.empty()) out += "\nlibbpf: " + libbpf;
+    if (!log.empty()) out += "\nverifier log:\n" + log;
+    return out;
+  }
+};
+
+// The load-time knobs (const volatile rodata), set between open and load.
+void setKnobs(membrane_lxc* s, const DatapathConfig& config) {
   s->rodata->cfg_trace_forward = config.trace_forward;
   s->rodata->cfg_drop_events = config.drop_events ? 1 : 0;
   s->rodata->cfg_anti_spoof = config.anti_spoof ? 1 : 0;
@@ -200,6 +233,66 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
   s->rodata->cfg_ct_timeout_any_s = config.ct_timeout_any_s;
   s->rodata->cfg_tunnel_ifindex = config.tunnel_ifindex;
   std::copy(config.tunnel_mac.begin(), config.tunnel_mac.end(), s->rodata->cfg_tunnel_mac);
+}
+
+// MEMBRANE_BPF_OBJECT=/path/x.bpf.o replaces the embedded object bytes (tests point the loader
+// at a rejected object to see the failure reported). The skeleton binds programs and maps by
+// name, so the file must define the same ones. `elf` must outlive the load.
+Result<membrane_lxc*> openLxc(const bpf_object_open_opts* opts, std::vector<char>* elf,
+                              LoadDiagnostics* diag) {
+  const char* path = std::getenv("MEMBRANE_BPF_OBJECT");
+  if (path != nullptr && *path != '\0') {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return errnoError(errno != 0 ? errno : ENOENT, std::string("open ") + path);
+    elf->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    diag->source = std::string("MEMBRANE_BPF_OBJECT=") + path;
+  }
+  auto* obj = static_cast<membrane_lxc*>(calloc(1, sizeof(membrane_lxc)));
+  if (obj == nullptr) return errnoError(ENOMEM, "allocate membrane_lxc skeleton");
+  int rc = membrane_lxc__create_skeleton(obj);
+  if (rc == 0 && !elf->empty()) {
+    obj->skeleton->data = elf->data();
+    obj->skeleton->data_sz = elf->size();
+  }
+  if (rc == 0) rc = bpf_object__open_skeleton(obj->skeleton, opts);
+  if (rc != 0) {
+    membrane_lxc__destroy(obj);
+    return errnoError(-rc, diag->describe("open membrane_lxc"));
+  }
+  return obj;
+}
+}  // namespace
+
+Datapath::~Datapath() {
+  policy_store_.reset();
+  policy_.reset();
+  ct_.reset();
+  endpoints_.reset();
+  ipcache_.reset();
+  if (skel_ != nullptr) membrane_lxc__destroy(skel_);
+}
+
+Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
+  if (auto v = config.validate(); !v) return v.error();
+  // Declared before dp: libbpf reads both until the load ends, and dp may close the object.
+  LoadDiagnostics diag;
+  std::vector<char> elf;
+  std::unique_ptr<Datapath> dp(new Datapath());
+  dp->config_ = config;
+  if (!config.bpffs_root.empty()) {
+    if (auto m = ensureBpffs(config.bpffs_root); !m) return m.error();
+    std::error_code ec;
+    std::filesystem::create_directories(config.pinDir(), ec);
+    if (ec) return errnoError(ec.value(), "create " + config.pinDir());
+  }
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+  open_opts.kernel_log_buf = diag.verifier.data();
+  open_opts.kernel_log_size = diag.verifier.size();
+  auto opened = openLxc(&open_opts, &elf, &diag);
+  if (!opened) return opened.error();
+  dp->skel_ = *opened;
+  auto* s = dp->skel_;
+  setKnobs(s, config);
 
   // libbpf frees the inner map template once the outer map exists: read it before load.
   bpf_map* inner = bpf_map__inner_map(s->maps.membrane_policy);
@@ -230,7 +323,7 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
     }
   }
   if (int rc = membrane_lxc__load(s); rc != 0) {
-    return errnoError(-rc, "load membrane_lxc (verifier log above, if any)");
+    return errnoError(-rc, diag.describe("load membrane_lxc"));
   }
   dp->ipcache_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_ipcache), false);
   dp->endpoints_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_endpoints), false);

@@ -461,60 +461,58 @@ std::vector<std::string> collectManifestFiles(const std::vector<std::string>& pa
   return files;
 }
 
-void Builder::addText(const std::string& name, const std::string& text) {
-  if (auto bad = checkYamlSyntax(text, name)) {
-    diags.error(std::move(*bad));
-    return;
-  }
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(text);
-  } catch (const YAML::Exception& e) {
-    diags.error({.loc = {.file = name, .line = e.mark.line + 1, .column = e.mark.column + 1},
-                 .message = "malformed YAML: " + e.msg});
-    return;
-  }
+void Builder::addDocs(const std::vector<ManifestDoc>& docs) {
   for (const auto& d : docs) {
     try {
-      addDocument(d, name);
+      addDocument(d.node, d.file);
     } catch (const YAML::Exception& e) {
       // Defensive: a shape the decoders did not anticipate is reported, never a crash.
-      diags.error({.loc = {.file = name, .line = e.mark.line + 1, .column = e.mark.column + 1},
+      diags.error({.loc = {.file = d.file, .line = e.mark.line + 1, .column = e.mark.column + 1},
                    .message = "cannot decode document: " + e.msg});
     }
   }
 }
 
-namespace {
-LoadResult finishLoad(Builder& b) {
-  b.finish();
-  LoadResult r{.cluster = std::move(b.cluster), .diags = std::move(b.diags)};
-  return r;
-}
-}  // namespace
-
-LoadResult loadCluster(const std::vector<std::string>& paths, const ClusterOptions& options) {
+LoadResult loadClusterFromSets(const std::vector<std::vector<ManifestText>>& sets,
+                               const ClusterOptions& options) {
   Builder b;
   b.cluster.options = options;
-  for (const auto& f : collectManifestFiles(paths, b.diags)) {
+  std::vector<ManifestDoc> docs;
+  for (const auto& set : sets) {
+    std::vector<ManifestDoc> incoming;
+    for (const auto& t : set) {
+      auto parsed = parseManifestDocs(t.name, t.text, b.diags);
+      incoming.insert(incoming.end(), parsed.begin(), parsed.end());
+    }
+    docs = applyManifestSet(docs, incoming, b.diags);
+  }
+  b.addDocs(docs);
+  b.finish();
+  return {.cluster = std::move(b.cluster), .diags = std::move(b.diags)};
+}
+
+LoadResult loadCluster(const std::vector<std::string>& paths, const ClusterOptions& options) {
+  Diagnostics read_errors;
+  std::vector<ManifestText> texts;
+  for (const auto& f : collectManifestFiles(paths, read_errors)) {
     std::ifstream in(f, std::ios::binary);
     if (!in) {
-      b.diags.error({.loc = {.file = f}, .message = "cannot be read"});
+      read_errors.error({.loc = {.file = f}, .message = "cannot be read"});
       continue;
     }
     std::stringstream ss;
     ss << in.rdbuf();
-    b.addText(f, ss.str());
+    texts.push_back({f, ss.str()});
   }
-  return finishLoad(b);
+  LoadResult r = loadClusterFromSets({texts}, options);
+  read_errors.merge(r.diags);
+  r.diags = std::move(read_errors);
+  return r;
 }
 
 LoadResult loadClusterFromTexts(const std::vector<ManifestText>& texts,
                                 const ClusterOptions& options) {
-  Builder b;
-  b.cluster.options = options;
-  for (const auto& t : texts) b.addText(t.name, t.text);
-  return finishLoad(b);
+  return loadClusterFromSets({texts}, options);
 }
 
 }  // namespace membrane::model

@@ -17,7 +17,9 @@ struct LoadResult {
 };
 
 // Files are read in a stable order: arguments as given, directories recursively in sorted
-// order (*.yaml, *.yml, *.json). Every error found is reported, not only the first.
+// order (*.yaml, *.yml, *.json). Every error found is reported, not only the first. The
+// files form one manifest set: an object defined twice (same kind, namespace, name) is an
+// error naming both places.
 LoadResult loadCluster(const std::vector<std::string>& paths, const ClusterOptions& options = {});
 
 // One in-memory document stream; `name` stands for the file name in diagnostics.
@@ -25,8 +27,14 @@ struct ManifestText {
   std::string name;
   std::string text;
 };
+// All texts form one manifest set: two objects with the same kind, namespace and name are an
+// error naming both places (model/manifest_set.h).
 LoadResult loadClusterFromTexts(const std::vector<ManifestText>& texts,
                                 const ClusterOptions& options = {});
+// Sets applied one after the other, as `kubectl apply` would: an object of a later set
+// replaces the earlier one with the same kind, namespace and name.
+LoadResult loadClusterFromSets(const std::vector<std::vector<ManifestText>>& sets,
+                               const ClusterOptions& options = {});
 
 // The files `paths` expand to, in load order; missing paths are reported in `diags`.
 std::vector<std::string> collectManifestFiles(const std::vector<std::string>& paths,

@@ -10,6 +10,7 @@
 
 #include "model/cluster.h"
 #include "model/identity.h"
+#include "model/manifest_set.h"
 #include "model/yaml_util.h"
 
 namespace membrane::model {
@@ -35,7 +36,7 @@ struct Builder {
   Diagnostics diags;
   std::vector<RawObject> policy_objects;
 
-  void addText(const std::string& name, const std::string& text);
+  void addDocs(const std::vector<ManifestDoc>& docs);
   void addDocument(const YAML::Node& doc, const std::string& file);
   void finish();
 

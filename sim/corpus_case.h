@@ -14,7 +14,16 @@
 
 namespace membrane::sim {
 
-enum class Cell : char { Allowed = '.', Blocked = 'X', Egress = 'E', Ingress = 'I', Skip = '#' };
+// Any ('?', scenarios only): probed, no expectation; `membrane sim` still judges the backend's
+// observation against the model's prediction, `membrane check` has nothing to check.
+enum class Cell : char {
+  Allowed = '.',
+  Blocked = 'X',
+  Egress = 'E',
+  Ingress = 'I',
+  Skip = '#',
+  Any = '?'
+};
 
 struct Probe {
   std::string port;  // number or named port; empty for ICMP

@@ -501,6 +501,7 @@ void NetnsBackend::runTraffic(const StepState& step) {
   }
   drainNodeEvents();
   for (const auto& f : run) {
+    traffic_.push_back({.flow = f.spec, .sent = f.sent, .delivered = f.delivered});
     notes_.push_back("traffic " + f.spec->from + " -> " + f.spec->to + " " +
                      std::string(model::protocolName(f.spec->protocol)) + " " + f.spec->port +
                      ": " + std::to_string(f.delivered) + "/" + std::to_string(f.sent) +

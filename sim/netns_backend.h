@@ -32,6 +32,7 @@ class NetnsBackend final : public Backend {
   std::optional<std::string> apply(const StepState& step) override;
   void probe(const StepState& step, std::vector<SimCell>& cells) override;
   std::vector<std::string> notes() const override { return notes_; }
+  std::vector<TrafficLoad> trafficLoad() const override { return traffic_; }
 
   // The namespace playing a row/column name of the scenario (pod, node peer, external
   // peer), or empty.
@@ -70,6 +71,7 @@ class NetnsBackend final : public Backend {
   std::unique_ptr<Servers> servers_;
   std::vector<std::string> all_ns_;
   std::vector<std::string> notes_;
+  std::vector<TrafficLoad> traffic_;  // sent / delivered of the scenario's traffic
   size_t next_pod_ = 0;
   bool up_ = false;
 };

@@ -42,6 +42,53 @@ std::string jsonEscape(const std::string& s) {
 
 std::string cellStr(Cell c) { return std::string(1, static_cast<char>(c)); }
 
+void printHowAndEvents(const SimCell& c, std::ostream& out) {
+  if (!c.note.empty()) out << "  how: " << c.note << "\n";
+  if (c.events.empty()) out << "  no flow event from the datapath for this flow\n";
+  for (const auto& e : c.events) out << "  event: " << e << "\n";
+}
+
+// Cells that fail their expectation, then cells where the backend and the model differ.
+void printCellVerdicts(const SimReport& r, std::ostream& out) {
+  for (const auto& c : r.cells) {
+    if (c.match) continue;
+    out << "MISMATCH [" << r.steps[c.step] << "] " << c.probe << " " << c.from << " -> " << c.to
+        << ": expected " << cellStr(c.expected) << ", observed " << cellStr(c.observed)
+        << ", model " << cellStr(c.predicted) << "\n";
+    printHowAndEvents(c, out);
+  }
+  for (const auto& c : r.cells) {
+    if (c.agrees) continue;
+    out << "DISAGREE [" << r.steps[c.step] << "] " << c.probe << " " << c.from << " -> " << c.to
+        << ": model " << cellStr(c.predicted) << ", observed " << cellStr(c.observed)
+        << " (backend " << r.backend << ")\n";
+    printHowAndEvents(c, out);
+  }
+}
+
+std::string allowStr(Cell c) { return c == Cell::Allowed ? "allow" : "deny"; }
+
+void printInvariantsAndTraffic(const SimReport& r, std::ostream& out) {
+  for (const auto& i : r.invariants) {
+    out << "invariant [" << r.steps[i.step] << "] " << i.name << ": "
+        << (i.ok ? i.outcome : "FAIL " + i.outcome);
+    if (!i.ok && !i.detail.empty()) out << ": " << i.detail;
+    out << "\n";
+  }
+  for (const auto& t : r.traffic) {
+    const SimCell& c = t.cell;
+    out << "traffic [" << t.index << "] " << c.from << " -> " << c.to << " " << c.probe << ": "
+        << (t.match ? "ok" : "FAIL") << ", expected " << allowStr(c.expected)
+        << (t.expect_from_model ? " (the model's verdict)" : " (expect)") << ", observed "
+        << cellStr(c.observed);
+    if (t.load) {
+      out << ", load " << t.load->delivered << "/" << t.load->sent << " delivered";
+    }
+    out << "\n";
+    if (!t.match || !c.agrees) printHowAndEvents(c, out);
+  }
+}
+
 }  // namespace
 
 void printReportText(const SimReport& r, std::ostream& out) {
@@ -79,7 +126,7 @@ void printReportText(const SimReport& r, std::ostream& out) {
         << "  " << padded(header()) << "  " << padded(header()) << "  " << header() << "\n";
     for (size_t ri = 0; ri < t.rows.size(); ++ri) {
       std::string obs, exp, mod;
-      bool bad = false;
+      bool bad = false, disagrees = false;
       for (size_t ci = 0; ci < t.cols.size(); ++ci) {
         auto it = t.cells.find({ri, ci});
         if (it == t.cells.end()) {
@@ -92,9 +139,14 @@ void printReportText(const SimReport& r, std::ostream& out) {
         exp += static_cast<char>(it->second->expected);
         mod += static_cast<char>(it->second->predicted);
         bad |= !it->second->match;
+        disagrees |= !it->second->agrees;
       }
       out << "  " << std::setw(static_cast<int>(w)) << t.rows[ri] << "  " << padded(obs) << "  "
-          << padded(exp) << "  " << mod << (bad ? "   <- mismatch" : "") << "\n";
+          << padded(exp) << "  " << mod
+          << (bad         ? "   <- mismatch"
+              : disagrees ? "   <- disagrees with the model"
+                          : "")
+          << "\n";
     }
   }
   for (const auto& n : r.notes) out << "note: " << n << "\n";
@@ -103,20 +155,41 @@ void printReportText(const SimReport& r, std::ostream& out) {
     if (!c.note.empty() && r.backend != "model") ++kinds[c.note];
   }
   for (const auto& [note, n] : kinds) out << "note: " << n << " cell(s): " << note << "\n";
-  for (const auto& c : r.cells) {
-    if (c.match) continue;
-    out << "MISMATCH [" << r.steps[c.step] << "] " << c.probe << " " << c.from << " -> " << c.to
-        << ": expected " << cellStr(c.expected) << ", observed " << cellStr(c.observed)
-        << ", model " << cellStr(c.predicted) << "\n";
-    if (!c.note.empty()) out << "  how: " << c.note << "\n";
-    if (c.events.empty()) out << "  no flow event from the datapath for this flow\n";
-    for (const auto& e : c.events) out << "  event: " << e << "\n";
-  }
-  size_t checked = r.cells.size();
-  out << (r.ok() ? "PASS " : "FAIL ") << r.scenario << " (" << r.backend << ", " << checked
-      << " cells, " << r.mismatches << " mismatches, " << std::fixed << std::setprecision(2)
+  printCellVerdicts(r, out);
+  printInvariantsAndTraffic(r, out);
+  out << (r.ok() ? "PASS " : "FAIL ") << r.scenario << " (" << r.backend << ", " << r.cells.size()
+      << " cells, " << r.mismatches << " mismatches, " << r.disagreements
+      << " disagreements with the model, " << r.invariants.size() - r.invariants_failed << "/"
+      << r.invariants.size() << " invariants hold, " << r.traffic.size() - r.traffic_failed << "/"
+      << r.traffic.size() << " traffic items ok, " << std::fixed << std::setprecision(2)
       << r.seconds << " s)\n";
 }
+
+namespace {
+void printJudgementJson(const SimReport& r, std::ostream& out) {
+  out << "  \"invariants\": [";
+  for (size_t j = 0; j < r.invariants.size(); ++j) {
+    const InvariantCheck& i = r.invariants[j];
+    out << (j ? "," : "") << "\n   {\"step\": \"" << jsonEscape(r.steps[i.step])
+        << "\", \"name\": \"" << jsonEscape(i.name) << "\", \"outcome\": \"" << i.outcome
+        << "\", \"ok\": " << (i.ok ? "true" : "false") << ", \"detail\": \"" << jsonEscape(i.detail)
+        << "\"}";
+  }
+  out << "],\n  \"traffic\": [";
+  for (size_t j = 0; j < r.traffic.size(); ++j) {
+    const TrafficCheck& t = r.traffic[j];
+    out << (j ? "," : "") << "\n   {\"index\": " << t.index << ", \"from\": \""
+        << jsonEscape(t.cell.from) << "\", \"to\": \"" << jsonEscape(t.cell.to)
+        << "\", \"probe\": \"" << t.cell.probe << "\", \"expected\": \""
+        << allowStr(t.cell.expected) << "\", \"expected_from\": \""
+        << (t.expect_from_model ? "model" : "expect") << "\", \"observed\": \""
+        << cellStr(t.cell.observed) << "\", \"model\": \"" << cellStr(t.cell.predicted) << "\"";
+    if (t.load) out << ", \"sent\": " << t.load->sent << ", \"delivered\": " << t.load->delivered;
+    out << ", \"ok\": " << (t.match ? "true" : "false") << "}";
+  }
+  out << "]";
+}
+}  // namespace
 
 void printReportJson(const std::vector<SimReport>& reports, std::ostream& out) {
   out << "[";
@@ -125,7 +198,10 @@ void printReportJson(const std::vector<SimReport>& reports, std::ostream& out) {
     out << (i ? "," : "") << "\n {\"scenario\": \"" << jsonEscape(r.scenario)
         << "\", \"backend\": \"" << r.backend << "\", \"routing\": \"" << routingName(r.routing)
         << "\", \"ok\": " << (r.ok() ? "true" : "false") << ", \"mismatches\": " << r.mismatches
-        << ", \"seconds\": " << r.seconds << ",\n  \"notes\": [";
+        << ", \"disagreements\": " << r.disagreements
+        << ", \"invariants_failed\": " << r.invariants_failed
+        << ", \"traffic_failed\": " << r.traffic_failed << ", \"seconds\": " << r.seconds
+        << ",\n  \"notes\": [";
     for (size_t j = 0; j < r.notes.size(); ++j) {
       out << (j ? ", " : "") << "\"" << jsonEscape(r.notes[j]) << "\"";
     }
@@ -141,14 +217,17 @@ void printReportJson(const std::vector<SimReport>& reports, std::ostream& out) {
           << "\", \"to\": \"" << jsonEscape(c.to) << "\", \"port\": " << c.port
           << ", \"expected\": \"" << cellStr(c.expected) << "\", \"observed\": \""
           << cellStr(c.observed) << "\", \"model\": \"" << cellStr(c.predicted)
-          << "\", \"match\": " << (c.match ? "true" : "false") << ", \"note\": \""
+          << "\", \"match\": " << (c.match ? "true" : "false")
+          << ", \"agrees\": " << (c.agrees ? "true" : "false") << ", \"note\": \""
           << jsonEscape(c.note) << "\", \"events\": [";
       for (size_t k = 0; k < c.events.size(); ++k) {
         out << (k ? ", " : "") << "\"" << jsonEscape(c.events[k]) << "\"";
       }
       out << "]}";
     }
-    out << "]}";
+    out << "],\n";
+    printJudgementJson(r, out);
+    out << "}";
   }
   out << "\n]\n";
 }

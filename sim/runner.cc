@@ -2,6 +2,7 @@
 // The scenario runner and the model backend.
 #include <chrono>
 
+#include "sim/judge.h"
 #include "sim/sim.h"
 
 namespace membrane::sim {
@@ -67,11 +68,34 @@ std::vector<SimCell> enumerateCells(const Scenario& s, size_t si, const model::C
 
 std::unique_ptr<Backend> makeModelBackend() { return std::make_unique<ModelBackend>(); }
 
+namespace {
+// Probes the step's cells and, after the last step, the traffic items in one backend call
+// (the netns backend runs the scenario's load after the last step's probes), then judges
+// each cell against its expectation and against the model.
+void probeAndJudge(Backend& backend, const StepState& st, std::vector<SimCell> cells,
+                   std::vector<TrafficCheck>& traffic, SimReport& report) {
+  const size_t n = cells.size();
+  for (const auto& t : traffic) cells.push_back(t.cell);
+  backend.probe(st, cells);
+  for (size_t i = n; i < cells.size(); ++i) traffic[i - n].cell = std::move(cells[i]);
+  cells.resize(n);
+  for (auto& c : cells) {
+    c.match = cellMatches(c.expected, c.observed);
+    c.agrees = observationAgrees(c.predicted, c.observed);
+    if (!c.match) ++report.mismatches;
+    if (!c.agrees) ++report.disagreements;
+    report.cells.push_back(std::move(c));
+  }
+}
+}  // namespace
+
 SimReport runScenario(const Scenario& s, Backend& backend, const SimOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
   SimReport report{
       .scenario = s.dir, .backend = backend.name(), .routing = options.routing.value_or(s.routing)};
-  for (size_t si = 0; si < s.c.steps.size(); ++si) {
+  verify::InvariantFile invariants;
+  if (!s.invariants.empty()) invariants = verify::loadInvariants(s.invariants, report.diags);
+  for (size_t si = 0; report.diags.ok() && si < s.c.steps.size(); ++si) {
     report.steps.push_back(s.c.steps[si].name);
     model::LoadResult loaded = loadCaseCluster(s.c, si, s.cluster);
     report.diags.merge(loaded.diags);
@@ -84,7 +108,16 @@ SimReport runScenario(const Scenario& s, Backend& backend, const SimOptions& opt
       break;
     }
     auto cells = enumerateCells(s, si, loaded.cluster, engine, report.diags);
+    std::vector<TrafficCheck> traffic;
+    if (si + 1 == s.c.steps.size()) {
+      traffic = enumerateTraffic(s, si, loaded.cluster, engine, report.diags);
+    }
+    auto proofs = proveInvariants(invariants, si, loaded.cluster, report.diags);
     if (!report.diags.ok()) break;
+    for (auto& p : proofs) {
+      if (!p.ok) ++report.invariants_failed;
+      report.invariants.push_back(std::move(p));
+    }
     StepState st{.index = si,
                  .scenario = &s,
                  .cluster = &loaded.cluster,
@@ -102,14 +135,18 @@ SimReport runScenario(const Scenario& s, Backend& backend, const SimOptions& opt
     }
     if (options.progress) {
       options.progress(s.dir + ": step " + s.c.steps[si].name + ": probing " +
-                       std::to_string(cells.size()) + " cells");
+                       std::to_string(cells.size() + traffic.size()) + " cells");
     }
-    backend.probe(st, cells);
-    for (auto& c : cells) {
-      c.match = cellMatches(c.expected, c.observed);
-      if (!c.match) ++report.mismatches;
-      report.cells.push_back(std::move(c));
-    }
+    probeAndJudge(backend, st, std::move(cells), traffic, report);
+    report.traffic_failed += judgeTraffic(traffic, backend.trafficLoad(), s);
+    for (const auto& t : traffic) report.disagreements += t.cell.agrees ? 0 : 1;
+    for (auto& t : traffic) report.traffic.push_back(std::move(t));
+  }
+  if (report.diags.ok() && report.cells.empty() && report.traffic.empty() &&
+      report.invariants.empty()) {
+    // A scenario that judges nothing would pass without saying anything.
+    report.diags.error({.loc = {.file = s.dir},
+                        .message = "nothing to judge: no probe cell, traffic item or invariant"});
   }
   report.notes = backend.notes();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -75,7 +75,7 @@ std::optional<uint8_t> parseProtocol(const std::string& p) {
 void parseTraffic(const YamlCtx& ctx, const YAML::Node& n, Scenario& s) {
   for (size_t i = 0; i < n.size(); ++i) {
     const std::string p = model::indexPath("", "traffic", i);
-    ctx.checkKeys(n[i], p, {"from", "to", "protocol", "port", "rate", "duration"});
+    ctx.checkKeys(n[i], p, {"from", "to", "protocol", "port", "rate", "duration", "expect"});
     TrafficFlow f{.loc = ctx.loc(n[i])};
     auto from = ctx.str(n[i], "from", p);
     auto to = ctx.str(n[i], "to", p);
@@ -96,6 +96,14 @@ void parseTraffic(const YamlCtx& ctx, const YAML::Node& n, Scenario& s) {
     if (auto r = ctx.integer(n[i], "rate", p, 1, 1000000)) f.rate_pps = static_cast<uint32_t>(*r);
     if (auto d = ctx.integer(n[i], "duration", p, 1, 3600)) {
       f.duration_s = static_cast<uint32_t>(*d);
+    }
+    if (auto e = ctx.str(n[i], "expect", p)) {
+      if (*e == "allow" || *e == "deny") {
+        f.expect_allow = *e == "allow";
+      } else {
+        ctx.error(n[i]["expect"], model::joinPath(p, "expect"),
+                  "\"" + *e + "\" is not allow or deny");
+      }
     }
     s.traffic.push_back(std::move(f));
   }

@@ -33,6 +33,8 @@ struct TrafficFlow {
   std::string port;
   uint32_t rate_pps = 10;
   uint32_t duration_s = 1;
+  // `expect: allow|deny`; absent: the model's verdict for the flow is the expectation.
+  std::optional<bool> expect_allow;
   model::SourceLoc loc;
 };
 

@@ -34,9 +34,38 @@ struct SimCell {
   Cell expected = Cell::Skip;
   Cell predicted = Cell::Skip;  // the model
   Cell observed = Cell::Skip;   // the backend
-  bool match = true;
-  std::string note;  // how the backend decided (e.g. SCTP INIT seen on the interface)
+  bool match = true;            // observed satisfies expected
+  bool agrees = true;           // observed agrees with the model's prediction
+  std::string note;             // how the backend decided (e.g. SCTP INIT seen on the interface)
   std::vector<std::string> events;  // flow events the datapath emitted for this cell
+};
+
+// One invariant of the scenario's invariants file, proven by the verifier on the cluster of
+// one step (a step may change policies: every step is proven).
+struct InvariantCheck {
+  size_t step = 0;
+  std::string name;
+  std::string outcome;  // verify::outcomeName: holds, violated, unknown
+  std::string detail;   // violated: the witness flow; unknown: why
+  bool ok = false;      // holds
+};
+
+// What a backend measured for one traffic item of scenario.yaml under load (netns).
+struct TrafficLoad {
+  const TrafficFlow* flow = nullptr;  // into Scenario::traffic
+  size_t sent = 0;
+  size_t delivered = 0;
+};
+
+// One traffic item judged after the last step: its expectation (`expect`, else the model's
+// verdict) against the backend's observation of one probe of the flow and, where the
+// backend ran the load, against sent / delivered (allow: every one delivered; deny: none).
+struct TrafficCheck {
+  size_t index = 0;  // into Scenario::traffic
+  SimCell cell;      // the probe; cell.expected is the expectation as a cell
+  bool expect_from_model = true;
+  std::optional<TrafficLoad> load;
+  bool match = true;
 };
 
 struct SimReport {
@@ -46,10 +75,18 @@ struct SimReport {
   std::vector<std::string> steps;
   std::vector<SimCell> cells;
   std::vector<std::string> notes;  // backend remarks (setup figures, simplifications)
+  std::vector<InvariantCheck> invariants;
+  std::vector<TrafficCheck> traffic;
   model::Diagnostics diags;
-  size_t mismatches = 0;
+  size_t mismatches = 0;     // cells whose observation does not satisfy the expectation
+  size_t disagreements = 0;  // cells (and traffic probes) where backend and model differ
+  size_t invariants_failed = 0;
+  size_t traffic_failed = 0;
   double seconds = 0;
-  bool ok() const { return diags.ok() && mismatches == 0; }
+  bool ok() const {
+    return diags.ok() && mismatches == 0 && disagreements == 0 && invariants_failed == 0 &&
+           traffic_failed == 0;
+  }
 };
 
 // What a backend needs to bring a step about.
@@ -74,6 +111,8 @@ class Backend {
   // Fills observed, note and events of every cell.
   virtual void probe(const StepState& step, std::vector<SimCell>& cells) = 0;
   virtual std::vector<std::string> notes() const { return {}; }
+  // Sent / delivered of the scenario's traffic, for backends that run it as load (netns).
+  virtual std::vector<TrafficLoad> trafficLoad() const { return {}; }
 };
 
 struct SimOptions {
@@ -92,8 +131,21 @@ SimReport runScenario(const Scenario& s, Backend& backend, const SimOptions& opt
 std::vector<SimCell> enumerateCells(const Scenario& s, size_t step, const model::Cluster& cluster,
                                     const model::Engine& engine, model::Diagnostics& diags);
 
-// Output: observed, expected and predicted tables per probe, then every mismatch with its
-// events; json: one object per scenario.
+// Whether the backend's observation agrees with the model's prediction: the same
+// allowed-or-not, and the same side when the backend can tell it (E, I).
+bool observationAgrees(Cell predicted, Cell observed);
+
+// The traffic items as probes of step `step` (their cell.expected: `expect` or the model's).
+std::vector<TrafficCheck> enumerateTraffic(const Scenario& s, size_t step,
+                                           const model::Cluster& cluster,
+                                           const model::Engine& engine, model::Diagnostics& diags);
+// Judges probed traffic checks, with `load` where the backend measured it.
+size_t judgeTraffic(std::vector<TrafficCheck>& checks, const std::vector<TrafficLoad>& load,
+                    const Scenario& s);
+
+// Output: observed, expected and predicted tables per probe, then every mismatch and
+// disagreement with its events, the invariants and the traffic; json: one object per
+// scenario.
 void printReportText(const SimReport& r, std::ostream& out);
 void printReportJson(const std::vector<SimReport>& reports, std::ostream& out);
 

@@ -8,7 +8,8 @@
 # namespaces and is removed at the end. PORTS=9090 probes only allowed cells, MODES picks modes.
 set -eu
 membrane=$1 pods=${2:-100} nodes=${3:-4}
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+. "$(dirname "$0")/../../tests/support/privileged.sh"
+require_root "needs root"
 dir=$(mktemp -d /tmp/membrane-scale-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 groups=10

@@ -16,6 +16,7 @@
 #include "dataplane/packet.h"
 #include "dataplane/policy_writer.h"
 #include "model/mapstate.h"
+#include "tests/support/privileged.h"
 
 namespace membrane::dataplane::testing {
 
@@ -60,9 +61,9 @@ class BpfTest : public ::testing::Test {
   void SetUp() override { setUpWith(smallConfig()); }
 
   void setUpWith(const DatapathConfig& config) {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root to load BPF programs";
+    MEMBRANE_REQUIRE_OR_SKIP(geteuid() == 0, "needs root to load BPF programs");
     auto dp = Datapath::load(config);
-    if (!dp) GTEST_SKIP() << "kernel refused the datapath: " << dp.error().message();
+    MEMBRANE_REQUIRE_OR_SKIP(dp, "kernel refused the datapath: " << dp.error().message());
     dp_ = std::move(*dp);
     policy_ = std::make_unique<PolicyWriter>(dp_->policyStore());
     ipcache_ = std::make_unique<IpcacheWriter>(dp_->ipcache());

@@ -12,6 +12,7 @@
 
 #include "dataplane/netns.h"
 #include "tests/bpf/bpf_fixture.h"
+#include "tests/support/privileged.h"
 
 namespace membrane::dataplane::testing {
 namespace {
@@ -99,15 +100,15 @@ constexpr uint32_t kVethPod = ipv4Addr(10, 77, 0, 1);
 constexpr uint32_t kVethPeer = ipv4Addr(10, 77, 0, 2);
 
 TEST(Veth, RealTrafficThroughAllowAndDenyPolicies) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root (netns, BPF)";
-  if (runQuiet("ip -V") != 0) GTEST_SKIP() << "iproute2 not installed";
+  MEMBRANE_REQUIRE_OR_SKIP(geteuid() == 0, "needs root (netns, BPF)");
+  MEMBRANE_REQUIRE_OR_SKIP(runQuiet("ip -V") == 0, "iproute2 not installed");
   // Destroyed last: deletes both namespaces (and with them the veth and tc hooks).
   auto topo_r = VethPair::create(
       {.prefix = "mbt" + std::to_string(getpid()) + "-", .addr_a = kVethPod, .addr_b = kVethPeer});
-  if (!topo_r) GTEST_SKIP() << "cannot create netns/veth here: " << topo_r.error().message();
+  MEMBRANE_REQUIRE_OR_SKIP(topo_r, "cannot create netns/veth here: " << topo_r.error().message());
   const VethPair& topo = **topo_r;
   auto dp = Datapath::load(smallConfig());
-  if (!dp) GTEST_SKIP() << "kernel refused the datapath: " << dp.error().message();
+  MEMBRANE_REQUIRE_OR_SKIP(dp, "kernel refused the datapath: " << dp.error().message());
   Datapath& d = **dp;
   const int ifindex = topo.ifindexB();  // host side, in namespace b
   EndpointWriter eps(d.endpoints());

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/bpf/bpf_fixture.h"
+#include "tests/support/privileged.h"
 
 namespace membrane::dataplane::testing {
 namespace {
@@ -86,7 +87,7 @@ TEST_F(BpfTest, PolicySwapsNeverExposeAMixedState) {
 }
 
 TEST(Pinning, MapsSurviveAReloadUnderAConfiguredBpffs) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root (mount, BPF)";
+  MEMBRANE_REQUIRE_OR_SKIP(geteuid() == 0, "needs root (mount, BPF)");
   const std::string root = "/tmp/mbt" + std::to_string(getpid()) + "-bpffs";
   struct Cleanup {
     std::string root;
@@ -100,7 +101,7 @@ TEST(Pinning, MapsSurviveAReloadUnderAConfiguredBpffs) {
   cfg.bpffs_root = root;
   {
     auto dp = Datapath::load(cfg);
-    if (!dp) GTEST_SKIP() << "kernel refused: " << dp.error().message();
+    MEMBRANE_REQUIRE_OR_SKIP(dp, "kernel refused: " << dp.error().message());
     IpcacheWriter w((*dp)->ipcache());
     ASSERT_TRUE(w.apply({{{.addr = kPeerA, .len = 32}, {.identity = kIdA}}}).ok());
     PolicyWriter pw((*dp)->policyStore());

@@ -20,6 +20,10 @@ int main(int argc, char** argv) {
   model::Engine engine(loaded.cluster);
   auto ours = sim::toConnLines(loaded.cluster, model::computeConnectivity(engine));
   std::ifstream in(argv[2]);
+  if (!in) {
+    std::cerr << argv[2] << ": cannot open the expected list\n";
+    return 2;
+  }
   std::stringstream ss;
   ss << in.rdbuf();
   std::string err;

@@ -13,6 +13,7 @@
 
 #include "sim/agents.h"
 #include "sim/scenario.h"
+#include "tests/support/privileged.h"
 
 namespace membrane::sim {
 namespace {
@@ -57,12 +58,12 @@ TEST(AgentState, OverlayTunnelsOnlyRemotePods) {
 }
 
 TEST(AgentReconcile, AppliesOnlyDifferences) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root to load BPF programs";
+  MEMBRANE_REQUIRE_OR_SKIP(geteuid() == 0, "needs root to load BPF programs");
   model::Diagnostics d;
   auto s = loadScenario(kDir, d);
   ASSERT_TRUE(s);
   auto agent = dataplane::NodeAgent::create(simDatapathConfig(0));
-  if (!agent) GTEST_SKIP() << "kernel refused the datapath: " << agent.error().message();
+  MEMBRANE_REQUIRE_OR_SKIP(agent, "kernel refused the datapath: " << agent.error().message());
   dataplane::IdentityStabilizer ids;
   auto opts = options(false);
   opts.identities = &ids;
@@ -97,7 +98,7 @@ TEST(AgentReconcile, AppliesOnlyDifferences) {
 }
 
 TEST(AgentReconcile, RestartWithPinnedMapsChangesNothing) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root to load BPF programs";
+  MEMBRANE_REQUIRE_OR_SKIP(geteuid() == 0, "needs root to load BPF programs");
   const std::string root = "/tmp/msim" + std::to_string(getpid()) + "-bpffs";
   struct Cleanup {
     std::string root;
@@ -122,7 +123,7 @@ TEST(AgentReconcile, RestartWithPinnedMapsChangesNothing) {
   std::map<std::string, uint16_t> before;
   {
     auto agent = dataplane::NodeAgent::create(config);
-    if (!agent) GTEST_SKIP() << "kernel refused the datapath: " << agent.error().message();
+    MEMBRANE_REQUIRE_OR_SKIP(agent, "kernel refused the datapath: " << agent.error().message());
     ASSERT_TRUE((*agent)->reconcile(state).ok());
     for (const auto& ep : state.endpoints) before[ep.name] = *(*agent)->endpointId(ep.name);
   }  // the agent stops; the pinned maps stay

@@ -18,6 +18,7 @@
 #include "dataplane/observe.h"
 #include "sim/netns_backend.h"
 #include "sim/run_registry.h"
+#include "tests/support/privileged.h"
 
 namespace membrane::sim {
 namespace {
@@ -76,7 +77,7 @@ struct Loaded {
 };
 
 TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, BPF)";
+  MEMBRANE_REQUIRE_OR_SKIP(geteuid() == 0, "needs root (network namespaces, BPF)");
   model::Diagnostics diags;
   auto s = loadScenario(kDir, diags);
   ASSERT_TRUE(s) << "cannot load " << kDir;
@@ -159,7 +160,7 @@ TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
 }
 
 TEST(SimCleanup, RemovesNamespacesOfDeadRuns) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces)";
+  MEMBRANE_REQUIRE_OR_SKIP(geteuid() == 0, "needs root (network namespaces)");
   // A pid that cannot be alive: above the kernel's pid_max ceiling.
   const std::string stale = std::string(kRunNamePrefix) + "4194999-n1";
   ASSERT_EQ(std::system(("ip netns add " + stale).c_str()), 0);

@@ -6,10 +6,8 @@
 # with its reason on the destination node.
 set -u
 membrane=$1 backend=$2
-if [ "$backend" != model ] && [ "$(id -u)" != 0 ]; then
-  echo "SKIP: the $backend backend needs root"
-  exit 77
-fi
+. "$(dirname "$0")/../support/privileged.sh"
+[ "$backend" = model ] || require_root "the $backend backend needs root"
 src=$(dirname "$0")/../../scenarios/multi-node-overlay
 dir=$(mktemp -d /tmp/membrane-mismatch-XXXXXX)
 trap 'rm -rf "$dir"' EXIT

@@ -11,6 +11,7 @@
 #include "dataplane/observe.h"
 #include "dataplane/packet.h"
 #include "sim/agents.h"
+#include "tests/support/privileged.h"
 
 namespace membrane::sim {
 namespace {
@@ -27,9 +28,9 @@ constexpr int kTcOk = 0, kTcShot = 2, kTcRedirect = 7;
 class OverlayBpf : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root to load BPF programs";
+    MEMBRANE_REQUIRE_OR_SKIP(geteuid() == 0, "needs root to load BPF programs");
     auto a = dataplane::NodeAgent::create(simDatapathConfig(/*tunnel_ifindex=*/1));
-    if (!a) GTEST_SKIP() << "kernel refused the datapath: " << a.error().message();
+    MEMBRANE_REQUIRE_OR_SKIP(a, "kernel refused the datapath: " << a.error().message());
     agent_ = std::move(*a);
     model::MapState allow_all;
     for (auto dir : {model::Direction::Ingress, model::Direction::Egress}) {

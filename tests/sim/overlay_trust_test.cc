@@ -9,6 +9,7 @@
 #include "dataplane/netns.h"
 #include "dataplane/observe.h"
 #include "sim/netns_backend.h"
+#include "tests/support/privileged.h"
 
 namespace membrane::sim {
 namespace {
@@ -16,7 +17,7 @@ namespace {
 const std::string kDir = std::string(MEMBRANE_SOURCE_DIR) + "/scenarios/world-cidr-egress";
 
 TEST(OverlayTrust, VniFromUnknownSenderIsDropped) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, BPF)";
+  MEMBRANE_REQUIRE_OR_SKIP(geteuid() == 0, "needs root (network namespaces, BPF)");
   model::Diagnostics diags;
   auto s = loadScenario(kDir, diags);
   ASSERT_TRUE(s);

@@ -1,14 +1,17 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # run_sim.sh MEMBRANE BACKEND MODE DIR...: every scenario through `membrane sim`; privileged
-# backends skip (exit 77) when not root. MODE "scenario" keeps each scenario's own routing.
+# backends skip (exit 77; a failure under MEMBRANE_REQUIRE_PRIVILEGED=1) when not root. MODE
+# "scenario" keeps each scenario's own routing. No DIR at all is an error, not a pass.
 set -u
 membrane=$1 backend=$2 mode=$3
 shift 3
-if [ "$backend" != model ] && [ "$(id -u)" != 0 ]; then
-  echo "SKIP: the $backend backend needs root"
-  exit 77
+if [ $# = 0 ]; then
+  echo "FAIL: no scenario directories given (empty corpus glob?)"
+  exit 1
 fi
+. "$(dirname "$0")/../support/privileged.sh"
+[ "$backend" = model ] || require_root "the $backend backend needs root"
 modeopt=
 [ "$mode" != scenario ] && modeopt="--mode $mode"
 fail=0 n=0

@@ -94,6 +94,7 @@ TEST(Scenario, BadValuesAreErrors) {
            {"cluster:\n  id: 300\n", "out of range"},
            {"cluster:\n  nodes:\n  - name: n\n    internalIP: 10.0.0\n", "not an IPv4 address"},
            {"traffic:\n- {from: a, to: b, protocol: GRE}\n", "not TCP, UDP, SCTP or ICMP"},
+           {"traffic:\n- {from: a, to: b, port: \"1\", expect: maybe}\n", "not allow or deny"},
            {"invariants: nope.yaml\n", "no such file"},
            {"- 1\n", "expected a map"}}) {
     const std::string dir = withScenarioYaml("scenarios/deny-precedence", yaml);
@@ -133,6 +134,53 @@ TEST(Scenario, MismatchIsReported) {
   SimReport r = runScenario(*s, *backend, {});
   EXPECT_EQ(r.mismatches, 1u);
   EXPECT_FALSE(r.ok());
+}
+
+// Judging rules of `membrane sim` (docs/scenarios.md, "Judging").
+TEST(SimJudge, ObservationAgreesWithTheModel) {
+  EXPECT_TRUE(observationAgrees(Cell::Allowed, Cell::Allowed));
+  EXPECT_TRUE(observationAgrees(Cell::Ingress, Cell::Ingress));
+  EXPECT_TRUE(observationAgrees(Cell::Ingress, Cell::Blocked));  // side unknown to the backend
+  EXPECT_FALSE(observationAgrees(Cell::Allowed, Cell::Ingress));
+  EXPECT_FALSE(observationAgrees(Cell::Egress, Cell::Allowed));
+  EXPECT_FALSE(observationAgrees(Cell::Egress, Cell::Ingress));  // the other side dropped it
+}
+
+TEST(SimJudge, TrafficNeedsEveryConnectionOrNone) {
+  Scenario s;
+  s.traffic.resize(1);
+  auto judge = [&](Cell expected, Cell observed, size_t sent, size_t delivered) {
+    std::vector<TrafficCheck> t(1);
+    t[0].cell.expected = expected;
+    t[0].cell.predicted = expected;
+    t[0].cell.observed = observed;
+    return judgeTraffic(t, {{.flow = &s.traffic[0], .sent = sent, .delivered = delivered}}, s);
+  };
+  EXPECT_EQ(judge(Cell::Allowed, Cell::Allowed, 10, 10), 0u);
+  EXPECT_EQ(judge(Cell::Allowed, Cell::Allowed, 10, 9), 1u);
+  EXPECT_EQ(judge(Cell::Allowed, Cell::Allowed, 0, 0), 1u);
+  EXPECT_EQ(judge(Cell::Blocked, Cell::Ingress, 10, 0), 0u);
+  EXPECT_EQ(judge(Cell::Blocked, Cell::Ingress, 10, 1), 1u);
+  EXPECT_EQ(judge(Cell::Allowed, Cell::Ingress, 10, 10), 1u);  // the probe itself failed
+}
+
+TEST(SimJudge, ScenarioWithoutAnythingToJudgeIsAnError) {
+  const fs::path dir =
+      fs::temp_directory_path() /
+      ("membrane-empty-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(kSrc) / "scenarios/deny-precedence/manifests.yaml",
+                dir / "manifests.yaml");
+  std::ofstream(dir / "expect.yaml") << "steps:\n  - name: initial\n    probes: []\n";
+  model::Diagnostics d;
+  auto s = loadScenario(dir.string(), d);
+  ASSERT_TRUE(s) << firstError(d);
+  auto backend = makeModelBackend();
+  SimReport r = runScenario(*s, *backend, {});
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(firstError(r.diags).find("nothing to judge"), std::string::npos) << firstError(r.diags);
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -68,6 +68,10 @@ int main(int argc, char** argv) {
   std::ostringstream ours_text;
   verify::printDiffText(ours_text, d);
   std::ifstream in(argv[3]);
+  if (!in) {
+    std::cerr << argv[3] << ": cannot open the expected diff\n";
+    return 2;
+  }
   std::stringstream expected_text;
   expected_text << in.rdbuf();
   std::string ours1, ours2, exp1, exp2, err;

@@ -9,14 +9,8 @@
 # backend's namespaces are membrane sim's own (msim<pid>-*), removed by it when it exits.
 set -u
 membrane=$1 backend=$2 dir=$3
-if [ "$backend" != model ] && [ "$(id -u)" != 0 ]; then
-  if [ "${MEMBRANE_REQUIRE_PRIVILEGED:-0}" = 1 ]; then
-    echo "FAIL: the $backend backend needs root and MEMBRANE_REQUIRE_PRIVILEGED=1"
-    exit 1
-  fi
-  echo "SKIP: the $backend backend needs root"
-  exit 77
-fi
+. "$(dirname "$0")/../support/privileged.sh"
+[ "$backend" = model ] || require_root "the $backend backend needs root"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
