@@ -91,7 +91,8 @@ std::vector<InvariantCheck> proveInvariants(const verify::InvariantFile& file, s
                      .name = inv.name,
                      .outcome = std::string(verify::outcomeName(r.outcome)),
                      .detail = r.reason,
-                     .ok = r.outcome == verify::Outcome::Holds};
+                     .ok = !verify::fails(r) && (r.outcome == verify::Outcome::Holds ||
+                                                 r.outcome == verify::Outcome::Vacuous)};
     if (r.outcome == verify::Outcome::Unknown &&
         r.reason.find("does not exist") != std::string::npos) {
       diags.error({.loc = inv.loc, .object = "invariant " + inv.name, .message = r.reason});
