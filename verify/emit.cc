@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <unordered_set>
 
@@ -61,11 +62,14 @@ struct End {
   std::string yaml;  // witness objects (hypothetical pods)
 };
 
+// `ns_written`: namespaces a witness object already declares (both ends may be new pods of
+// one undeclared namespace; one manifest set may hold each object once).
 std::string witnessPodYaml(const model::Cluster& c, const WitnessEnd& e, const std::string& name,
-                           const std::string& node, model::Ipv4 addr) {
+                           const std::string& node, model::Ipv4 addr,
+                           std::set<std::string>& ns_written) {
   std::ostringstream o;
   const model::Namespace* ns = c.findNamespace(e.namespace_);
-  if (ns == nullptr || !ns->declared) {
+  if ((ns == nullptr || !ns->declared) && ns_written.insert(e.namespace_).second) {
     o << "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " << q(e.namespace_)
       << "\n  labels: " << flowMap(e.namespace_labels) << "\n---\n";
   }
@@ -85,7 +89,7 @@ std::string witnessPodYaml(const model::Cluster& c, const WitnessEnd& e, const s
 
 std::optional<End> endFor(const model::Cluster& c, const WitnessEnd& e, const WitnessEnd& other,
                           const std::string& role, std::unordered_set<model::Ipv4>& taken,
-                          std::string* why) {
+                          std::set<std::string>& ns_written, std::string* why) {
   if (e.kind == kKindExternal) {
     return End{.name = "witness-" + role, .peer = model::formatIpv4(e.addr)};
   }
@@ -112,7 +116,8 @@ std::optional<End> endFor(const model::Cluster& c, const WitnessEnd& e, const Wi
     *why = "no free address for the witness " + role;
     return std::nullopt;
   }
-  return End{.name = e.namespace_ + "/" + name, .yaml = witnessPodYaml(c, e, name, node, addr)};
+  return End{.name = e.namespace_ + "/" + name,
+             .yaml = witnessPodYaml(c, e, name, node, addr, ns_written)};
 }
 
 }  // namespace
@@ -133,8 +138,9 @@ std::optional<EmittedScenario> emittedScenario(const model::Cluster& c, const In
     return std::nullopt;
   }
   std::unordered_set<model::Ipv4> taken;
-  auto src = endFor(c, w.src, w.dst, "src", taken, why);
-  auto dst = src ? endFor(c, w.dst, w.src, "dst", taken, why) : std::nullopt;
+  std::set<std::string> ns_written;
+  auto src = endFor(c, w.src, w.dst, "src", taken, ns_written, why);
+  auto dst = src ? endFor(c, w.dst, w.src, "dst", taken, ns_written, why) : std::nullopt;
   if (!src || !dst) return std::nullopt;
   const Invariant& inv = *r.invariant;
   EmittedScenario s{.name = inv.name, .witness_yaml = src->yaml + dst->yaml};
