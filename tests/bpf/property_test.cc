@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The bridge between the model and the kernel: for random compiled policies (MapState) and
 // random flows, the BPF program's verdict, drop reason, proxy port and matched entry equal
-// model::lookupMapState's. (The lead extends the generator to clusters + evaluate().)
+// model::lookupMapState's, with a redirect passing only to a listening proxy. (The lead extends the
+// generator to clusters + evaluate().)
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -87,6 +88,14 @@ void BpfPropertyTest::checkOnce() {
   const bool ok = rc::check("BPF verdict == model::lookupMapState", [this] {
     const model::MapState state = *genMapState();
     RC_ASSERT(policy_->apply(kEndpointId, state).ok());
+    // Some redirect ports get a listening proxy, some a registered but idle one, the rest none.
+    ProxyPortState proxies;
+    for (const auto& [k, v] : state.entries) {
+      if (v.verdict != model::EntryVerdict::Redirect) continue;
+      const int which = *rc::gen::inRange(0, 3);
+      if (which < 2) proxies[v.proxy_port] = {.listening = which == 0};
+    }
+    RC_ASSERT(proxy_ports_->apply(proxies).ok());
     RC_ASSERT(drainEvents().empty());
     const auto flows = *rc::gen::container<std::vector<Flow>>(
         24, rc::gen::build<Flow>(
@@ -129,6 +138,12 @@ void BpfPropertyTest::checkOnce() {
         if (want.value.verdict == model::EntryVerdict::Deny) {
           RC_ASSERT(r->retval == kTcShot);
           RC_ASSERT(ev.drop_reason == MEMBRANE_DROP_POLICY_DENY);
+        } else if (want.value.verdict == model::EntryVerdict::Redirect &&
+                   !(proxies.contains(want.value.proxy_port) &&
+                     proxies.at(want.value.proxy_port).listening)) {
+          RC_ASSERT(r->retval == kTcShot);  // no proxy would enforce the L7 rules
+          RC_ASSERT(ev.drop_reason == MEMBRANE_DROP_PROXY_LOOKUP_FAILED);
+          RC_ASSERT(ev.proxy_port == want.value.proxy_port);
         } else {
           RC_ASSERT(r->retval == kTcOk);
           RC_ASSERT(ev.drop_reason == 0);
