@@ -199,8 +199,7 @@ int cmdExplain(int argc, char** argv) {
   }
   model::Verdict v = engine.evaluate(flow);
   std::cout << a.values["--from"] << " -> " << a.values["--to"] << " " << proto << " " << flow.port
-            << ": " << (v.allowed ? "ALLOWED" : "DENIED") << "\n  "
-            << model::explainVerdict(engine, v) << "\n";
+            << ": " << model::verdictWord(v) << "\n  " << model::explainVerdict(engine, v) << "\n";
   return kExitOk;
 }
 

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 
+#include <algorithm>
+
 #include "model/engine.h"
 #include "tests/bpf/bpf_fixture.h"
 #include "tests/support/cluster_gen.h"
@@ -60,9 +62,19 @@ TEST_F(BpfClusterPropertyTest, BpfVerdictEqualsEvaluateOnRandomClusters) {
                  << model::directionName(dir) << " model allowed=" << d.allowed
                  << " bpf retval=" << r->retval << "\n";
         RC_ASSERT((r->retval == kTcOk) == d.allowed);
+        // L7 fails closed: no proxy is registered, so an L7-restricted side drops with its
+        // own reason; the compiled entry is the redirect.
+        auto evs = events_->drain();
+        RC_ASSERT(evs.ok());
+        const bool proxy_drop = std::any_of(evs->begin(), evs->end(), [](const FlowEvent& ev) {
+          return ev.drop_reason == MEMBRANE_DROP_PROXY_LOOKUP_FAILED;
+        });
+        RC_ASSERT(proxy_drop == d.l7_restricted);
         const model::MapLookup hit =
             model::lookupMapState(st, d.peer_identity, dir, f.protocol, f.port);
-        RC_ASSERT((hit.found && hit.value.verdict != model::EntryVerdict::Deny) == d.allowed);
+        RC_ASSERT((hit.found && hit.value.verdict == model::EntryVerdict::Allow) == d.allowed);
+        RC_ASSERT((hit.found && hit.value.verdict == model::EntryVerdict::Redirect) ==
+                  d.l7_restricted);
         // Each flow is new: forget the connection it created.
         RC_ASSERT(clearConntrack());
       }

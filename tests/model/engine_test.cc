@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
+
 #include "model/connectivity.h"
+#include "model/explain.h"
 #include "model/loader.h"
 #include "tests/support/cluster_gen.h"
 
@@ -197,8 +200,12 @@ RC_GTEST_PROP(EngineProperty, CompiledLookupEqualsEvaluate, ()) {
     auto check = [&](size_t pod, const SideDecision& d) {
       const MapState st = engine.compile(pod);
       const MapLookup hit = lookupMapState(st, d.peer_identity, d.direction, f.protocol, f.port);
-      const bool allowed = hit.found && hit.value.verdict != EntryVerdict::Deny;
+      // Fail closed: a redirect entry (L7 rules, no proxy) is L7-restricted, not allowed.
+      const bool allowed = hit.found && hit.value.verdict == EntryVerdict::Allow;
+      const bool l7 = hit.found && hit.value.verdict == EntryVerdict::Redirect;
       RC_ASSERT(allowed == d.allowed);
+      RC_ASSERT(l7 == d.l7_restricted);
+      RC_ASSERT(l7 == !d.l7.empty());
       if (hit.found) RC_ASSERT(hit.value.precedence == d.precedence);
     };
     if (f.src.pod) check(*f.src.pod, v.egress);
@@ -215,12 +222,105 @@ RC_GTEST_PROP(EngineProperty, AllowedConnsAgreesWithDecide, ()) {
   const size_t pod = *rc::gen::inRange<size_t>(0, c.pods.size());
   const Direction dir = *rc::gen::arbitrary<bool>() ? Direction::Ingress : Direction::Egress;
   const IdentityId peer = c.pods[*rc::gen::inRange<size_t>(0, c.pods.size())].identity;
-  const ConnSet s = allowedConns(engine, pod, dir, peer);
+  const SideConns s = sideConns(engine, pod, dir, peer);
+  RC_ASSERT(allowedConns(engine, pod, dir, peer) == s.allowed);
   for (uint16_t port : {0, 53, 79, 80, 81, 8079, 8080, 8085, 8090, 8091, 65535}) {
-    RC_ASSERT(s.ports[0].contains(port) == engine.decide(pod, dir, peer, kProtoTCP, port).allowed);
-    RC_ASSERT(s.ports[1].contains(port) == engine.decide(pod, dir, peer, kProtoUDP, port).allowed);
+    for (size_t i = 0; i < 2; ++i) {
+      const SideDecision d = engine.decide(pod, dir, peer, ConnSet::kPortProtocols[i], port);
+      RC_ASSERT(s.allowed.ports[i].contains(port) == d.allowed);
+      RC_ASSERT(s.l7.ports[i].contains(port) == d.l7_restricted);
+    }
   }
-  RC_ASSERT(s.icmp.contains(8) == engine.decide(pod, dir, peer, kProtoICMP, 8).allowed);
+  const SideDecision icmp = engine.decide(pod, dir, peer, kProtoICMP, 8);
+  RC_ASSERT(s.allowed.icmp.contains(8) == icmp.allowed);
+  RC_ASSERT(s.l7.icmp.contains(8) == icmp.l7_restricted);
+}
+
+// L7 fails closed: a CNP port with HTTP rules is L7-restricted (not allowed) in evaluate,
+// explain and connectivity, and a plain allow of the same port does not lift it.
+TEST(Engine, L7RulesMakeAFlowL7RestrictedNotAllowed) {
+  Fixture f(R"(
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: db-http, namespace: prod}
+spec:
+  endpointSelector: {matchLabels: {app: db}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: web}}]
+    toPorts:
+    - ports: [{port: "5432", protocol: TCP}]
+      rules: {http: [{method: GET}, {method: POST, path: /x}]}
+    - ports: [{port: "9000", protocol: TCP}]
+  - fromEndpoints: [{matchLabels: {app: web}}]
+    toPorts: [{ports: [{port: "5432", protocol: TCP}]}]
+)");
+  const Verdict v = f.eval(f.pod("prod", "web"), f.pod("prod", "db"), 5432);
+  EXPECT_FALSE(v.allowed);
+  EXPECT_TRUE(v.l7_restricted);
+  EXPECT_TRUE(v.egress.allowed);
+  EXPECT_FALSE(v.ingress.allowed);
+  EXPECT_TRUE(v.ingress.l7_restricted);
+  EXPECT_EQ(v.ingress.reason, DecisionReason::L7Restricted);
+  EXPECT_EQ(v.ingress.verdict, EntryVerdict::Redirect);
+  ASSERT_EQ(v.ingress.l7.size(), 1u);
+  EXPECT_EQ(v.ingress.l7[0].type, "http");
+  EXPECT_EQ(v.ingress.l7[0].rule_count, 2u);
+  EXPECT_EQ(v.ingress.l7[0].policy, "CiliumNetworkPolicy prod/db-http");
+  EXPECT_EQ(v.ingress.l7[0].loc.file, "t.yaml");
+  EXPECT_GT(v.ingress.l7[0].loc.line, 0);
+  EXPECT_EQ(verdictWord(v), "L7-RESTRICTED");
+  const std::string text = explainVerdict(*f.engine, v);
+  EXPECT_NE(text.find("L7-RESTRICTED"), std::string::npos) << text;
+  EXPECT_NE(text.find("L7 rules: http (2 rules) in CiliumNetworkPolicy prod/db-http (t.yaml:"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("the datapath drops this flow"), std::string::npos) << text;
+
+  // The plain port of the same policy stays plainly allowed; others stay denied.
+  const Verdict plain = f.eval(f.pod("prod", "web"), f.pod("prod", "db"), 9000);
+  EXPECT_TRUE(plain.allowed);
+  EXPECT_FALSE(plain.l7_restricted);
+  const Verdict other = f.eval(f.pod("dev", "other"), f.pod("prod", "db"), 5432);
+  EXPECT_FALSE(other.allowed);
+  EXPECT_FALSE(other.l7_restricted);
+  EXPECT_EQ(verdictWord(other), "DENIED");
+
+  // Connectivity lists the L7 part apart from the plainly allowed one.
+  const auto entries = computeConnectivity(*f.engine);
+  const auto web = f.r.cluster.pods[*f.r.cluster.findPod("prod", "web")].workload;
+  const auto db = f.r.cluster.pods[*f.r.cluster.findPod("prod", "db")].workload;
+  auto it = std::find_if(entries.begin(), entries.end(), [&](const ConnEntry& e) {
+    return !e.src.external && !e.dst.external && e.src.workload == web && e.dst.workload == db;
+  });
+  ASSERT_NE(it, entries.end());
+  EXPECT_EQ(it->conns.str(), "TCP 9000");
+  EXPECT_EQ(it->l7.str(), "TCP 5432");
+  EXPECT_EQ(it->l7_types, std::vector<std::string>{"http"});
+  EXPECT_EQ(it->str(), "TCP 9000,TCP 5432 (L7: http)");
+}
+
+// A deny rule beats L7 rules: the flow is denied, not L7-restricted.
+TEST(Engine, DenyBeatsL7Restriction) {
+  Fixture f(R"(
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: dns, namespace: prod}
+spec:
+  endpointSelector: {matchLabels: {app: web}}
+  egress:
+  - toEntities: [world]
+    toPorts: [{ports: [{port: "53", protocol: UDP}], rules: {dns: [{matchPattern: "*"}]}}]
+  egressDeny:
+  - toCIDR: [8.8.8.8/32]
+)");
+  const Verdict l7 = f.eval(f.pod("prod", "web"), ip("1.1.1.1"), 53, kProtoUDP);
+  EXPECT_TRUE(l7.l7_restricted);
+  EXPECT_FALSE(l7.allowed);
+  EXPECT_EQ(l7.egress.l7.at(0).type, "dns");
+  const Verdict denied = f.eval(f.pod("prod", "web"), ip("8.8.8.8"), 53, kProtoUDP);
+  EXPECT_FALSE(denied.allowed);
+  EXPECT_FALSE(denied.l7_restricted);
+  EXPECT_EQ(denied.egress.reason, DecisionReason::DeniedByRule);
 }
 
 }  // namespace
