@@ -222,7 +222,7 @@ std::string ConnEntry::str() const {
   std::string types;
   for (const auto& t : l7_types) types += (types.empty() ? "" : ",") + t;
   const std::string restricted = l7.str() + " (L7: " + types + ")";
-  return conns.empty() ? restricted : conns.str() + "," + restricted;
+  return conns.empty() ? restricted : conns.str() + "; " + restricted;
 }
 
 namespace {

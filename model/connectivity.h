@@ -58,7 +58,7 @@ struct ConnEntry {
   // L7-restricted: an L7 rule decides, no proxy enforces it, the datapath drops them.
   ConnSet l7;
   std::vector<std::string> l7_types;  // "http", "dns", ... of the deciding rules, sorted
-  // conns.str(), then the L7-restricted part as "TCP 80 (L7: http)"; np-guard's text when
+  // conns.str(), then "; " and the L7-restricted part as "TCP 80 (L7: http)"; np-guard's text when
   // there is no L7 part.
   std::string str() const;
 };

@@ -16,7 +16,7 @@ std::string_view decisionReasonName(DecisionReason r) {
     case DecisionReason::AllowedByRule:
       return "allowed by rule";
     case DecisionReason::L7Restricted:
-      return "L7-restricted: no L7 proxy, dropped by the datapath";
+      return "L7 rule matched, no L7 proxy: dropped by the datapath";
     case DecisionReason::AllowLocalhost:
       return "allowed from the local host";
     case DecisionReason::DeniedByRule:

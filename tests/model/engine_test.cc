@@ -296,7 +296,7 @@ spec:
   EXPECT_EQ(it->conns.str(), "TCP 9000");
   EXPECT_EQ(it->l7.str(), "TCP 5432");
   EXPECT_EQ(it->l7_types, std::vector<std::string>{"http"});
-  EXPECT_EQ(it->str(), "TCP 9000,TCP 5432 (L7: http)");
+  EXPECT_EQ(it->str(), "TCP 9000; TCP 5432 (L7: http)");
 }
 
 // A deny rule beats L7 rules: the flow is denied, not L7-restricted.
