@@ -5,6 +5,7 @@
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "model/connectivity.h"
 #include "model/explain.h"
@@ -187,53 +188,117 @@ RC_GTEST_PROP(EngineProperty, PortPrefixesCoverExactlyTheRange, (uint16_t a, uin
 }
 
 // The bridge between the reference semantics and the datapath: looking a flow up in the
-// compiled map state gives evaluate()'s verdict, for each side.
-RC_GTEST_PROP(EngineProperty, CompiledLookupEqualsEvaluate, ()) {
-  const auto g = *testing::genCluster();
-  auto loaded = testing::loadGenerated(g);
-  const Cluster& c = loaded.cluster;
-  Engine engine(c);
-  for (int i = 0; i < 20; ++i) {
-    const Flow f = *testing::genFlow(c);
-    const Verdict v = engine.evaluate(f);
-    if (f.src.pod && f.dst.pod && *f.src.pod == *f.dst.pod) continue;
-    auto check = [&](size_t pod, const SideDecision& d) {
-      const MapState st = engine.compile(pod);
-      const MapLookup hit = lookupMapState(st, d.peer_identity, d.direction, f.protocol, f.port);
-      // Fail closed: a redirect entry (L7 rules, no proxy) is L7-restricted, not allowed.
-      const bool allowed = hit.found && hit.value.verdict == EntryVerdict::Allow;
-      const bool l7 = hit.found && hit.value.verdict == EntryVerdict::Redirect;
-      RC_ASSERT(allowed == d.allowed);
-      RC_ASSERT(l7 == d.l7_restricted);
-      RC_ASSERT(l7 == !d.l7.empty());
-      if (hit.found) RC_ASSERT(hit.value.precedence == d.precedence);
-    };
-    if (f.src.pod) check(*f.src.pod, v.egress);
-    if (f.dst.pod) check(*f.dst.pod, v.ingress);
-  }
+// compiled map state gives evaluate()'s verdict, for each side (1,000 random clusters).
+TEST(EngineProperty, CompiledLookupEqualsEvaluate) {
+  testing::checkGTestProp(1000, [] {
+    const auto g = *testing::genCluster();
+    auto loaded = testing::loadGenerated(g);
+    const Cluster& c = loaded.cluster;
+    Engine engine(c);
+    for (int i = 0; i < 20; ++i) {
+      const Flow f = *testing::genFlow(c);
+      if (f.src.pod && f.dst.pod && *f.src.pod == *f.dst.pod) continue;
+      const Verdict v = engine.evaluate(f);
+      auto check = [&](size_t pod, const SideDecision& d) {
+        const MapState st = engine.compile(pod);
+        const MapLookup hit = lookupMapState(st, d.peer_identity, d.direction, f.protocol, f.port);
+        RC_LOG() << "flow " << testing::describeFlow(c, f) << " side " << directionName(d.direction)
+                 << ": " << explainSide(engine, d) << "\n";
+        // Fail closed: a redirect entry (L7 rules, no proxy) is L7-restricted, not allowed.
+        const bool allowed = hit.found && hit.value.verdict == EntryVerdict::Allow;
+        const bool l7 = hit.found && hit.value.verdict == EntryVerdict::Redirect;
+        RC_ASSERT(allowed == d.allowed);
+        RC_ASSERT(l7 == d.l7_restricted);
+        RC_ASSERT(l7 == !d.l7.empty());
+        if (hit.found) RC_ASSERT(hit.value.precedence == d.precedence);
+      };
+      if (f.src.pod) check(*f.src.pod, v.egress);
+      if (f.dst.pod) check(*f.dst.pod, v.ingress);
+    }
+  });
 }
 
-// allowedConns (used by connectivity) agrees with decide() port by port.
-RC_GTEST_PROP(EngineProperty, AllowedConnsAgreesWithDecide, ()) {
-  const auto g = *testing::genCluster();
-  auto loaded = testing::loadGenerated(g);
-  const Cluster& c = loaded.cluster;
-  Engine engine(c);
-  const size_t pod = *rc::gen::inRange<size_t>(0, c.pods.size());
-  const Direction dir = *rc::gen::arbitrary<bool>() ? Direction::Ingress : Direction::Egress;
-  const IdentityId peer = c.pods[*rc::gen::inRange<size_t>(0, c.pods.size())].identity;
-  const SideConns s = sideConns(engine, pod, dir, peer);
-  RC_ASSERT(allowedConns(engine, pod, dir, peer) == s.allowed);
-  for (uint16_t port : {0, 53, 79, 80, 81, 8079, 8080, 8085, 8090, 8091, 65535}) {
-    for (size_t i = 0; i < 2; ++i) {
-      const SideDecision d = engine.decide(pod, dir, peer, ConnSet::kPortProtocols[i], port);
-      RC_ASSERT(s.allowed.ports[i].contains(port) == d.allowed);
-      RC_ASSERT(s.l7.ports[i].contains(port) == d.l7_restricted);
+// sideConns (used by connectivity) agrees with decide() at every port boundary the
+// policies use (start-1, start, end, end+1), for TCP, UDP, SCTP and ICMP.
+TEST(EngineProperty, AllowedConnsAgreesWithDecide) {
+  testing::checkGTestProp(1000, [] {
+    const auto g = *testing::genCluster();
+    auto loaded = testing::loadGenerated(g);
+    const Cluster& c = loaded.cluster;
+    Engine engine(c);
+    const size_t pod = *rc::gen::inRange<size_t>(0, c.pods.size());
+    const Direction dir = *rc::gen::arbitrary<bool>() ? Direction::Ingress : Direction::Egress;
+    const std::vector<IdentityId> peers = {
+        c.pods[*rc::gen::inRange<size_t>(0, c.pods.size())].identity, kIdentityWorld, kIdentityHost,
+        kIdentityRemoteNode, engine.resolve(*rc::gen::elementOf(testing::probeAddresses(c)), "")};
+    const IdentityId peer = *rc::gen::elementOf(peers);
+    const SideConns s = sideConns(engine, pod, dir, peer);
+    RC_ASSERT(allowedConns(engine, pod, dir, peer) == s.allowed);
+    RC_ASSERT(s.allowed.intersect(s.l7).empty());
+    for (size_t i = 0; i < ConnSet::kPortProtocols.size(); ++i) {
+      const uint8_t proto = ConnSet::kPortProtocols[i];
+      for (uint16_t port : testing::probePorts(c, proto)) {
+        const SideDecision d = engine.decide(pod, dir, peer, proto, port);
+        RC_LOG() << c.pods[pod].ref() << " " << directionName(dir) << " peer " << peer << " "
+                 << protocolName(proto) << " " << port << ": " << explainSide(engine, d) << "\n";
+        RC_ASSERT(s.allowed.ports[i].contains(port) == d.allowed);
+        RC_ASSERT(s.l7.ports[i].contains(port) == d.l7_restricted);
+      }
+    }
+    for (uint16_t type : testing::probePorts(c, kProtoICMP)) {
+      const SideDecision d = engine.decide(pod, dir, peer, kProtoICMP, type);
+      RC_ASSERT(s.allowed.icmp.contains(type) == d.allowed);
+      RC_ASSERT(s.l7.icmp.contains(type) == d.l7_restricted);
+    }
+  });
+}
+
+// The generator reaches every feature the four-view properties are meant to cover, and
+// every cluster it makes loads. Counted over 300 clusters from fixed seeds.
+TEST(ClusterGenerator, CoversEveryFeature) {
+  const std::vector<std::string> features = {"operator: In",
+                                             "operator: NotIn",
+                                             "operator: Exists",
+                                             "operator: DoesNotExist",
+                                             "matchLabels",
+                                             "namespaceSelector",
+                                             "io.kubernetes.pod.namespace",
+                                             "namespace.labels.",
+                                             "except: [",
+                                             "endPort",
+                                             "port: http",
+                                             "port: metrics",
+                                             "ingressDeny",
+                                             "egressDeny",
+                                             "Entities: [world",
+                                             "cluster",
+                                             "host",
+                                             "remote-node",
+                                             "Entities: [all",
+                                             "rules: {http",
+                                             "rules: {dns",
+                                             "rules: {kafka",
+                                             "icmps",
+                                             "ipBlock",
+                                             "CIDR: [",
+                                             "CIDRSet",
+                                             "enableDefaultDeny",
+                                             "CiliumClusterwideNetworkPolicy",
+                                             "kind: NetworkPolicy"};
+  std::map<std::string, int> seen;
+  size_t multi_requirement = 0;
+  const auto gen = testing::genCluster();
+  for (uint64_t seed = 1; seed <= 300; ++seed) {
+    const testing::GeneratedCluster g = gen(rc::Random(seed), 50).value();
+    auto r = loadClusterFromTexts({{"generated.yaml", g.yaml}});
+    ASSERT_TRUE(r.diags.ok()) << g.yaml;
+    for (const auto& f : features) seen[f] += g.yaml.find(f) != std::string::npos;
+    for (const auto& rule : r.cluster.policies.rules) {
+      multi_requirement += rule.subject.requirements.size() >= 2;
     }
   }
-  const SideDecision icmp = engine.decide(pod, dir, peer, kProtoICMP, 8);
-  RC_ASSERT(s.allowed.icmp.contains(8) == icmp.allowed);
-  RC_ASSERT(s.l7.icmp.contains(8) == icmp.l7_restricted);
+  for (const auto& f : features) EXPECT_GE(seen[f], 3) << f;
+  EXPECT_GE(multi_requirement, 30u);
 }
 
 // L7 fails closed: a CNP port with HTTP rules is L7-restricted (not allowed) in evaluate,
