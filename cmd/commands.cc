@@ -148,7 +148,9 @@ int cmdExplain(int argc, char** argv) {
   if (!a.parse(argc, argv, {"--from=", "--to=", "--port=", "--protocol="},
                "membrane explain PATH... --from NS/POD|IP --to NS/POD|IP [--port N] "
                "[--protocol TCP|UDP|SCTP|ICMP]\n"
-               "  The verdict of one flow with the reasons and rules of both sides.")) {
+               "  The verdict of one flow with the reasons and rules of both sides: ALLOWED,\n"
+               "  DENIED, or L7-RESTRICTED (decided by L7 rules; no L7 proxy exists, so the\n"
+               "  datapath drops it) with the L7 rules and where they are.")) {
     return a.exit_code;
   }
   auto loaded = loadOrReport(a);
@@ -205,8 +207,7 @@ int cmdExplain(int argc, char** argv) {
   }
   model::Verdict v = engine.evaluate(flow);
   std::cout << a.values["--from"] << " -> " << a.values["--to"] << " " << proto << " " << flow.port
-            << ": " << (v.allowed ? "ALLOWED" : "DENIED") << "\n  "
-            << model::explainVerdict(engine, v) << "\n";
+            << ": " << model::verdictWord(v) << "\n  " << model::explainVerdict(engine, v) << "\n";
   return kExitOk;
 }
 

@@ -24,6 +24,16 @@ std::string csvField(const std::string& s) {
   return s.find(',') == std::string::npos ? s : "\"" + s + "\"";
 }
 
+// L7-restricted entries also carry the parts apart: "allowed" (plainly), "l7_restricted"
+// and "l7" (the types); entries without L7 rules keep np-guard's shape.
+std::string l7Json(const model::ConnEntry& e) {
+  if (e.l7.empty()) return "";
+  std::string types;
+  for (const auto& t : e.l7_types) types += (types.empty() ? "\"" : ", \"") + jsonEscape(t) + "\"";
+  return ", \"allowed\": \"" + jsonEscape(e.conns.str()) + "\", \"l7_restricted\": \"" +
+         jsonEscape(e.l7.str()) + "\", \"l7\": [" + types + "]";
+}
+
 }  // namespace
 
 int cmdConnectivity(int argc, char** argv) {
@@ -31,7 +41,9 @@ int cmdConnectivity(int argc, char** argv) {
   if (!a.parse(argc, argv, {},
                "membrane connectivity PATH... [-o txt|json|dot|csv|md]\n"
                "  Every allowed connection between workloads and external address ranges.\n"
-               "  txt is np-guard netpol-analyzer's format: `src => dst : conns`.")) {
+               "  txt is np-guard netpol-analyzer's format: `src => dst : conns`.\n"
+               "  Connections decided by L7 rules (no proxy: the datapath drops them) are\n"
+               "  listed as L7-restricted, e.g. `TCP 80 (L7: http)`, in every format.")) {
     return a.exit_code;
   }
   const std::set<std::string> formats{"txt", "json", "dot", "csv", "md"};
@@ -46,7 +58,7 @@ int cmdConnectivity(int argc, char** argv) {
   const auto entries = model::computeConnectivity(engine);
   if (a.output == "txt") {
     for (const auto& e : entries) {
-      std::cout << e.src.str(c) << " => " << e.dst.str(c) << " : " << e.conns.str() << "\n";
+      std::cout << e.src.str(c) << " => " << e.dst.str(c) << " : " << e.str() << "\n";
     }
   } else if (a.output == "json") {
     std::cout << "[";
@@ -54,20 +66,19 @@ int cmdConnectivity(int argc, char** argv) {
       const auto& e = entries[i];
       std::cout << (i ? "," : "") << "\n  {\"src\": \"" << jsonEscape(e.src.str(c))
                 << "\", \"dst\": \"" << jsonEscape(e.dst.str(c)) << "\", \"conn\": \""
-                << jsonEscape(e.conns.str()) << "\"}";
+                << jsonEscape(e.str()) << "\"" << l7Json(e) << "}";
     }
     std::cout << "\n]\n";
   } else if (a.output == "csv") {
     std::cout << "src,dst,conn\n";
     for (const auto& e : entries) {
       std::cout << csvField(e.src.str(c)) << "," << csvField(e.dst.str(c)) << ","
-                << csvField(e.conns.str()) << "\n";
+                << csvField(e.str()) << "\n";
     }
   } else if (a.output == "md") {
     std::cout << "| src | dst | conn |\n|-----|-----|------|\n";
     for (const auto& e : entries) {
-      std::cout << "| " << e.src.str(c) << " | " << e.dst.str(c) << " | " << e.conns.str()
-                << " |\n";
+      std::cout << "| " << e.src.str(c) << " | " << e.dst.str(c) << " | " << e.str() << " |\n";
     }
   } else {
     std::set<std::string> nodes;
@@ -82,8 +93,10 @@ int cmdConnectivity(int argc, char** argv) {
                 << (n.ends_with("[External]") ? "red2" : "blue") << "\"]\n";
     }
     for (const auto& e : entries) {
-      std::cout << "\t\"" << e.src.str(c) << "\" -> \"" << e.dst.str(c) << "\" [label=\""
-                << e.conns.str() << "\" color=\"gold2\" fontcolor=\"darkgreen\"]\n";
+      std::cout << "\t\"" << e.src.str(c) << "\" -> \"" << e.dst.str(c) << "\" [label=\"" << e.str()
+                << "\" color=\"" << (e.l7.empty() ? "gold2" : "orange3")
+                << "\" fontcolor=\"darkgreen\"" << (e.l7.empty() ? "" : " style=\"dashed\"")
+                << "]\n";
     }
     std::cout << "}\n";
   }

@@ -15,6 +15,7 @@ extern "C" {
 #include "bpf/include/ipcache.h"
 #include "bpf/include/metrics.h"
 #include "bpf/include/policy.h"
+#include "bpf/include/proxy.h"
 }
 
 namespace membrane::dataplane {
@@ -29,6 +30,8 @@ using CtTuple = membrane_ct_tuple;
 using CtEntry = membrane_ct_entry;
 using MetricsValue = membrane_metrics_value;
 using FlowEvent = membrane_flow_event;
+using ProxyKey = membrane_proxy_key;
+using ProxyInfo = membrane_proxy_info;
 
 static_assert(sizeof(PolicyKey) == 12);
 static_assert(offsetof(PolicyKey, sec_label) == 4);
@@ -66,6 +69,11 @@ static_assert(offsetof(CtEntry, proxy_port) == 52);
 static_assert(offsetof(CtEntry, flags) == 54);
 
 static_assert(sizeof(MetricsValue) == 16);
+
+static_assert(sizeof(ProxyKey) == 4);
+static_assert(offsetof(ProxyKey, port) == 0);
+static_assert(sizeof(ProxyInfo) == 8);
+static_assert(offsetof(ProxyInfo, flags) == 4);
 
 static_assert(sizeof(FlowEvent) == 64);
 static_assert(offsetof(FlowEvent, verdict) == 9);

@@ -167,10 +167,10 @@ Result<std::unique_ptr<TcAttachment>> Datapath::attachOverlay(int ifindex) const
 namespace {
 // Every map that outlives the process when pinning is on. The decision cache and the
 // generations go together: cached decisions without their generations would be wrong.
-std::array<bpf_map*, 8> pinnedMaps(membrane_lxc* s) {
-  return {s->maps.membrane_ipcache,    s->maps.membrane_endpoints,   s->maps.membrane_ct4,
-          s->maps.membrane_policy,     s->maps.membrane_metrics,     s->maps.membrane_events,
-          s->maps.membrane_policy_gen, s->maps.membrane_policy_cache};
+std::array<bpf_map*, 9> pinnedMaps(membrane_lxc* s) {
+  return {s->maps.membrane_ipcache,    s->maps.membrane_endpoints,    s->maps.membrane_ct4,
+          s->maps.membrane_policy,     s->maps.membrane_metrics,      s->maps.membrane_events,
+          s->maps.membrane_policy_gen, s->maps.membrane_policy_cache, s->maps.membrane_proxy_ports};
 }
 }  // namespace
 
@@ -265,6 +265,7 @@ Result<membrane_lxc*> openLxc(const bpf_object_open_opts* opts, std::vector<char
 
 Datapath::~Datapath() {
   policy_store_.reset();
+  proxy_ports_.reset();
   policy_.reset();
   ct_.reset();
   endpoints_.reset();
@@ -329,6 +330,7 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
   dp->endpoints_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_endpoints), false);
   dp->ct_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_ct4), false);
   dp->policy_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_policy), false);
+  dp->proxy_ports_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_proxy_ports), false);
   MapSpec inner_spec{.name = "membrane_pol_ep",
                      .type = BPF_MAP_TYPE_LPM_TRIE,
                      .key_size = sizeof(PolicyKey),

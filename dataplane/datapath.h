@@ -114,6 +114,7 @@ class Datapath {
   KernelMap& endpoints() { return *endpoints_; }
   KernelMap& conntrack() { return *ct_; }
   KernelMap& policyOuter() { return *policy_; }
+  KernelMap& proxyPorts() { return *proxy_ports_; }  // empty: every L7 redirect drops
   PolicyMapStore& policyStore() { return *policy_store_; }
   int metricsFd() const;
   int eventsFd() const;
@@ -126,7 +127,7 @@ class Datapath {
 
   DatapathConfig config_;
   membrane_lxc* skel_ = nullptr;
-  std::unique_ptr<KernelMap> ipcache_, endpoints_, ct_, policy_;
+  std::unique_ptr<KernelMap> ipcache_, endpoints_, ct_, policy_, proxy_ports_;
   std::unique_ptr<KernelPolicyMapStore> policy_store_;
 };
 

@@ -45,6 +45,8 @@ std::string_view dropReasonName(uint8_t reason) {
       return "INVALID_IDENTITY";
     case MEMBRANE_DROP_UNKNOWN_SENDER:
       return "UNKNOWN_SENDER";
+    case MEMBRANE_DROP_PROXY_LOOKUP_FAILED:
+      return "PROXY_LOOKUP_FAILED";
     default:
       return "DROP_REASON_UNKNOWN";
   }

@@ -176,16 +176,18 @@ ConnSet unite(ConnSet a, const ConnSet& b) {
 
 }  // namespace
 
-// Set algebra over the rules, equal to Engine::decide() port by port: deny rules have the
-// highest precedence, so allowed = (allowed by some allow/redirect rule, or by the synthetic
-// allow-all / allow-localhost entries) minus everything a deny rule matches.
-ConnSet allowedConns(const Engine& engine, size_t pod, Direction dir, IdentityId peer) {
+// Set algebra over the rules, equal to Engine::decide() port by port. Precedence: deny >
+// L7 redirect > allow, so denied = what a deny rule matches; L7-restricted = what a redirect
+// rule matches, minus denied; allowed = (what an allow rule, or the synthetic allow-all /
+// allow-localhost entries, matches) minus both.
+SideConns sideConns(const Engine& engine, size_t pod, Direction dir, IdentityId peer) {
   const Cluster& c = engine.cluster();
   const Pod& self = c.pods[pod];
   const auto& rules = engine.subjectRules(self.identity, dir);
-  if (rules.empty()) return ConnSet::all();
+  if (rules.empty()) return {.allowed = ConnSet::all()};
   bool enforced = false;
-  ConnSet allow, deny;
+  ConnSet allow, redirect, deny;
+  std::vector<std::pair<ConnSet, const PolicyRule*>> redirects;
   for (size_t id : rules) {
     const PolicyRule& r = c.policies.rules[id];
     enforced |= r.default_deny;
@@ -193,12 +195,34 @@ ConnSet allowedConns(const Engine& engine, size_t pod, Direction dir, IdentityId
     ConnSet m = ruleConns(r, self, c, peer);
     if (r.deny) {
       deny = unite(std::move(deny), m);
+    } else if (!r.l7.empty()) {
+      redirect = unite(std::move(redirect), m);
+      redirects.emplace_back(std::move(m), &r);
     } else {
       allow = unite(std::move(allow), m);
     }
   }
   if (!enforced || (dir == Direction::Ingress && peer == kIdentityHost)) allow = ConnSet::all();
-  return allow.minus(deny);
+  SideConns out{.allowed = allow.minus(redirect).minus(deny), .l7 = redirect.minus(deny)};
+  std::set<std::string> types;
+  for (const auto& [m, r] : redirects) {
+    if (m.minus(deny).empty()) continue;
+    for (const L7Info& l : r->l7) types.insert(l.type);
+  }
+  out.l7_types.assign(types.begin(), types.end());
+  return out;
+}
+
+ConnSet allowedConns(const Engine& engine, size_t pod, Direction dir, IdentityId peer) {
+  return sideConns(engine, pod, dir, peer).allowed;
+}
+
+std::string ConnEntry::str() const {
+  if (l7.empty()) return conns.str();
+  std::string types;
+  for (const auto& t : l7_types) types += (types.empty() ? "" : ",") + t;
+  const std::string restricted = l7.str() + " (L7: " + types + ")";
+  return conns.empty() ? restricted : conns.str() + "; " + restricted;
 }
 
 namespace {
@@ -227,6 +251,23 @@ std::vector<std::tuple<Ipv4, Ipv4, IdentityId>> externalRanges(const Engine& eng
   return out;
 }
 
+// A flow between two pods passes where both sides pass; it is L7-restricted where it
+// passes but not plainly on both sides.
+ConnEntry pairEntry(const SideConns& egress, const SideConns& ingress) {
+  ConnEntry e;
+  e.conns = egress.allowed.intersect(ingress.allowed);
+  const ConnSet passes =
+      unite(egress.allowed, egress.l7).intersect(unite(ingress.allowed, ingress.l7));
+  e.l7 = passes.minus(e.conns);
+  std::set<std::string> types;
+  for (const SideConns* side : {&egress, &ingress}) {
+    if (side->l7.intersect(e.l7).empty()) continue;
+    types.insert(side->l7_types.begin(), side->l7_types.end());
+  }
+  e.l7_types.assign(types.begin(), types.end());
+  return e;
+}
+
 }  // namespace
 
 std::vector<ConnEntry> computeConnectivity(const Engine& engine) {
@@ -243,9 +284,11 @@ std::vector<ConnEntry> computeConnectivity(const Engine& engine) {
       if (!rep[b] || a == b) continue;
       const Pod& pa = c.pods[*rep[a]];
       const Pod& pb = c.pods[*rep[b]];
-      ConnSet s = allowedConns(engine, *rep[a], Direction::Egress, pb.identity)
-                      .intersect(allowedConns(engine, *rep[b], Direction::Ingress, pa.identity));
-      if (!s.empty()) out.push_back({.src = {.workload = a}, .dst = {.workload = b}, .conns = s});
+      ConnEntry e = pairEntry(sideConns(engine, *rep[a], Direction::Egress, pb.identity),
+                              sideConns(engine, *rep[b], Direction::Ingress, pa.identity));
+      e.src = {.workload = a};
+      e.dst = {.workload = b};
+      if (!e.conns.empty() || !e.l7.empty()) out.push_back(std::move(e));
     }
   }
   const auto ranges = externalRanges(engine);
@@ -254,12 +297,12 @@ std::vector<ConnEntry> computeConnectivity(const Engine& engine) {
     for (Direction dir : {Direction::Egress, Direction::Ingress}) {
       std::optional<ConnEntry> run;
       auto flush = [&] {
-        if (run && !run->conns.empty()) out.push_back(*run);
+        if (run && (!run->conns.empty() || !run->l7.empty())) out.push_back(*run);
         run.reset();
       };
       for (const auto& [lo, hi, id] : ranges) {
-        ConnSet s = allowedConns(engine, *rep[a], dir, id);
-        if (run && run->conns == s &&
+        SideConns s = sideConns(engine, *rep[a], dir, id);
+        if (run && run->conns == s.allowed && run->l7 == s.l7 && run->l7_types == s.l7_types &&
             (dir == Direction::Egress ? run->dst.hi : run->src.hi) + 1 == lo) {
           (dir == Direction::Egress ? run->dst.hi : run->src.hi) = hi;
           continue;
@@ -267,7 +310,12 @@ std::vector<ConnEntry> computeConnectivity(const Engine& engine) {
         flush();
         ConnPeer ext{.external = true, .lo = lo, .hi = hi};
         ConnPeer wl{.workload = a};
-        run = dir == Direction::Egress ? ConnEntry{wl, ext, s} : ConnEntry{ext, wl, s};
+        const bool egress = dir == Direction::Egress;
+        run = ConnEntry{.src = egress ? wl : ext,
+                        .dst = egress ? ext : wl,
+                        .conns = std::move(s.allowed),
+                        .l7 = std::move(s.l7),
+                        .l7_types = std::move(s.l7_types)};
       }
       flush();
     }

@@ -54,10 +54,25 @@ struct ConnPeer {
 struct ConnEntry {
   ConnPeer src;
   ConnPeer dst;
-  ConnSet conns;
+  ConnSet conns;  // plainly allowed (forwarded by the datapath)
+  // L7-restricted: an L7 rule decides, no proxy enforces it, the datapath drops them.
+  ConnSet l7;
+  std::vector<std::string> l7_types;  // "http", "dns", ... of the deciding rules, sorted
+  // conns.str(), then "; " and the L7-restricted part as "TCP 80 (L7: http)"; np-guard's text when
+  // there is no L7 part.
+  std::string str() const;
 };
 
-// The allowed connections of one side: endpoint `pod` in direction `dir` for `peer`.
+// One side's connections for endpoint `pod` in direction `dir` and `peer`, equal to
+// Engine::decide() port by port: `allowed` where decide() says allowed, `l7` where it says
+// L7-restricted (with the L7 types of the redirect rules that decide some of them).
+struct SideConns {
+  ConnSet allowed;
+  ConnSet l7;
+  std::vector<std::string> l7_types;  // sorted, unique
+};
+SideConns sideConns(const Engine& engine, size_t pod, Direction dir, IdentityId peer);
+// The plainly allowed connections of one side (sideConns(...).allowed).
 ConnSet allowedConns(const Engine& engine, size_t pod, Direction dir, IdentityId peer);
 
 // Every non-empty connection between workloads and between workloads and external ranges

@@ -15,6 +15,8 @@ std::string_view decisionReasonName(DecisionReason r) {
       return "selected, default deny disabled";
     case DecisionReason::AllowedByRule:
       return "allowed by rule";
+    case DecisionReason::L7Restricted:
+      return "L7 rule matched, no L7 proxy: dropped by the datapath";
     case DecisionReason::AllowLocalhost:
       return "allowed from the local host";
     case DecisionReason::DeniedByRule:
@@ -270,11 +272,30 @@ SideDecision Engine::decide(size_t pod, Direction dir, IdentityId peer, uint8_t 
     d.allowed = false;
     d.verdict = EntryVerdict::Deny;
     d.reason = DecisionReason::DeniedByRule;
-  } else {
-    d.verdict = best == kPrecedenceAllow ? EntryVerdict::Allow : EntryVerdict::Redirect;
+  } else if (best == kPrecedenceAllow) {
+    d.verdict = EntryVerdict::Allow;
     d.reason = DecisionReason::AllowedByRule;
+  } else {
+    markL7Restricted(d);
   }
   return d;
+}
+
+void Engine::markL7Restricted(SideDecision& d) const {
+  d.allowed = false;
+  d.l7_restricted = true;
+  d.verdict = EntryVerdict::Redirect;
+  d.reason = DecisionReason::L7Restricted;
+  for (size_t id : d.rules) {
+    const PolicyRule& r = cluster_.policies.rules[id];
+    const std::string policy = std::string(policyKindName(r.kind)) + " " +
+                               (r.policy_namespace.empty() ? "" : r.policy_namespace + "/") +
+                               r.policy_name;
+    for (const L7Info& l : r.l7) {
+      d.l7.push_back(
+          {.rule = id, .type = l.type, .rule_count = l.rule_count, .policy = policy, .loc = r.loc});
+    }
+  }
 }
 
 Verdict Engine::evaluate(const Flow& flow) const {
@@ -296,6 +317,9 @@ Verdict Engine::evaluate(const Flow& flow) const {
                        flow.port);
   }
   v.allowed = v.egress.allowed && v.ingress.allowed;
+  v.l7_restricted = (v.egress.l7_restricted || v.ingress.l7_restricted) &&
+                    (v.egress.allowed || v.egress.l7_restricted) &&
+                    (v.ingress.allowed || v.ingress.l7_restricted);
   return v;
 }
 

@@ -32,7 +32,8 @@ enum class DecisionReason : uint8_t {
   NotAnEndpoint,   // this side is not a managed pod: nothing enforced here
   NoPolicy,        // no policy selects the endpoint in this direction
   NotEnforced,     // selected only by rules that disable default deny: allow-all remains
-  AllowedByRule,   // an allow (or L7 redirect) rule matched
+  AllowedByRule,   // an allow rule matched
+  L7Restricted,    // an L7 (proxy redirect) rule decided: no proxy, so the datapath drops it
   AllowLocalhost,  // ingress from the endpoint's own node (allow-localhost)
   DeniedByRule,    // a deny rule matched (Cilium drop reason 181, POLICY_DENY)
   DefaultDeny,     // default deny, nothing allowed it (drop reason 133, POLICY_DENIED)
@@ -40,9 +41,23 @@ enum class DecisionReason : uint8_t {
 };
 std::string_view decisionReasonName(DecisionReason r);
 
+// One L7 rule set of a deciding redirect rule (CiliumNetworkPolicy toPorts[].rules.<type>).
+struct L7Restriction {
+  size_t rule = 0;        // PolicyRule id
+  std::string type;       // "http", "dns", "kafka", "l7"
+  size_t rule_count = 0;  // entries under rules.<type>
+  std::string policy;     // "CiliumNetworkPolicy ns/name"
+  SourceLoc loc;          // of the toPorts item
+};
+
+// `allowed` means "plainly allowed": the datapath forwards the flow. A flow decided by an L7
+// rule is NOT allowed (allowed = false, l7_restricted = true): no L7 proxy exists yet, and the
+// datapath drops traffic it would redirect to a proxy that is not listening (fail closed).
 struct SideDecision {
   Direction direction = Direction::Egress;
   bool allowed = true;
+  bool l7_restricted = false;  // reason L7Restricted; `l7` lists the rules
+  std::vector<L7Restriction> l7;
   DecisionReason reason = DecisionReason::NotAnEndpoint;
   IdentityId self_identity = 0;
   IdentityId peer_identity = 0;
@@ -52,7 +67,9 @@ struct SideDecision {
 };
 
 struct Verdict {
-  bool allowed = true;
+  bool allowed = true;  // both sides plainly allowed
+  // Not allowed only because of L7 rules: one side is L7-restricted, neither denies.
+  bool l7_restricted = false;
   SideDecision egress;
   SideDecision ingress;
 };
@@ -86,6 +103,7 @@ class Engine {
   bool portMatches(const PolicyRule& r, const Pod& self, IdentityId peer, uint8_t proto,
                    uint16_t port) const;
   bool computePeerSelects(const PolicyRule& r, IdentityId peer) const;
+  void markL7Restricted(SideDecision& d) const;  // fills the L7 fields from d.rules
 
   const Cluster& cluster_;
   std::unordered_map<IdentityId, std::vector<size_t>> subject_rules_[2];

@@ -26,7 +26,7 @@ std::string identityName(const Cluster& cluster, IdentityId id) {
 std::string explainSide(const Engine& engine, const SideDecision& d) {
   const Cluster& c = engine.cluster();
   std::string s = std::string(directionName(d.direction)) + ": ";
-  s += d.allowed ? "allowed" : "DENIED";
+  s += d.allowed ? "allowed" : (d.l7_restricted ? "L7-RESTRICTED" : "DENIED");
   s += " (" + std::string(decisionReasonName(d.reason)) + ")";
   if (d.reason == DecisionReason::NotAnEndpoint || d.reason == DecisionReason::Loopback) return s;
   s += " self=" + identityName(c, d.self_identity) + " peer=" + identityName(c, d.peer_identity);
@@ -34,7 +34,21 @@ std::string explainSide(const Engine& engine, const SideDecision& d) {
   for (size_t id : d.rules) {
     s += "\n    " + std::string(label) + ": " + c.policies.rules[id].describe();
   }
+  for (const L7Restriction& l : d.l7) s += "\n    L7 rules: " + describeL7(l);
+  if (d.l7_restricted) {
+    s += "\n    no L7 proxy listens: the datapath drops this flow (PROXY_LOOKUP_FAILED)"
+         " instead of enforcing the L7 rules";
+  }
   return s;
+}
+
+std::string_view verdictWord(const Verdict& v) {
+  return v.allowed ? "ALLOWED" : (v.l7_restricted ? "L7-RESTRICTED" : "DENIED");
+}
+
+std::string describeL7(const L7Restriction& l) {
+  return l.type + " (" + std::to_string(l.rule_count) + (l.rule_count == 1 ? " rule" : " rules") +
+         ") in " + l.policy + " (" + l.loc.str() + ")";
 }
 
 std::string explainVerdict(const Engine& engine, const Verdict& v) {

@@ -11,5 +11,9 @@ namespace membrane::model {
 std::string identityName(const Cluster& cluster, IdentityId id);  // "256 (ns/pod...)" or "world"
 std::string explainSide(const Engine& engine, const SideDecision& d);
 std::string explainVerdict(const Engine& engine, const Verdict& v);
+// "ALLOWED", "L7-RESTRICTED" or "DENIED".
+std::string_view verdictWord(const Verdict& v);
+// "http (2 rules) in CiliumNetworkPolicy ns/name (file:line:col)"
+std::string describeL7(const L7Restriction& l);
 
 }  // namespace membrane::model

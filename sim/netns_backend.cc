@@ -366,7 +366,8 @@ void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
               for (const auto& ev : drainEvents(n)) {
                 events.push_back({name, ev});
                 if (ev.drop_reason == MEMBRANE_DROP_POLICY ||
-                    ev.drop_reason == MEMBRANE_DROP_POLICY_DENY) {
+                    ev.drop_reason == MEMBRANE_DROP_POLICY_DENY ||
+                    ev.drop_reason == MEMBRANE_DROP_PROXY_LOOKUP_FAILED) {
                   const bool icmp = ev.protocol == model::kProtoICMP;
                   policy_drops.insert({ntohl(ev.saddr), ntohl(ev.daddr), ev.protocol,
                                        ntohs(ev.sport), icmp ? uint16_t{0} : ntohs(ev.dport)});

@@ -114,6 +114,7 @@ std::vector<ConnLine> toConnLines(const model::Cluster& c,
                                   const std::vector<model::ConnEntry>& es) {
   std::vector<ConnLine> out;
   for (const auto& e : es) {
+    if (e.conns.empty()) continue;  // only L7-restricted: np-guard lists allowed connections
     ConnLine l{.conns = e.conns};
     if (e.src.external) {
       l.src_range = {{e.src.lo, e.src.hi}};

@@ -158,9 +158,10 @@ CompiledResult Verifier::checkCompiled(const CompileFn& compile) {
     m.map_verdict = ctx.intValue(mapVerdict(enc, ms, m.direction, peer, proto, port));
     // The reference engine's answer on the same flow says which of the two is wrong.
     const model::SideDecision d = engine.decide(pod, m.direction, m.peer, m.protocol, m.port);
-    m.engine_verdict = !d.allowed ? kVerdictDeny
-                                  : (d.verdict == model::EntryVerdict::Redirect ? kVerdictRedirect
-                                                                                : kVerdictAllow);
+    m.engine_verdict = d.l7_restricted                              ? kVerdictRedirect
+                       : !d.allowed                                 ? kVerdictDeny
+                       : d.verdict == model::EntryVerdict::Redirect ? kVerdictRedirect
+                                                                    : kVerdictAllow;
     for (size_t id : d.rules) m.engine_rules.push_back(cluster_.policies.rules[id].describe());
     res.mismatches.push_back(m);
   }

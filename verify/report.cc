@@ -11,7 +11,7 @@ namespace {
 constexpr size_t kMaxRulesShown = 5;
 
 std::string sideLine(const model::SideDecision& d, const std::vector<std::string>& rules) {
-  std::string s = d.allowed ? "allowed" : "DENIED";
+  std::string s = d.allowed ? "allowed" : d.l7_restricted ? "L7-RESTRICTED" : "DENIED";
   s += " (" + std::string(model::decisionReasonName(d.reason)) + ")";
   for (size_t i = 0; i < rules.size() && i < kMaxRulesShown; ++i) s += "\n        " + rules[i];
   if (rules.size() > kMaxRulesShown) {
@@ -42,7 +42,8 @@ std::string answer(bool allowed) { return allowed ? "allowed" : "denied"; }
 // Both answers of a disagreement, so the bug report needs nothing else.
 std::string disagreementText(const Witness& w, const std::string& indent) {
   return indent + "SMT encoding: " + answer(w.smt_allowed) + "\n" + indent +
-         "model::Engine: " + answer(w.verdict.allowed) + "\n";
+         "model::Engine: " + answer(w.engineAllowed()) + (w.engineL7() ? " (L7-restricted)" : "") +
+         "\n";
 }
 
 std::string invariantHeader(const InvariantResult& r) {
@@ -211,7 +212,7 @@ void printJson(std::ostream& out, const model::Cluster& c, const std::vector<Inv
     if (r.witness) out << ", \"witness\": " << witnessJson(c, *r.witness);
     if (r.witness && r.outcome == Outcome::InternalError) {
       out << ", \"smt\": \"" << answer(r.witness->smt_allowed) << "\", \"engine\": \""
-          << answer(r.witness->verdict.allowed) << "\"";
+          << answer(r.witness->engineAllowed()) << "\"";
     }
     out << "}";
   }

@@ -266,7 +266,7 @@ void Verifier::solve(Encoder& enc, const Invariant& inv, const SymFlow& f,
       res.reason = "internal error: the SMT encoding says " +
                    std::string(w.smt_allowed ? "allowed" : "denied") +
                    (w.smt_l7 ? " (L7-restricted)" : "") + " but model::Engine says " +
-                   (w.verdict.allowed ? "allowed" : "denied") +
+                   (w.engineAllowed() ? "allowed" : "denied") +
                    (w.engineL7() ? " (L7-restricted)" : "") + " for " + w.flowStr();
     } else if (w.smt_l7) {
       // No proxy enforces L7 rules yet: the flow's fate is neither the allow nor the deny

@@ -165,12 +165,16 @@ Witness makeWitness(Encoder& enc, const SymFlow& f, const Encoder::FlowVerdict& 
         engine.decide(*w.dst.pod, model::Direction::Ingress, w.src.identity, w.protocol, w.port);
   }
   w.verdict.allowed = w.verdict.egress.allowed && w.verdict.ingress.allowed;
+  // As model::Engine::evaluate: L7-restricted when an L7 rule decides a side and no side denies.
+  const auto passes = [](const model::SideDecision& d) { return d.allowed || d.l7_restricted; };
+  w.verdict.l7_restricted = (w.verdict.egress.l7_restricted || w.verdict.ingress.l7_restricted) &&
+                            passes(w.verdict.egress) && passes(w.verdict.ingress);
   for (const auto* side : {&w.verdict.egress, &w.verdict.ingress}) {
     auto& out = side == &w.verdict.egress ? w.egress_rules : w.ingress_rules;
     for (size_t id : side->rules) {
       const model::PolicyRule& r = c.policies.rules[id];
       out.push_back(r.describe());
-      if (side->verdict != model::EntryVerdict::Redirect || r.l7.empty()) continue;
+      if (!side->l7_restricted || r.l7.empty()) continue;
       std::string types;
       for (const auto& l : r.l7) types += (types.empty() ? "" : "/") + l.type;
       w.l7_rules.push_back(types + ": " + r.describe());

@@ -42,12 +42,12 @@ struct Witness {
   std::vector<std::string> egress_rules;
   std::vector<std::string> ingress_rules;
   std::vector<std::string> l7_rules;  // deciding rules with L7 sections: "http: <rule>"
-  // The engine's view of L7: allowed, and a side's deciding verdict is a proxy redirect.
-  bool engineL7() const {
-    return verdict.allowed && (verdict.egress.verdict == model::EntryVerdict::Redirect ||
-                               verdict.ingress.verdict == model::EntryVerdict::Redirect);
-  }
-  bool agrees() const { return smt_allowed == verdict.allowed && smt_l7 == engineL7(); }
+  // The engine's view in the encoding's terms: `allowed` there includes L7 redirects (no side
+  // denies), while model::Verdict::allowed means plainly allowed and L7 flows carry
+  // l7_restricted instead.
+  bool engineL7() const { return verdict.l7_restricted; }
+  bool engineAllowed() const { return verdict.allowed || verdict.l7_restricted; }
+  bool agrees() const { return smt_allowed == engineAllowed() && smt_l7 == engineL7(); }
   std::string flowStr() const;  // "TCP 5432" / "ICMP type 8"
 };
 

@@ -23,7 +23,9 @@ enum membrane_drop_reason {
 	MEMBRANE_DROP_INVALID_IDENTITY =
 	    171,			    /* tunnel key missing, or the host identity in a VNI */
 	MEMBRANE_DROP_UNKNOWN_SENDER = 172, /* tunnel packet from an address that is not a node */
-	MEMBRANE_DROP_POLICY_DENY = 181,    /* an explicit deny entry matched */
+	MEMBRANE_DROP_PROXY_LOOKUP_FAILED =
+	    178, /* policy redirects to an L7 proxy port where no proxy listens */
+	MEMBRANE_DROP_POLICY_DENY = 181, /* an explicit deny entry matched */
 };
 
 /* Hubble flow.Verdict numbers. */

@@ -20,6 +20,7 @@
 #include "bpf/include/ipcache.h"
 #include "bpf/include/metrics.h"
 #include "bpf/include/policy.h"
+#include "bpf/include/proxy.h"
 
 #ifndef likely
 #define likely(x) __builtin_expect(!!(x), 1)

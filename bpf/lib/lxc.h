@@ -116,6 +116,12 @@ static __always_inline int lxc_policy4(struct __sk_buff *ctx, struct membrane_fl
 	lxc_record_policy(ev, &pr, p->tuple.nexthdr, p->policy_port);
 	if (pr.drop_reason)
 		return lxc_drop(ev, pr.drop_reason);
+	/* Before CT create: a flow no proxy can enforce leaves no connection behind. */
+	if (pr.proxy_port) {
+		ret = proxy_check4(&membrane_proxy_ports, pr.proxy_port);
+		if (ret)
+			return lxc_drop(ev, ret);
+	}
 
 	if (ct->status == MEMBRANE_CT_NEW) {
 		ret = ct_create4(&membrane_ct4, p, ev->src_identity, ev->dst_identity, pr.cookie,

@@ -15,6 +15,7 @@
 #include "dataplane/observe.h"
 #include "dataplane/packet.h"
 #include "dataplane/policy_writer.h"
+#include "dataplane/proxy_writer.h"
 #include "model/mapstate.h"
 #include "tests/support/privileged.h"
 
@@ -68,6 +69,7 @@ class BpfTest : public ::testing::Test {
     policy_ = std::make_unique<PolicyWriter>(dp_->policyStore());
     ipcache_ = std::make_unique<IpcacheWriter>(dp_->ipcache());
     endpoints_ = std::make_unique<EndpointWriter>(dp_->endpoints());
+    proxy_ports_ = std::make_unique<ProxyPortWriter>(dp_->proxyPorts());
     auto ev = EventReader::create(dp_->eventsFd());
     ASSERT_TRUE(ev.ok()) << ev.error().message();
     events_ = std::move(*ev);
@@ -118,6 +120,7 @@ class BpfTest : public ::testing::Test {
   std::unique_ptr<PolicyWriter> policy_;
   std::unique_ptr<IpcacheWriter> ipcache_;
   std::unique_ptr<EndpointWriter> endpoints_;
+  std::unique_ptr<ProxyPortWriter> proxy_ports_;  // empty map: every L7 redirect drops
   std::unique_ptr<EventReader> events_;
 };
 

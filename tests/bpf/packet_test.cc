@@ -3,6 +3,8 @@
 // (policy, packet, expected verdict / drop reason / match / cookie) triplet.
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include "tests/bpf/bpf_fixture.h"
 
 namespace membrane::dataplane::testing {
@@ -22,6 +24,7 @@ struct Case {
   uint8_t match_type;
   uint32_t cookie;  // of the deciding entry (0 = none)
   uint32_t mark = 0;
+  ProxyPortState proxies = {};  // membrane_proxy_ports before the packet (default: empty)
 };
 
 // gtest prints parameters in test listings (and so in ctest names): print the case name.
@@ -149,7 +152,7 @@ std::vector<Case> cases() {
        0,
        MEMBRANE_MATCH_L4_ONLY,
        13},
-      {"redirect_to_proxy",
+      {"redirect_to_listening_proxy",
        {{mkey(kIdA, kOut, 6, 80, 24), mredirect(15001, 14)}},
        Program::FromContainer,
        tcp(kPod, 40000, kPeerA, 80),
@@ -157,7 +160,37 @@ std::vector<Case> cases() {
        0,
        MEMBRANE_MATCH_L3_L4,
        14,
-       0x0200u | (15001u << 16)},
+       0x0200u | (15001u << 16),
+       {{15001, {.ifindex = 1, .listening = true}}}},
+      // Fail closed: no proxy enforces the L7 rules, so the packet must not pass.
+      {"redirect_without_proxy_drops",
+       {{mkey(kIdA, kOut, 6, 80, 24), mredirect(15001, 14)}},
+       Program::FromContainer,
+       tcp(kPod, 40000, kPeerA, 80),
+       kTcShot,
+       MEMBRANE_DROP_PROXY_LOOKUP_FAILED,
+       MEMBRANE_MATCH_L3_L4,
+       14},
+      {"redirect_to_registered_but_not_listening_proxy_drops",
+       {{mkey(kIdA, kIn, 6, 80, 24), mredirect(15001, 14)}},
+       Program::ToContainer,
+       tcp(kPeerA, 40000, kPod, 80),
+       kTcShot,
+       MEMBRANE_DROP_PROXY_LOOKUP_FAILED,
+       MEMBRANE_MATCH_L3_L4,
+       14,
+       0,
+       {{15001, {.ifindex = 1, .listening = false}}}},
+      {"redirect_to_other_proxy_port_drops",
+       {{mkey(kIdA, kOut, 6, 80, 24), mredirect(15001, 14)}},
+       Program::FromContainer,
+       tcp(kPod, 40000, kPeerA, 80),
+       kTcShot,
+       MEMBRANE_DROP_PROXY_LOOKUP_FAILED,
+       MEMBRANE_MATCH_L3_L4,
+       14,
+       0,
+       {{15002, {.listening = true}}}},
       {"redirect_beats_allow",
        {{mkey(kIdA, kOut, 6, 80, 24), mallow(15)}, {mkey(0, kOut, 6, 0, 8), mredirect(15002, 16)}},
        Program::FromContainer,
@@ -166,7 +199,16 @@ std::vector<Case> cases() {
        0,
        MEMBRANE_MATCH_PROTO_ONLY,
        16,
-       0x0200u | (15002u << 16)},
+       0x0200u | (15002u << 16),
+       {{15002, {.listening = true}}}},
+      {"deny_beats_redirect_without_proxy",
+       {{mkey(kIdA, kOut, 6, 80, 24), mredirect(15001, 14)}, {mkey(0, kOut, 6, 0, 8), mdeny(26)}},
+       Program::FromContainer,
+       tcp(kPod, 40000, kPeerA, 80),
+       kTcShot,
+       MEMBRANE_DROP_POLICY_DENY,
+       MEMBRANE_MATCH_PROTO_ONLY,
+       26},
       {"icmp_type_allowed",
        {{mkey(kIdA, kOut, 1, 8, 24), mallow(17)}},
        Program::FromContainer,
@@ -269,6 +311,7 @@ TEST_P(PolicyClassTest, VerdictEventAndCounters) {
   model::MapState s;
   for (const auto& [k, v] : c.policy) s.entries[k] = v;
   setPolicy(s);
+  ASSERT_TRUE(proxy_ports_->apply(c.proxies).ok());
   const TestRunResult r = run(c.program, c.packet);
   EXPECT_EQ(r.retval, c.retval);
   EXPECT_EQ(r.mark, c.mark);
@@ -284,6 +327,11 @@ TEST_P(PolicyClassTest, VerdictEventAndCounters) {
                                            : MEMBRANE_VERDICT_FORWARDED);
   EXPECT_EQ(ev.match_type, c.match_type);
   EXPECT_EQ(ev.policy_cookie, c.cookie);
+  // A redirect, passed or dropped for want of a proxy, names its proxy port.
+  const auto redirect = std::find_if(c.policy.begin(), c.policy.end(), [&](const auto& e) {
+    return e.second.cookie == c.cookie && e.second.verdict == model::EntryVerdict::Redirect;
+  });
+  EXPECT_EQ(ev.proxy_port, redirect == c.policy.end() ? 0 : redirect->second.proxy_port);
   EXPECT_EQ(ev.saddr, htonl(c.packet.saddr));
   EXPECT_EQ(ev.daddr, htonl(c.packet.daddr));
   EXPECT_EQ(ev.protocol, c.packet.protocol);

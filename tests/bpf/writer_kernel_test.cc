@@ -30,6 +30,13 @@ TEST_F(BpfTest, WritersReadBackWhatTheKernelHolds) {
   auto eps = endpoints_->readBack();
   ASSERT_TRUE(eps.ok());
   EXPECT_EQ(eps->at(kPod).endpoint_id, kEndpointId);
+  // membrane_proxy_ports starts empty (every L7 redirect drops) and reads back what is set.
+  auto proxies = proxy_ports_->readBack();
+  ASSERT_TRUE(proxies.ok()) << proxies.error().message();
+  EXPECT_TRUE(proxies->empty());
+  const ProxyPortState want = {{15001, {.ifindex = 4, .listening = true}}, {15002, {}}};
+  ASSERT_TRUE(proxy_ports_->apply(want).ok());
+  EXPECT_EQ(*ProxyPortWriter(dp_->proxyPorts()).readBack(), want);
   // A second writer over the same kernel maps (agent restart) finds nothing to do.
   PolicyWriter again(dp_->policyStore());
   auto c = again.apply(kEndpointId, s);

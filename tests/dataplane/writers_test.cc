@@ -8,6 +8,7 @@
 #include "dataplane/ipcache_writer.h"
 #include "dataplane/map.h"
 #include "dataplane/observe.h"
+#include "dataplane/proxy_writer.h"
 
 namespace membrane::dataplane {
 namespace {
@@ -148,8 +149,67 @@ TEST(EndpointWriter, UpsertsAndRemoves) {
 TEST(Names, FollowHubble) {
   EXPECT_EQ(dropReasonName(133), "POLICY_DENIED");
   EXPECT_EQ(dropReasonName(181), "POLICY_DENY");
+  EXPECT_EQ(dropReasonName(MEMBRANE_DROP_PROXY_LOOKUP_FAILED), "PROXY_LOOKUP_FAILED");
+  EXPECT_EQ(MEMBRANE_DROP_PROXY_LOOKUP_FAILED, 178);  // Cilium/Hubble DROP_PROXY_LOOKUP_FAILED
   EXPECT_EQ(verdictName(MEMBRANE_VERDICT_REDIRECTED), "REDIRECTED");
   EXPECT_EQ(matchTypeName(MEMBRANE_MATCH_L3_L4), "L3-L4");
+}
+
+}  // namespace
+}  // namespace membrane::dataplane
+
+namespace membrane::dataplane {
+namespace {
+
+TEST(ProxyPortWriter, AppliesDifferencesAndReadsBack) {
+  FakeMap m("membrane_proxy_ports", sizeof(ProxyKey), sizeof(ProxyInfo), 8);
+  ProxyPortWriter w(m);
+  EXPECT_TRUE(w.readBack()->empty());  // default: no proxy, every redirect drops
+  const ProxyPortState s1 = {{15001, {.ifindex = 3, .listening = true}}, {15002, {}}};
+  auto c1 = w.apply(s1);
+  ASSERT_TRUE(c1.ok()) << c1.error().message();
+  EXPECT_EQ(c1->upserted, (std::vector<uint16_t>{15001, 15002}));
+  EXPECT_EQ(*w.readBack(), s1);
+  auto key = TypedMap<ProxyKey, ProxyInfo>::wrap(m)->lookup(encodeProxyKey(15001));
+  ASSERT_TRUE(key.ok() && key->has_value());
+  EXPECT_EQ((*key)->flags, MEMBRANE_PROXY_F_LISTENING);
+  EXPECT_EQ((*key)->ifindex, 3u);
+
+  const ProxyPortState s2 = {{15002, {.listening = true}}};
+  auto c2 = w.apply(s2);
+  ASSERT_TRUE(c2.ok());
+  EXPECT_EQ(c2->upserted, (std::vector<uint16_t>{15002}));
+  EXPECT_EQ(c2->removed, (std::vector<uint16_t>{15001}));
+  EXPECT_EQ(*w.readBack(), s2);
+
+  // A restarted writer over the same map finds nothing to do.
+  ProxyPortWriter again(m);
+  auto c3 = again.apply(s2);
+  ASSERT_TRUE(c3.ok());
+  EXPECT_TRUE(c3->empty());
+}
+
+TEST(ProxyPortWriter, RejectsPortZeroAndReportsMapFailures) {
+  FakeMap m("membrane_proxy_ports", sizeof(ProxyKey), sizeof(ProxyInfo), 8);
+  ProxyPortWriter w(m);
+  auto bad = w.apply({{0, {.listening = true}}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().context.find("proxy port 0"), std::string::npos);
+  EXPECT_EQ(m.mutations(), 0u);
+  m.failNextMutation(ENOSPC);
+  auto failed = w.apply({{15001, {.listening = true}}});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, ENOSPC);
+  EXPECT_NE(failed.error().context.find("proxy port 15001"), std::string::npos);
+  EXPECT_TRUE(w.readBack()->empty());
+  EXPECT_TRUE(w.apply({{15001, {.listening = true}}}).ok());  // retried after the failure
+  EXPECT_EQ(w.readBack()->size(), 1u);
+}
+
+TEST(ProxyPortWriter, RefusesAMapOfTheWrongShape) {
+  FakeMap m("membrane_ipcache", sizeof(IpcacheKey), sizeof(IpcacheInfo), 8);
+  ProxyPortWriter w(m);
+  EXPECT_FALSE(w.apply({{15001, {.listening = true}}}).ok());
 }
 
 }  // namespace

@@ -109,8 +109,8 @@ bool allowed(const model::Engine& engine, const End& s, const End& d, uint8_t pr
     if (!self.pod) continue;
     const auto side = engine.decide(*self.pod, egress ? Direction::Egress : Direction::Ingress,
                                     id(egress ? d : s), proto, port);
-    ok &= side.allowed;
-    l7 |= side.verdict == model::EntryVerdict::Redirect;
+    ok &= side.allowed || side.l7_restricted;  // no side denies (L7 counted separately)
+    l7 |= side.l7_restricted;
   }
   l7 &= ok;
   return ok;

@@ -60,9 +60,8 @@ TEST_F(SoundnessBpf, ViolatedWitnessViolatesInTheBpfPrograms) {
     RC_ASSERT(r.outcome != Outcome::Unknown && r.outcome != Outcome::InternalError);
     RC_CLASSIFY(r.outcome != Outcome::Violated, "not violated (checked in the engine property)");
     if (r.outcome != Outcome::Violated) return;
-    // L7 redirects: what the datapath does without a proxy is the L7 work's (fail closed).
+    // L7 redirects: no proxy listens, so the datapath drops them (fail closed, reason 178).
     RC_CLASSIFY(r.witness->smt_l7, "L7-restricted");
-    if (r.witness->smt_l7) return;
     const auto cw = soundness::concreteWitness(k, base.cluster, r);
     RC_CLASSIFY(!cw, "witness not replayable as pods");
     if (!cw) return;
@@ -74,7 +73,11 @@ TEST_F(SoundnessBpf, ViolatedWitnessViolatesInTheBpfPrograms) {
       }
     }
     RC_LOG() << "BPF on the concrete witness: allowed=" << allowed << "\n";
-    RC_ASSERT(allowed == (k.inv.expect == Expect::Deny));
+    if (r.witness->smt_l7) {
+      RC_ASSERT(!allowed);
+    } else {
+      RC_ASSERT(allowed == (k.inv.expect == Expect::Deny));
+    }
   });
   EXPECT_TRUE(ok);
 }

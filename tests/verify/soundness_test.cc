@@ -33,8 +33,7 @@ void checkWitnessAsPods(const Case& k, const model::Cluster& base, const Invaria
   if (!cw) return;
   const model::Engine engine(cw->loaded.cluster);
   const model::Verdict v = engine.evaluate(cw->flow);
-  const bool l7 = v.allowed && (v.egress.verdict == model::EntryVerdict::Redirect ||
-                                v.ingress.verdict == model::EntryVerdict::Redirect);
+  const bool l7 = v.l7_restricted;
   RC_LOG() << "engine on the concrete witness: allowed=" << v.allowed << " l7=" << l7 << "\n";
   RC_ASSERT(l7 || v.allowed == (k.inv.expect == Expect::Deny));
 }
