@@ -112,6 +112,16 @@ void Encoder::assertPodDomain(SymEndpoint& e) {
     }
   }
   Expr ns = e.labels.at(kNsKey);
+  // A pod's namespace label kubernetes.io/metadata.name is its namespace's name (Kubernetes
+  // sets it on every namespace, declared or not); the universe gives both keys one value set.
+  if (auto meta = e.labels.find(namespaceNameLabelKey()); meta != e.labels.end()) {
+    facts.push_back(ctx_.eq(ctx_.eq(ns, ctx_.intVal(kCodeOther)),
+                            ctx_.eq(meta->second, ctx_.intVal(kCodeOther))));
+    for (const auto& v : universe_.keys().at(meta->first)) {
+      facts.push_back(ctx_.eq(ctx_.eq(ns, ctx_.intVal(universe_.code(kNsKey, v))),
+                              ctx_.eq(meta->second, ctx_.intVal(universe_.code(meta->first, v)))));
+    }
+  }
   for (const auto& n : cluster_.namespaces) {
     if (!n.declared) continue;
     std::vector<Expr> ns_labels;

@@ -42,6 +42,13 @@ void Universe::addRules(const model::Cluster& cluster) {
     if (n.declared) addValue(ns_key, n.name);
   }
   addValue(std::string(model::kLabelCluster), cluster.options.name);
+  // Every namespace carries kubernetes.io/metadata.name = its name: when a selector names
+  // that label, both keys share one set of values so the encoder can tie them together.
+  const std::string meta_key = namespaceNameLabelKey();
+  if (keys_.count(meta_key) != 0) {
+    for (const auto& v : std::vector<std::string>(keys_[meta_key])) addValue(ns_key, v);
+    for (const auto& v : std::vector<std::string>(keys_[ns_key])) addValue(meta_key, v);
+  }
 }
 
 int64_t Universe::maxCode(const std::string& key) const {
@@ -100,6 +107,10 @@ bool identityRelevantKey(const model::Cluster& cluster, const std::string& key) 
   const model::Labels l = model::podIdentityLabels(cluster, probe);
   const model::Label* found = l.find(model::kSourceK8s, key);
   return found != nullptr && found->value == "x";
+}
+
+std::string namespaceNameLabelKey() {
+  return std::string(model::kLabelNamespaceLabelsPrefix) + "kubernetes.io/metadata.name";
 }
 
 }  // namespace membrane::verify

@@ -63,4 +63,7 @@ std::vector<EndpointClass> endpointClasses(const model::Cluster& cluster);
 // filter). Keys that are not can never be matched by a selector on a pod.
 bool identityRelevantKey(const model::Cluster& cluster, const std::string& key);
 
+// The pod label key under which a pod carries its namespace's kubernetes.io/metadata.name.
+std::string namespaceNameLabelKey();
+
 }  // namespace membrane::verify

@@ -369,5 +369,42 @@ TEST(Emit, ExternalWitnessIsAPeerWithAnOrdinaryAddress) {
   EXPECT_EQ(s->expect_yaml.find("apply:"), std::string::npos) << s->expect_yaml;
 }
 
+// Every namespace carries kubernetes.io/metadata.name = its name, also one that no manifest
+// declares: a namespace selector requiring that label to be absent matches nothing, so no pod
+// of a namespace that could exist reaches the db through it (found by the soundness property:
+// the encoding used to let a hypothetical namespace lack the label).
+TEST(Answers, NamespaceNameLabelIsAlwaysPresent) {
+  const std::string cluster = std::string(kCluster) + R"(---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: odd, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress:
+  - from:
+    - namespaceSelector:
+        matchExpressions: [{key: kubernetes.io/metadata.name, operator: DoesNotExist}]
+    ports: [{port: 7000, protocol: TCP}]
+)";
+  const auto loaded = load(cluster.c_str());
+  const InvariantFile f = invariants(R"(
+  - name: nothing-reaches-db-on-7000
+    expect: deny
+    from: {namespaceSelector: {}}
+    to: {namespace: prod, podSelector: {matchLabels: {app: db}}}
+    ports: [{port: 7000}]
+  - name: named-namespace-is-its-label
+    expect: deny
+    from: {namespace: qa, namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: dev}}}
+    to: {namespace: prod, podSelector: {matchLabels: {app: db}}}
+    allowVacuous: false
+)");
+  Verifier v(loaded.cluster);
+  const InvariantResult r = v.check(f.invariants.at(0));
+  EXPECT_EQ(r.outcome, Outcome::Holds) << r.reason;
+  // A namespace named qa cannot carry metadata.name=dev: the end matches nothing.
+  EXPECT_EQ(v.check(f.invariants.at(1)).outcome, Outcome::Vacuous);
+}
+
 }  // namespace
 }  // namespace membrane::verify
