@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # The real membrane-agent process in a node namespace of its own (nsenter --net), with its
 # own bpffs mount, state directory and socket; pods are namespaces wired through the API.
-# Usage: daemon_test.sh AGENT_BINARY MODE   (MODE: basic | restart | crash | uninstall)
+# Usage: daemon_test.sh AGENT_BINARY MODE [MEMBRANE_CLI]
+#   (MODE: basic | restart | crash | uninstall)
 #   basic      endpoints through the API, allowed/denied traffic, 4xx errors, a change of
 #              the watched directory applied
 #   restart    SIGTERM then start: same ifindexes, the same pinned maps (not reset), an
@@ -16,6 +17,7 @@
 set -uo pipefail
 AGENT=$(readlink -f "$1")
 MODE=$2
+CLI=${3:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 TRAFFIC="python3 $HERE/traffic.py"
 [ "$(id -u)" -eq 0 ] || { echo "skip: needs root"; exit 77; }
@@ -153,6 +155,15 @@ mode_basic() {
   [ "$(api_code -X PUT http://x/v1/endpoints/ctr1 -d "{\"ifname\":\"eth0\",\"netns\":\"/run/netns/${P}p1\",\"podNamespace\":\"default\",\"podName\":\"web\"}")" = 200 ] ||
     fail "repeated PUT not 200"
   ok "API errors: 400 invalid (field named), 404, 409, idempotent 200"
+  if [ -n "$CLI" ]; then
+    "$CLI" status --socket "$T/agent.sock" | grep -q "endpoints:     3" || fail "membrane status"
+    "$CLI" endpoint list --socket "$T/agent.sock" | grep -q "default/web" || fail "endpoint list"
+    "$CLI" endpoint get ctr2 --socket="$T/agent.sock" | grep -q '"app": "client"' ||
+      fail "endpoint get"
+    "$CLI" endpoint get nope --socket "$T/agent.sock" 2>"$T/err" && fail "get unknown: exit 0"
+    grep -q "404" "$T/err" || fail "get unknown: $(cat "$T/err")"
+    ok "membrane status / endpoint list|get"
+  fi
   write_policy '{membrane.io/unmanaged-pod: "true"}'
   until_ok 10 probe p3 "$IP_p1" || fail "directory change (allow stray) not applied"
   write_policy ""
