@@ -19,6 +19,7 @@ using dataplane::errnoError;
 std::string ipamPath(const AgentConfig& c) { return c.state_dir + "/ipam.json"; }
 std::string endpointsPath(const AgentConfig& c) { return c.state_dir + "/endpoints.json"; }
 std::string routesPath(const AgentConfig& c) { return c.state_dir + "/routes.json"; }
+std::string identitiesPath(const AgentConfig& c) { return c.state_dir + "/identities.json"; }
 static std::string mountedMarker(const AgentConfig& c) { return c.state_dir + "/bpffs-mounted"; }
 
 namespace {
@@ -86,6 +87,18 @@ Result<std::unique_ptr<Agent>> Agent::open(const AgentConfig& config,
   auto routes = loadRoutes(routesPath(config));
   if (!routes) return routes.error();
   a->routes_ = std::move(*routes);
+  auto ids = readFileIfExists(identitiesPath(config));
+  if (!ids) return ids.error();
+  if (*ids) {
+    try {
+      a->saved_ids_ = nlohmann::json::parse(**ids)
+                          .at("identities")
+                          .get<std::map<std::string, model::IdentityId>>();
+    } catch (const nlohmann::json::exception& e) {
+      return Error{.code = EINVAL, .context = identitiesPath(config) + ": " + e.what()};
+    }
+    a->ids_.restore(a->saved_ids_);
+  }
   if (auto s = a->loadDatapath(); !s) return s.error();
   return a;
 }
@@ -182,6 +195,11 @@ Status Agent::reconcileLocked(bool reload) {
     return Error{.code = EINVAL, .context = msg};
   }
   ids_.update(m->loaded.cluster);
+  // Persisted before the maps use them: a restart keeps every number.
+  if (auto s = saveIdentities(); !s) {
+    fail(s.error().message());
+    return s;
+  }
   auto state = desiredNodeState(config_, *m, ids_, store_->mutableAll());
   auto r = node_->reconcile(state);
   if (!r) {
@@ -230,6 +248,15 @@ Status Agent::applyRoutes(const DesiredModel& m) {
     changed = true;
   }
   return changed ? saveRoutes(routesPath(config_), routes_) : Status{};
+}
+
+Status Agent::saveIdentities() {
+  if (ids_.assignments() == saved_ids_) return {};
+  nlohmann::json j;
+  j["identities"] = ids_.assignments();
+  if (auto s = writeFileAtomic(identitiesPath(config_), j.dump(1) + "\n"); !s) return s;
+  saved_ids_ = ids_.assignments();
+  return {};
 }
 
 bool Agent::ready() {
@@ -298,7 +325,7 @@ Status Agent::uninstall(const AgentConfig& config, NodeNet& net) {
   if (marker && *marker) umount2(config.bpffs_dir.c_str(), MNT_DETACH);
   fs::remove(config.bpffs_dir, ec);
   for (const auto& p : {ipamPath(config), endpointsPath(config), routesPath(config),
-                        mountedMarker(config), config.socket}) {
+                        identitiesPath(config), mountedMarker(config), config.socket}) {
     fs::remove(p, ec);
   }
   fs::remove(config.state_dir, ec);  // only when empty: the operator's files stay

@@ -85,6 +85,7 @@ class Agent {
   Status adopt();
   Status reconcileLocked(bool reload);
   Status applyRoutes(const DesiredModel& m);
+  Status saveIdentities();
   Status wireEndpoint(EndpointRecord& r, std::vector<std::function<void()>>& undo);
   Result<CreateResult> existing(const CreateRequest& req, const EndpointRecord& r);
   uint32_t addressFor(const CreateRequest& req);
@@ -100,7 +101,8 @@ class Agent {
   bool manifests_read_ = false;
   std::unique_ptr<DesiredModel> model_;  // the last good one
   dataplane::IdentityStabilizer ids_;
-  std::map<dataplane::Ipv4Prefix, uint32_t> routes_;  // installed: remote pod CIDR -> via
+  std::map<std::string, model::IdentityId> saved_ids_;  // what identities.json holds
+  std::map<dataplane::Ipv4Prefix, uint32_t> routes_;    // installed: remote pod CIDR -> via
   int uplink_ = 0;
   bool ready_ = false;
   uint64_t revision_ = 0;  // successful reconciles that changed the desired state
@@ -113,5 +115,6 @@ class Agent {
 std::string ipamPath(const AgentConfig& c);
 std::string endpointsPath(const AgentConfig& c);
 std::string routesPath(const AgentConfig& c);
+std::string identitiesPath(const AgentConfig& c);
 
 }  // namespace membrane::agent

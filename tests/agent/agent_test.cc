@@ -217,3 +217,29 @@ TEST_F(AgentTest, GcRemovesWhatTheRuntimeNoLongerLists) {
 
 }  // namespace
 }  // namespace membrane::agent
+
+namespace membrane::agent {
+namespace {
+
+// Identity numbers survive a restart even when the manifests changed while the agent was
+// down in a way that renumbers the model's identities (a new label set sorting first).
+TEST_F(AgentTest, IdentityNumbersSurviveRestart) {
+  FakeNodeNet* net = nullptr;
+  auto a = open(&net);
+  ASSERT_TRUE(a && a->start().ok());
+  auto web = a->createEndpoint(req("c1", "web"));
+  ASSERT_TRUE(web.ok());
+  const auto links = net->links;
+  a.reset();
+  std::ofstream(config_.manifests + "/first.yaml")
+      << "apiVersion: v1\nkind: Pod\nmetadata: {namespace: aaa, name: a0, labels: {app: aaa}}\n";
+  auto fake = std::make_unique<FakeNodeNet>();
+  fake->links = links;
+  auto b = Agent::open(config_, std::move(fake));
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE((*b)->start().ok());
+  EXPECT_EQ((*b)->endpoint("c1", "eth0")->identity, web->endpoint.identity);
+}
+
+}  // namespace
+}  // namespace membrane::agent
