@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "agent/api.h"
 #include "model/ip.h"
 #include "tests/agent/fake_node_net.h"
 
@@ -239,6 +240,37 @@ TEST_F(AgentTest, IdentityNumbersSurviveRestart) {
   ASSERT_TRUE(b.ok());
   ASSERT_TRUE((*b)->start().ok());
   EXPECT_EQ((*b)->endpoint("c1", "eth0")->identity, web->endpoint.identity);
+}
+
+}  // namespace
+}  // namespace membrane::agent
+
+namespace membrane::agent {
+namespace {
+
+TEST_F(AgentTest, NotReadyExhaustedAndRequestedAddressErrors) {
+  config_.pod_cidr_len = 30;  // 4 addresses: network, node, one pod, broadcast
+  FakeNodeNet* net = nullptr;
+  auto a = open(&net);
+  ASSERT_TRUE(a);
+  auto early = a->createEndpoint(req("c0", "web"));  // before the first reconcile
+  ASSERT_FALSE(early.ok());
+  EXPECT_EQ(httpStatusOf(early.error()), std::make_pair(503, std::string("not-ready")));
+  ASSERT_TRUE(a->start().ok());
+  ASSERT_TRUE(a->createEndpoint(req("c1", "web")).ok());
+  auto full = a->createEndpoint(req("c2", ""));
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(httpStatusOf(full.error()), std::make_pair(507, std::string("ipam-exhausted")));
+  EXPECT_EQ(net->count("createVeth"), 1u);  // nothing was attempted for c2
+  CreateRequest taken = req("c3", "");
+  taken.ip = *model::parseIpv4("10.0.1.2");
+  auto conflict = a->createEndpoint(taken);
+  ASSERT_FALSE(conflict.ok());
+  EXPECT_EQ(httpStatusOf(conflict.error()).first, 409);
+  taken.ip = *model::parseIpv4("10.0.9.9");
+  auto outside = a->createEndpoint(taken);
+  ASSERT_FALSE(outside.ok());
+  EXPECT_EQ(httpStatusOf(outside.error()).first, 400);
 }
 
 }  // namespace
