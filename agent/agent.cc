@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "agent/agent.h"
 
+#include <bpf/bpf.h>
 #include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
@@ -59,6 +60,27 @@ Result<std::map<dataplane::Ipv4Prefix, uint32_t>> loadRoutes(const std::string& 
     return Error{.code = EINVAL, .context = path + ": " + e.what()};
   }
   return out;
+}
+
+// The programs this agent runs, pinned under <bpffs>/progs for inspection (bpftool prog
+// show pinned ...): the tc filters hold them, the pins name them. A restart re-pins its own.
+Status pinPrograms(const AgentConfig& c, const dataplane::Datapath& dp) {
+  const std::string dir = c.bpffs_dir + "/progs";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return errnoError(ec.value(), "create " + dir);
+  const std::pair<const char*, dataplane::Program> progs[] = {
+      {"from_container", dataplane::Program::FromContainer},
+      {"to_container", dataplane::Program::ToContainer},
+      {"from_overlay", dataplane::Program::FromOverlay}};
+  for (const auto& [name, prog] : progs) {
+    const std::string path = dir + "/" + name;
+    unlink(path.c_str());
+    if (bpf_obj_pin(dp.programFd(prog), path.c_str()) != 0) {
+      return errnoError(errno, "pin " + path);
+    }
+  }
+  return {};
 }
 
 Status saveRoutes(const std::string& path, const std::map<dataplane::Ipv4Prefix, uint32_t>& r) {
@@ -126,6 +148,9 @@ Status Agent::loadDatapath() {
   if (!node) return node.error();
   node_ = std::move(*node);
   net_->bind(&node_->datapath());
+  if (!config_.bpffs_dir.empty()) {
+    if (auto s = pinPrograms(config_, node_->datapath()); !s) return s;
+  }
   if (tunnel != 0) {
     if (auto s = net_->attachOverlay(static_cast<int>(tunnel)); !s) return s;
   }
@@ -319,8 +344,11 @@ Status Agent::uninstall(const AgentConfig& config, NodeNet& net) {
   }
   if (auto s = net.deleteLink(kVxlanName); !s) return s;
   std::error_code ec;
-  fs::remove_all(config.bpffs_dir + "/maps", ec);  // the pins: maps die with their last user
-  if (ec) return errnoError(ec.value(), "remove pins under " + config.bpffs_dir);
+  // The pins: maps and programs die with their last user (the veths went first).
+  for (const char* sub : {"/maps", "/progs"}) {
+    fs::remove_all(config.bpffs_dir + sub, ec);
+    if (ec) return errnoError(ec.value(), "remove pins under " + config.bpffs_dir + sub);
+  }
   auto marker = readFileIfExists(mountedMarker(config));
   if (marker && *marker) umount2(config.bpffs_dir.c_str(), MNT_DETACH);
   fs::remove(config.bpffs_dir, ec);

@@ -147,6 +147,11 @@ mode_basic() {
   denied p3 "$IP_p1" || fail "stray -> web:8080 should be denied"
   ok "policy enforced: client allowed, stray denied"
   api http://x/v1/endpoints/ctr1/check | grep -q '"ok":true' || fail "check ctr1"
+  local pid
+  pid=$(bpftool -j prog show pinned "$T/bpf/membrane/progs/from_container" | json 'd["id"]') ||
+    fail "from_container not pinned"
+  ip netns exec $NODE tc filter show dev "$(ip -n $NODE -o link | awk -F': ' '/lxc/ {print $2; exit}' | sed 's/@.*//')" ingress |
+    grep -q "id $pid " || fail "the pinned program is not the attached one"
   [ "$(api_code -X PUT http://x/v1/endpoints/bad -d '{not json')" = 400 ] || fail "bad JSON not 400"
   grep -q '"code":"invalid"' "$T/body" || fail "400 without error code: $(cat "$T/body")"
   [ "$(api_code -X PUT http://x/v1/endpoints/x -d '{"ifname":"eth0","netns":"/nope"}')" = 400 ] ||
