@@ -21,17 +21,22 @@ std::string quoted(const std::string& s) {
   return out + "\"";
 }
 
+// One compact flow-style document: the model loads a Pod per endpoint on every reconcile,
+// so the text it parses is kept short.
 std::string synthesizedPod(const EndpointRecord& r, const std::string& ns,
                            const std::string& name) {
-  std::ostringstream y;
-  y << "apiVersion: v1\nkind: Pod\nmetadata:\n  namespace: " << quoted(ns)
-    << "\n  name: " << quoted(name) << "\n  labels:\n";
+  std::string y = "---\n{apiVersion: v1, kind: Pod, metadata: {namespace: " + quoted(ns) +
+                  ", name: " + quoted(name) + ", labels: {";
   if (r.labels.empty()) {
-    y << "    " << quoted(kUnmanagedLabel) << ": \"true\"\n";
+    y += quoted(kUnmanagedLabel) + ": \"true\"";
   } else {
-    for (const auto& [k, v] : r.labels) y << "    " << quoted(k) << ": " << quoted(v) << "\n";
+    const char* sep = "";
+    for (const auto& [k, v] : r.labels) {
+      y += sep + quoted(k) + ": " + quoted(v);
+      sep = ", ";
+    }
   }
-  return y.str();
+  return y + "}}}\n";
 }
 
 }  // namespace
@@ -66,7 +71,7 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
   if (!m->loaded.diags.ok()) return m;
   // Endpoints without a Pod object (or whose Pod object another endpoint already holds)
   // become Pods of their own: load again with those documents appended.
-  std::vector<model::ManifestText> extra;
+  model::ManifestText extra{.name = "(endpoints created through the API)"};
   std::set<size_t> taken;
   for (const auto& [key, r] : eps) {
     auto p = manifestPod(m->loaded.cluster, r);
@@ -80,12 +85,12 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
     const std::string name = r.pod_name.empty() || p
                                  ? "cni-" + r.container_id.substr(0, 12) + "-" + r.ifname
                                  : r.pod_name;
-    extra.push_back({.name = "endpoint " + key, .text = synthesizedPod(r, ns, name)});
+    extra.text += synthesizedPod(r, ns, name);
     m->bindings[key] = {.pod_ref = ns + "/" + name, .from_manifests = false};
   }
-  if (!extra.empty()) {
+  if (!extra.text.empty()) {
     auto texts = manifests.texts;
-    texts.insert(texts.end(), extra.begin(), extra.end());
+    texts.push_back(std::move(extra));
     m->loaded = model::loadClusterFromTexts(texts, opts);
     if (!m->loaded.diags.ok()) return m;
   }
