@@ -123,8 +123,13 @@ Result<CreateResult> Agent::createEndpoint(const CreateRequest& req) {
     rollback(undo);
     (void)reconcileLocked(false);  // takes the endpoint's entries out of the maps again
     (void)store_->save();
-    return Error{.code = s.error().code == EINVAL ? EIO : s.error().code,
-                 .context = "endpoint " + key + " rolled back: " + s.error().message()};
+    // Invalid labels of the request are the client's fault (400); broken manifests or a
+    // kernel failure are the node's (500).
+    const bool request_fault = s.error().context.find(kEndpointsSource) != std::string::npos;
+    const int code = request_fault ? EINVAL : (s.error().code == EINVAL ? EIO : s.error().code);
+    return Error{.code = code,
+                 .context = (request_fault ? "labels: " : "") + std::string("endpoint ") + key +
+                            " rolled back: " + s.error().message()};
   }
   return CreateResult{.endpoint = *store_->find(key), .created = true};
 }

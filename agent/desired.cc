@@ -71,7 +71,7 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
   if (!m->loaded.diags.ok()) return m;
   // Endpoints without a Pod object (or whose Pod object another endpoint already holds)
   // become Pods of their own: load again with those documents appended.
-  model::ManifestText extra{.name = "(endpoints created through the API)"};
+  model::ManifestText extra{.name = kEndpointsSource};
   std::set<size_t> taken;
   for (const auto& [key, r] : eps) {
     auto p = manifestPod(m->loaded.cluster, r);

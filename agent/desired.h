@@ -22,6 +22,8 @@
 namespace membrane::agent {
 
 inline constexpr const char* kUnmanagedLabel = "membrane.io/unmanaged-pod";
+// The name the endpoints' Pods carry in diagnostics: an error there is the request's fault.
+inline constexpr const char* kEndpointsSource = "(endpoints created through the API)";
 
 struct ManifestSet {
   std::vector<model::ManifestText> texts;

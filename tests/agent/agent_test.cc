@@ -118,6 +118,14 @@ TEST_F(AgentTest, CreateUsesThePodObjectAndIsIdempotent) {
   bool found = false;
   for (const auto& e : (*pol)["entries"]) found |= e["identity"] == client->endpoint.identity;
   EXPECT_TRUE(found) << pol->dump();
+  // Labels the model refuses: 400 naming them, nothing left behind.
+  const auto links = net->links.size();
+  auto bad_labels = a->createEndpoint(req("c4", "", {{"app", "not a valid value!"}}));
+  ASSERT_FALSE(bad_labels.ok());
+  EXPECT_EQ(httpStatusOf(bad_labels.error()).first, 400) << bad_labels.error().message();
+  EXPECT_NE(bad_labels.error().context.find("labels"), std::string::npos);
+  EXPECT_EQ(net->links.size(), links);
+  EXPECT_EQ(a->endpoints().size(), 3u);
 }
 
 class RollbackTest : public AgentTest, public ::testing::WithParamInterface<const char*> {};
