@@ -17,7 +17,8 @@
 #              the other node's pod CIDR) carries allowed traffic; denied stays denied
 # Waits poll conditions (health, a probe's result), never fixed sleeps. Cleans up by PID
 # and by this run's unique names, also on failure. Exit 77 = skipped (not root).
-set -uo pipefail
+# No pipefail: `cmd | grep -q` would fail when grep exits at the first match (SIGPIPE).
+set -u
 AGENT=$(readlink -f "$1")
 MODE=$2
 CLI=${3:-}
