@@ -33,6 +33,9 @@ Commands:
                          the expected one and the model's; fails on a mismatch, a
                          disagreement with the model, a violated invariant or traffic not
                          as expected; --cleanup removes dead runs
+  status [--socket PATH] the node agent's status (membrane-agent, docs/agent.md)
+  endpoint list|get ID [--socket PATH]
+                         the node agent's endpoints
 
 Common options:
   --cluster-name NAME    cluster name (default "default")
@@ -74,6 +77,8 @@ int main(int argc, char** argv) {
   if (c == "diff") return cmdDiff(argc - 1, argv + 1);
   if (c == "lint") return cmdLint(argc - 1, argv + 1);
   if (c == "sim") return cmdSim(argc - 1, argv + 1);
+  if (c == "status") return cmdStatus(argc - 1, argv + 1);
+  if (c == "endpoint") return cmdEndpoint(argc - 1, argv + 1);
   std::cerr << "membrane: unknown command \"" << c << "\"\n\n" << kUsage;
   return kExitBadInput;
 }

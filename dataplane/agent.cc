@@ -50,6 +50,12 @@ void IdentityStabilizer::update(const model::Cluster& cluster) {
   }
 }
 
+void IdentityStabilizer::restore(const std::map<std::string, model::IdentityId>& assignments) {
+  by_key_ = assignments;
+  owner_.clear();
+  for (const auto& [key, id] : by_key_) owner_[id] = key;
+}
+
 model::IdentityId IdentityStabilizer::operator()(model::IdentityId id) const {
   auto it = current_.find(id);
   return it == current_.end() ? id : it->second;

@@ -54,6 +54,10 @@ class IdentityStabilizer {
  public:
   void update(const model::Cluster& cluster);
   model::IdentityId operator()(model::IdentityId id) const;
+  // The key -> number assignments ("labels:..." / "cidr:..."), for a process that persists
+  // them across restarts; restore() them before the first update().
+  const std::map<std::string, model::IdentityId>& assignments() const { return by_key_; }
+  void restore(const std::map<std::string, model::IdentityId>& assignments);
 
  private:
   std::map<std::string, model::IdentityId> by_key_;
