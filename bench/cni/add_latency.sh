@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# CNI ADD latency: membrane-cni against the reference bridge + host-local plugins, N pods
+# each, measured in the same run (docs/cni.md, "Performance").
+#
+# Usage: add_latency.sh MEMBRANE_CNI N [AGENT]
+#   AGENT: a membrane-agent binary (real endpoints: veths, addresses, programs), or
+#          cni_fake_agent (the in-memory fake of tests/cni: the plugin's own cost only).
+# Every pod is a network namespace of ours (prefix mcb<pid>-); the bridge plugin runs under
+# nsenter in a host namespace of ours (it creates its bridge in the caller's namespace), and
+# so does membrane-cni, so both pay the same exec/nsenter cost. Exit 77 when not root.
+set -euo pipefail
+cni=$(readlink -f "$1"); n=${2:-100}; agent=${3:-}
+[ "$(id -u)" -eq 0 ] || { echo "add_latency: needs root, skipped"; exit 77; }
+[ -x /usr/lib/cni/bridge ] || { echo "add_latency: /usr/lib/cni/bridge missing"; exit 77; }
+
+p="mcb$$"
+tmp=$(mktemp -d /tmp/membrane-cni-bench.XXXXXX)
+agent_pid=""
+cleanup() {
+  [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$p-" || true); do ip netns del "$ns"; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ip netns add "$p-host"
+ip -n "$p-host" link set lo up
+for i in $(seq 1 "$n"); do ip netns add "$p-b$i"; ip netns add "$p-m$i"; done
+
+sock="$tmp/agent.sock"
+case "$(basename "${agent:-none}")" in
+  cni_fake_agent)
+    "$agent" "$sock" > "$tmp/agent.out" 2>&1 & agent_pid=$!
+    label="membrane-cni (fake agent: plugin cost only)" ;;
+  none) echo "add_latency: give an agent binary (membrane-agent or cni_fake_agent)"; exit 2 ;;
+  *)
+    echo "add_latency: only cni_fake_agent is wired here yet; got $agent" >&2; exit 2 ;;
+esac
+for _ in $(seq 1 500); do [ -S "$sock" ] && break; sleep 0.01; done
+[ -S "$sock" ] || { echo "add_latency: agent socket $sock never appeared"; exit 1; }
+
+cat > "$tmp/bridge.conf" <<JSON
+{"cniVersion": "1.0.0", "name": "bench", "type": "bridge", "bridge": "${p}br0",
+ "isGateway": true,
+ "ipam": {"type": "host-local", "dataDir": "$tmp/ipam",
+          "ranges": [[{"subnet": "10.250.0.0/16"}]]}}
+JSON
+cat > "$tmp/membrane.conf" <<JSON
+{"cniVersion": "1.0.0", "name": "bench", "type": "membrane-cni",
+ "agentSocket": "$sock", "delQueueDir": "$tmp/del-queue", "logFile": "$tmp/cni.log"}
+JSON
+
+# add PLUGIN CONF NSPREFIX OUTFILE: N ADDs, microseconds each (bash's EPOCHREALTIME: no fork).
+add() {
+  local plugin=$1 conf=$2 pfx=$3 out=$4 i t0 t1
+  : > "$out"
+  for i in $(seq 1 "$n"); do
+    t0=$EPOCHREALTIME
+    CNI_COMMAND=ADD CNI_CONTAINERID="$p-$pfx$i" CNI_NETNS="/run/netns/$p-$pfx$i" \
+      CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAME=pod$i" \
+      nsenter --net="/run/netns/$p-host" "$plugin" < "$conf" > "$tmp/last.json" \
+      || { echo "add_latency: $plugin ADD $i failed:"; cat "$tmp/last.json"; exit 1; }
+    t1=$EPOCHREALTIME
+    echo $(( (${t1/./} - ${t0/./}) )) >> "$out"
+  done
+}
+
+pct() {  # pct FILE P -> the P-th percentile in ms (nearest rank)
+  sort -n "$1" | awk -v p="$2" '{a[NR]=$1} END {i=int((p*NR+99)/100); if (i<1) i=1;
+    printf "%.2f", a[i]/1000}'
+}
+
+add /usr/lib/cni/bridge "$tmp/bridge.conf" b "$tmp/bridge.us"
+add "$cni" "$tmp/membrane.conf" m "$tmp/membrane.us"
+
+b50=$(pct "$tmp/bridge.us" 50); b99=$(pct "$tmp/bridge.us" 99)
+m50=$(pct "$tmp/membrane.us" 50); m99=$(pct "$tmp/membrane.us" 99)
+echo "CNI ADD latency, $n pods each, same run ($(nproc) cores)"
+printf '  %-48s p50 %7s ms  p99 %7s ms\n' "bridge + host-local (reference)" "$b50" "$b99"
+printf '  %-48s p50 %7s ms  p99 %7s ms\n' "$label" "$m50" "$m99"
+awk -v a="$m50" -v b="$b50" 'BEGIN {printf "  ratio membrane/bridge at p50: %.2f\n", a/b}'
