@@ -134,7 +134,11 @@ Result<json> cmdDel(const Context& c) {
   std::optional<AgentReply> stop = replayQueue(c);
   AgentReply r = stop ? *stop : c.agent.del(endpointPath(c.env.containerId, c.env.ifname));
   if (!stop) {
-    if (r.success() || (r.answered() && r.status == 404)) return json();
+    if (r.success() || (r.answered() && r.status == 404)) {
+      c.log << "membrane-cni: DEL " << c.env.containerId << "/" << c.env.ifname
+            << (r.success() ? " deleted" : " was unknown to the agent") << "\n";
+      return json();
+    }
     if (r.answered() && r.status < 500) return fromAgent(r, "deleting the endpoint");
   }
   QueuedDel d{.containerId = c.env.containerId,
@@ -232,6 +236,29 @@ Result<json> dispatch(const Context& c) {
   return json();
 }
 
+const char* commandName(Command c) {
+  switch (c) {
+    case Command::Add:
+      return "ADD";
+    case Command::Del:
+      return "DEL";
+    case Command::Check:
+      return "CHECK";
+    case Command::Version:
+      return "VERSION";
+    case Command::Status:
+      return "STATUS";
+    case Command::Gc:
+      return "GC";
+  }
+  return "?";
+}
+
+std::string getOr(const Getenv& getenv, const char* name) {
+  const char* v = getenv(name);
+  return v == nullptr ? "" : v;
+}
+
 int emitError(const Error& e, std::string_view version, std::ostream& out, std::ostream& log) {
   out << errorJson(e, version).dump() << "\n";
   log << "membrane-cni: error " << static_cast<int>(e.code) << ": " << e.msg
@@ -263,6 +290,10 @@ int run(const Getenv& getenv, std::string_view stdinText, std::ostream& out, std
   if (!env) return emitError(env.error(), version, out, *logp);
   Context c{env.value(), conf.value(), AgentClient(conf->agentSocket, conf->agentTimeoutSeconds),
             DelQueue(conf->delQueueDir), *logp};
+  // One line per invocation: runtimes rarely show what they sent.
+  *logp << "membrane-cni: " << nowRfc3339() << " " << commandName(c.env.command) << " "
+        << c.env.containerId << "/" << c.env.ifname << " netns=" << c.env.netns
+        << " args=" << getOr(getenv, "CNI_ARGS") << "\n";
   Result<json> r = dispatch(c);
   if (!r) return emitError(r.error(), version, out, *logp);
   if (!r->is_null()) out << r->dump() << "\n";

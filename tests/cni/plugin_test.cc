@@ -281,9 +281,9 @@ TEST_F(PluginTest, LogFileTakesTheLogs) {
   ASSERT_EQ(o.rc, 0);
   EXPECT_TRUE(o.log.empty());
   std::ifstream f(dir_ + "/cni.log");
-  std::string line;
-  std::getline(f, line);
-  EXPECT_NE(line.find("ADD c1/eth0 -> 10.0.1."), std::string::npos) << line;
+  std::stringstream all;
+  all << f.rdbuf();
+  EXPECT_NE(all.str().find("ADD c1/eth0 -> 10.0.1."), std::string::npos) << all.str();
 }
 
 // ---- the binary, as a runtime runs it
