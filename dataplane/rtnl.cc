@@ -7,6 +7,7 @@
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/veth.h>
 #include <net/if.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,9 +33,27 @@ void attr(std::vector<uint8_t>& msg, uint16_t type, const void* data, size_t len
   a.rta_len = static_cast<uint16_t>(RTA_LENGTH(len));
   const auto* h = reinterpret_cast<const uint8_t*>(&a);
   msg.insert(msg.end(), h, h + sizeof(a));
-  const auto* d = static_cast<const uint8_t*>(data);
-  msg.insert(msg.end(), d, d + len);
+  if (len > 0) {
+    const auto* d = static_cast<const uint8_t*>(data);
+    msg.insert(msg.end(), d, d + len);
+  }
   msg.resize(NLMSG_ALIGN(msg.size()));
+}
+
+// Nested attributes: begin() returns the offset to patch, end() fixes the length.
+size_t beginNest(std::vector<uint8_t>& msg, uint16_t type) {
+  const size_t at = msg.size();
+  attr(msg, type, nullptr, 0);
+  return at;
+}
+
+void endNest(std::vector<uint8_t>& msg, size_t at) {
+  auto* a = reinterpret_cast<rtattr*>(msg.data() + at);
+  a->rta_len = static_cast<uint16_t>(msg.size() - at);
+}
+
+void attrStr(std::vector<uint8_t>& msg, uint16_t type, const std::string& s) {
+  attr(msg, type, s.c_str(), s.size() + 1);
 }
 
 std::vector<uint8_t> header(uint16_t type, uint16_t flags) {
@@ -148,6 +167,80 @@ Status Rtnl::addNeighbour(int ifindex, uint32_t ip, const std::array<uint8_t, 6>
   attr(msg, NDA_DST, &be, 4);
   attr(msg, NDA_LLADDR, mac.data(), mac.size());
   return request(msg, "add neighbour");
+}
+
+Status Rtnl::deleteRoute(uint32_t dst, uint8_t prefix_len) {
+  auto msg = header(RTM_DELROUTE, 0);
+  rtmsg rt{};
+  rt.rtm_family = AF_INET;
+  rt.rtm_dst_len = prefix_len;
+  rt.rtm_table = RT_TABLE_MAIN;
+  rt.rtm_scope = RT_SCOPE_NOWHERE;
+  put(msg, rt);
+  if (prefix_len > 0) {
+    const uint32_t be = htonl(dst);
+    attr(msg, RTA_DST, &be, 4);
+  }
+  return request(msg, "delete route");
+}
+
+Status Rtnl::deleteLink(int ifindex) {
+  auto msg = header(RTM_DELLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = ifindex;
+  put(msg, ifi);
+  return request(msg, "delete link");
+}
+
+Status Rtnl::createVeth(const VethSpec& spec) {
+  auto msg = header(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  put(msg, ifi);
+  attrStr(msg, IFLA_IFNAME, spec.name);
+  attr(msg, IFLA_ADDRESS, spec.mac.data(), spec.mac.size());
+  if (spec.mtu != 0) attr(msg, IFLA_MTU, &spec.mtu, sizeof(spec.mtu));
+  const size_t info = beginNest(msg, IFLA_LINKINFO);
+  attrStr(msg, IFLA_INFO_KIND, "veth");
+  const size_t data = beginNest(msg, IFLA_INFO_DATA);
+  const size_t peer = beginNest(msg, VETH_INFO_PEER);
+  ifinfomsg peer_ifi{};
+  peer_ifi.ifi_family = AF_UNSPEC;
+  put(msg, peer_ifi);  // the peer's attributes follow its own ifinfomsg
+  attrStr(msg, IFLA_IFNAME, spec.peer_name);
+  attr(msg, IFLA_ADDRESS, spec.peer_mac.data(), spec.peer_mac.size());
+  if (spec.mtu != 0) attr(msg, IFLA_MTU, &spec.mtu, sizeof(spec.mtu));
+  if (spec.peer_netns_fd >= 0) {
+    const uint32_t fd = static_cast<uint32_t>(spec.peer_netns_fd);
+    attr(msg, IFLA_NET_NS_FD, &fd, sizeof(fd));
+  }
+  endNest(msg, peer);
+  endNest(msg, data);
+  endNest(msg, info);
+  return request(msg, "create veth");
+}
+
+Status Rtnl::createVxlan(const std::string& name, const std::array<uint8_t, 6>& mac,
+                         uint16_t dstport, uint32_t mtu) {
+  auto msg = header(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  put(msg, ifi);
+  attrStr(msg, IFLA_IFNAME, name);
+  attr(msg, IFLA_ADDRESS, mac.data(), mac.size());
+  if (mtu != 0) attr(msg, IFLA_MTU, &mtu, sizeof(mtu));
+  const size_t info = beginNest(msg, IFLA_LINKINFO);
+  attrStr(msg, IFLA_INFO_KIND, "vxlan");
+  const size_t data = beginNest(msg, IFLA_INFO_DATA);
+  const uint8_t one = 1, zero = 0;
+  attr(msg, IFLA_VXLAN_COLLECT_METADATA, &one, 1);
+  attr(msg, IFLA_VXLAN_LEARNING, &zero, 1);
+  const uint16_t port = htons(dstport);
+  attr(msg, IFLA_VXLAN_PORT, &port, 2);
+  endNest(msg, data);
+  endNest(msg, info);
+  return request(msg, "create vxlan");
 }
 
 }  // namespace membrane::dataplane

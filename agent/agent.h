@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+// membrane-agent's core: one owner of the node's kernel state (the datapath with its pinned
+// maps, the VXLAN device, endpoints, routes) and of its state directory (IPAM, endpoint
+// store, routes). A level-triggered reconciler: reconcile() reads the desired state (the
+// watched manifests + the endpoints) and the actual one (what the maps and the recorded
+// routes hold), and applies the difference. Thread-safe: API handlers and the reconcile
+// loop serialise on one mutex.
+//
+// Restart: start() finds the pins and the state directory, re-adopts the endpoints whose
+// host veth still exists (same ifindex; programs swapped in place, maps untouched) and
+// reconciles; nothing is re-created. The destructor leaves the kernel state as it is (a
+// node keeps enforcing while the agent is down); uninstall() removes it.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/config.h"
+#include "agent/desired.h"
+#include "agent/endpoints.h"
+#include "agent/node_net.h"
+#include "agent/state.h"
+#include "dataplane/agent.h"
+
+namespace membrane::agent {
+
+// Errors carry errno-style codes; the API maps them to HTTP (docs/agent-api.md):
+// EINVAL 400 invalid, ENOENT 404 not-found, EEXIST 409 conflict, EAGAIN 503 not-ready,
+// ENOSPC 507 ipam-exhausted, EPROTO 409 check-failed, anything else 500 internal.
+struct CreateRequest {
+  std::string container_id;
+  std::string ifname;
+  std::string netns;
+  std::string pod_namespace;
+  std::string pod_name;
+  std::map<std::string, std::string> labels;
+  uint32_t ip = 0;  // requested address, 0 = none
+};
+
+struct CreateResult {
+  EndpointRecord endpoint;
+  bool created = false;  // false: it existed with the same parameters
+};
+
+class Agent {
+ public:
+  // Opens the state directory and loads (or re-adopts) the datapath; no endpoint is
+  // touched yet. `net` is the kernel seam (KernelNodeNet in the daemon).
+  static Result<std::unique_ptr<Agent>> open(const AgentConfig& config,
+                                             std::unique_ptr<NodeNet> net);
+  ~Agent();
+
+  // Re-adopts recorded endpoints, then the first reconcile. Ready afterwards when it
+  // succeeded; otherwise the caller retries reconcile() with backoff.
+  Status start();
+  // Re-reads the manifests when `reload` (the watcher saw a change) and applies.
+  Status reconcile(bool reload);
+
+  Result<CreateResult> createEndpoint(const CreateRequest& req);
+  Status deleteEndpoint(const std::string& container_id, const std::string& ifname);
+  Result<EndpointRecord> endpoint(const std::string& container_id, const std::string& ifname);
+  std::vector<EndpointRecord> endpoints();
+  Status checkEndpoint(const std::string& container_id, const std::string& ifname);
+  Result<nlohmann::json> endpointPolicy(const std::string& container_id, const std::string& ifname);
+  Result<std::vector<std::string>> gc(const std::set<std::string>& keep);
+
+  bool ready();
+  nlohmann::json status();
+  const AgentConfig& config() const { return config_; }
+  dataplane::Datapath& datapath() { return node_->datapath(); }
+
+  // Removes everything an agent with `config` created: endpoints' veths, routes, the
+  // VXLAN device, pins, state files, the socket. Works without a running agent.
+  static Status uninstall(const AgentConfig& config, NodeNet& net);
+
+ private:
+  Agent() = default;
+  Status loadDatapath();
+  Status adopt();
+  Status reconcileLocked(bool reload);
+  Status applyRoutes(const DesiredModel& m);
+  Status wireEndpoint(EndpointRecord& r, std::vector<std::function<void()>>& undo);
+  Result<CreateResult> existing(const CreateRequest& req, const EndpointRecord& r);
+  uint32_t addressFor(const CreateRequest& req);
+  Status removeLocked(const std::string& key);
+  void fail(const std::string& what);
+
+  AgentConfig config_;
+  std::unique_ptr<NodeNet> net_;
+  std::unique_ptr<dataplane::NodeAgent> node_;
+  std::unique_ptr<Ipam> ipam_;
+  std::unique_ptr<EndpointStore> store_;
+  ManifestSet manifests_;
+  bool manifests_read_ = false;
+  std::unique_ptr<DesiredModel> model_;  // the last good one
+  dataplane::IdentityStabilizer ids_;
+  std::map<dataplane::Ipv4Prefix, uint32_t> routes_;  // installed: remote pod CIDR -> via
+  int uplink_ = 0;
+  bool ready_ = false;
+  uint64_t revision_ = 0;  // successful reconciles that changed the desired state
+  std::string last_error_;
+  std::chrono::system_clock::time_point last_reconcile_{};
+  std::mutex mu_;
+};
+
+// State directory layout.
+std::string ipamPath(const AgentConfig& c);
+std::string endpointsPath(const AgentConfig& c);
+std::string routesPath(const AgentConfig& c);
+
+}  // namespace membrane::agent

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "agent/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <filesystem>
+#include <functional>
+
+#include "model/ip.h"
+#include "model/yaml_guard.h"
+
+namespace membrane::agent {
+namespace {
+
+// A setter parses one value into the config; it returns what was expected on failure.
+using Setter = std::function<std::optional<std::string>(AgentConfig&, const std::string&)>;
+
+struct Field {
+  FlagHelp help;
+  Setter set;
+};
+
+std::optional<std::string> setPath(std::string& out, const std::string& v) {
+  if (v.empty() || v.front() != '/') return "an absolute path";
+  out = v;
+  return std::nullopt;
+}
+
+std::optional<std::string> setUint(uint32_t& out, const std::string& v, uint32_t lo, uint32_t hi) {
+  uint32_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size() || n < lo || n > hi) {
+    return "an integer " + std::to_string(lo) + "-" + std::to_string(hi);
+  }
+  out = n;
+  return std::nullopt;
+}
+
+std::optional<std::string> setCidr(uint32_t& addr, uint8_t& len, const std::string& v) {
+  std::string why;
+  auto c = model::parseCidr(v, &why);
+  if (!c || c->ipv6 || v.find('/') == std::string::npos) {
+    return "an IPv4 prefix a.b.c.d/n with zero host bits";
+  }
+  if (c->len > 30) return "an IPv4 prefix of length 30 or shorter (room for pods)";
+  addr = c->addr;
+  len = c->len;
+  return std::nullopt;
+}
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> f = {
+      {{"--node-name", "nodeName",
+        "this node's name (required; Node objects and spec.nodeName use it)"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         if (v.empty() || v.size() > 253) return "a non-empty node name";
+         c.node_name = v;
+         return std::nullopt;
+       }},
+      {{"--node-ip", "nodeIP", "this node's underlay IPv4 address (required)"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         auto ip = model::parseIpv4(v);
+         if (!ip) return "an IPv4 address a.b.c.d";
+         c.node_ip = *ip;
+         return std::nullopt;
+       }},
+      {{"--pod-cidr", "podCIDR", "this node's pod CIDR, source of the IPAM pool (required)"},
+       [](AgentConfig& c, const std::string& v) { return setCidr(c.pod_cidr, c.pod_cidr_len, v); }},
+      {{"--routing", "routing", "overlay (VXLAN, default) or native (routes via the uplink)"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         if (v == "overlay") {
+           c.routing = Routing::Overlay;
+         } else if (v == "native") {
+           c.routing = Routing::Native;
+         } else {
+           return "overlay or native";
+         }
+         return std::nullopt;
+       }},
+      {{"--state-dir", "stateDir", "state directory (default /var/lib/membrane)"},
+       [](AgentConfig& c, const std::string& v) { return setPath(c.state_dir, v); }},
+      {{"--bpffs-dir", "bpffsDir", "bpffs directory for pins (default /sys/fs/bpf/membrane)"},
+       [](AgentConfig& c, const std::string& v) { return setPath(c.bpffs_dir, v); }},
+      {{"--socket", "socket", "API socket (default /var/run/membrane/membrane.sock)"},
+       [](AgentConfig& c, const std::string& v) { return setPath(c.socket, v); }},
+      {{"--manifests", "manifests", "watched directory of manifests: the desired state (required)"},
+       [](AgentConfig& c, const std::string& v) { return setPath(c.manifests, v); }},
+      {{"--uplink", "uplink", "device towards other nodes (default: the one holding nodeIP)"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         if (v.empty() || v.size() >= 16) return "an interface name of 1-15 characters";
+         c.uplink = v;
+         return std::nullopt;
+       }},
+      {{"--mtu", "mtu", "MTU of pod interfaces (default 1450)"},
+       [](AgentConfig& c, const std::string& v) { return setUint(c.mtu, v, 576, 9000); }},
+      {{"--cluster-name", "clusterName", "cluster name (default \"default\")"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         if (v.empty()) return "a non-empty name";
+         c.cluster_name = v;
+         return std::nullopt;
+       }},
+      {{"--cluster-id", "clusterId", "cluster id 0-255 (default 0)"},
+       [](AgentConfig& c, const std::string& v) { return setUint(c.cluster_id, v, 0, 255); }},
+      {{"--max-endpoints", "maxEndpoints", "endpoints per node (default 1024)"},
+       [](AgentConfig& c, const std::string& v) { return setUint(c.max_endpoints, v, 1, 65535); }},
+      {{"--ct-entries", "ctEntries", "conntrack entries (default 65536)"},
+       [](AgentConfig& c, const std::string& v) {
+         return setUint(c.ct_entries, v, 1024, 1u << 24);
+       }},
+      {{"--ipcache-entries", "ipcacheEntries", "ipcache entries (default 65536)"},
+       [](AgentConfig& c, const std::string& v) {
+         return setUint(c.ipcache_entries, v, 1024, 1u << 24);
+       }},
+      {{"--policy-entries", "policyEntries", "policy entries per endpoint (default 4096)"},
+       [](AgentConfig& c, const std::string& v) {
+         return setUint(c.policy_entries, v, 16, 1u << 20);
+       }},
+  };
+  return f;
+}
+
+model::SourceLoc locOf(const std::string& file, const YAML::Node& n) {
+  const YAML::Mark m = n.Mark();
+  return {.file = file, .line = m.line + 1, .column = m.column + 1};
+}
+
+void parseNodes(const std::string& file, const YAML::Node& seq, AgentConfig& c,
+                model::Diagnostics& diags) {
+  auto err = [&](const YAML::Node& at, const std::string& field, const std::string& what) {
+    diags.error({.loc = locOf(file, at), .field = field, .message = "expected " + what});
+  };
+  if (!seq.IsSequence()) return err(seq, "nodes", "a list of {name, ip, podCIDR}");
+  for (size_t i = 0; i < seq.size(); ++i) {
+    const std::string path = "nodes[" + std::to_string(i) + "]";
+    const YAML::Node n = seq[i];
+    if (!n.IsMap()) {
+      err(n, path, "a map with name, ip and optional podCIDR");
+      continue;
+    }
+    PeerNode p;
+    for (const auto& kv : n) {
+      const std::string k = kv.first.Scalar();
+      const YAML::Node v = kv.second;
+      if (!v.IsScalar()) {
+        err(v, path + "." + k, "a scalar");
+        continue;
+      }
+      if (k == "name") {
+        p.name = v.Scalar();
+      } else if (k == "ip") {
+        auto ip = model::parseIpv4(v.Scalar());
+        if (!ip) err(v, path + ".ip", "an IPv4 address a.b.c.d");
+        p.ip = ip.value_or(0);
+      } else if (k == "podCIDR") {
+        uint32_t a = 0;
+        uint8_t l = 0;
+        if (auto e = setCidr(a, l, v.Scalar())) {
+          err(v, path + ".podCIDR", *e);
+        } else {
+          p.cidr = a;
+          p.cidr_len = l;
+        }
+      } else {
+        err(kv.first, path + "." + k, "one of name, ip, podCIDR");
+      }
+    }
+    if (p.name.empty()) err(n, path + ".name", "a node name");
+    if (p.ip == 0) err(n, path + ".ip", "an IPv4 address a.b.c.d");
+    c.nodes.push_back(p);
+  }
+}
+
+void parseFile(const std::string& file, AgentConfig& c, model::Diagnostics& diags) {
+  auto root = model::loadYamlFile(file, diags);
+  if (!root) return;
+  if (root->IsNull()) return;
+  if (!root->IsMap()) {
+    diags.error({.loc = locOf(file, *root), .message = "expected a map of settings"});
+    return;
+  }
+  for (const auto& kv : *root) {
+    const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
+    if (key == "nodes") {
+      parseNodes(file, kv.second, c, diags);
+      continue;
+    }
+    const Field* f = nullptr;
+    for (const auto& cand : fields()) {
+      if (key == cand.help.yaml) f = &cand;
+    }
+    if (f == nullptr) {
+      std::string known = "nodes";
+      for (const auto& cand : fields()) known += std::string(", ") + cand.help.yaml;
+      diags.error({.loc = locOf(file, kv.first),
+                   .field = key,
+                   .message = "unknown setting; expected one of " + known});
+      continue;
+    }
+    if (!kv.second.IsScalar()) {
+      diags.error({.loc = locOf(file, kv.second), .field = key, .message = "expected a scalar"});
+      continue;
+    }
+    if (auto e = f->set(c, kv.second.Scalar())) {
+      diags.error({.loc = locOf(file, kv.second),
+                   .field = key,
+                   .message = "\"" + kv.second.Scalar() + "\": expected " + *e});
+    }
+  }
+}
+
+void validate(const std::string& file, AgentConfig& c, model::Diagnostics& diags) {
+  auto missing = [&](const char* yaml, const char* flag) {
+    diags.error(
+        {.loc = {.file = file.empty() ? "(flags)" : file},
+         .field = yaml,
+         .message = std::string("required setting missing (YAML ") + yaml + " or " + flag + ")"});
+  };
+  if (c.node_name.empty()) missing("nodeName", "--node-name");
+  if (c.node_ip == 0) missing("nodeIP", "--node-ip");
+  if (c.pod_cidr_len == 0) missing("podCIDR", "--pod-cidr");
+  if (c.manifests.empty()) missing("manifests", "--manifests");
+  std::error_code ec;
+  if (!c.manifests.empty() && !std::filesystem::is_directory(c.manifests, ec)) {
+    diags.error({.loc = {.file = file.empty() ? "(flags)" : file},
+                 .field = "manifests",
+                 .message = "\"" + c.manifests + "\": expected an existing directory"});
+  }
+  for (const auto& n : c.nodes) {
+    if (n.name == c.node_name) {
+      diags.error({.loc = {.file = file},
+                   .field = "nodes",
+                   .message = "lists this node (" + n.name + "); expected the other nodes only"});
+    }
+  }
+}
+
+}  // namespace
+
+const std::vector<FlagHelp>& configFlags() {
+  static const std::vector<FlagHelp> out = [] {
+    std::vector<FlagHelp> v;
+    for (const auto& f : fields()) v.push_back(f.help);
+    return v;
+  }();
+  return out;
+}
+
+AgentConfig loadConfig(const std::string& file, const ConfigFlags& flags,
+                       model::Diagnostics& diags) {
+  AgentConfig c;
+  if (!file.empty()) parseFile(file, c, diags);
+  for (const auto& [flag, value] : flags) {
+    const Field* f = nullptr;
+    for (const auto& cand : fields()) {
+      if (flag == cand.help.flag) f = &cand;
+    }
+    if (f == nullptr) {
+      diags.error({.loc = {.file = "(flags)"}, .field = flag, .message = "unknown flag"});
+      continue;
+    }
+    if (auto e = f->set(c, value)) {
+      diags.error({.loc = {.file = "(flags)"},
+                   .field = flag,
+                   .message = "\"" + value + "\": expected " + *e});
+    }
+  }
+  validate(file, c, diags);
+  return c;
+}
+
+std::string routingName(Routing r) { return r == Routing::Overlay ? "overlay" : "native"; }
+
+std::string cidrStr(uint32_t addr, uint8_t len) {
+  return model::formatIpv4(addr) + "/" + std::to_string(len);
+}
+
+}  // namespace membrane::agent

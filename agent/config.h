@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+// The agent's one configuration struct: defaults in the initializers, filled from a YAML
+// file (--config) and then from flags (flags win), validated once. An invalid value is
+// reported as "file:line:column: field: expected ..." (flags: "--flag: expected ...").
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/diagnostics.h"
+
+namespace membrane::agent {
+
+enum class Routing { Overlay, Native };
+
+struct PeerNode {
+  std::string name;
+  uint32_t ip = 0;               // host order
+  std::optional<uint32_t> cidr;  // pod CIDR network (host order), with cidr_len
+  uint8_t cidr_len = 0;
+};
+
+struct AgentConfig {
+  std::string node_name;  // required
+  uint32_t node_ip = 0;   // required, host order
+  uint32_t pod_cidr = 0;  // required, network address, host order
+  uint8_t pod_cidr_len = 0;
+  Routing routing = Routing::Overlay;
+  std::string state_dir = "/var/lib/membrane";
+  std::string bpffs_dir = "/sys/fs/bpf/membrane";
+  std::string socket = "/var/run/membrane/membrane.sock";
+  std::string manifests;        // the watched directory (desired-state source), required
+  std::string uplink;           // device towards the other nodes; empty = the one holding node_ip
+  std::vector<PeerNode> nodes;  // other nodes (besides Node objects of the manifests)
+  uint32_t mtu = 1450;          // pod interfaces (room for the VXLAN header)
+  std::string cluster_name = "default";
+  uint32_t cluster_id = 0;
+  // Map sizes: small defaults keep a node's memory low; a node with more pods raises them.
+  uint32_t max_endpoints = 1024;
+  uint32_t ct_entries = 65536;
+  uint32_t ipcache_entries = 65536;
+  uint32_t policy_entries = 4096;  // per endpoint
+};
+
+// Flags given on the command line ("--node-name" -> "node-1").
+using ConfigFlags = std::map<std::string, std::string>;
+
+// The flags the agent knows, with their help text (in --help order).
+struct FlagHelp {
+  const char* flag;
+  const char* yaml;  // the YAML key, "" when flag only
+  const char* help;
+};
+const std::vector<FlagHelp>& configFlags();
+
+// Reads `file` (may be empty: flags only), applies `flags`, validates. Every problem found
+// goes to `diags`; the result is meaningful only when diags.ok().
+AgentConfig loadConfig(const std::string& file, const ConfigFlags& flags,
+                       model::Diagnostics& diags);
+
+std::string routingName(Routing r);
+std::string cidrStr(uint32_t addr, uint8_t len);
+
+}  // namespace membrane::agent

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "agent/desired.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "model/ip.h"
+
+namespace membrane::agent {
+namespace {
+
+// A node name no pod can carry: pods without spec.nodeName run nowhere on this node.
+constexpr const char* kNoNode = "\x01unscheduled";
+
+std::string quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string synthesizedPod(const EndpointRecord& r, const std::string& ns,
+                           const std::string& name) {
+  std::ostringstream y;
+  y << "apiVersion: v1\nkind: Pod\nmetadata:\n  namespace: " << quoted(ns)
+    << "\n  name: " << quoted(name) << "\n  labels:\n";
+  if (r.labels.empty()) {
+    y << "    " << quoted(kUnmanagedLabel) << ": \"true\"\n";
+  } else {
+    for (const auto& [k, v] : r.labels) y << "    " << quoted(k) << ": " << quoted(v) << "\n";
+  }
+  return y.str();
+}
+
+}  // namespace
+
+ManifestSet readManifests(const std::string& dir) {
+  ManifestSet out;
+  for (const auto& f : model::collectManifestFiles({dir}, out.diags)) {
+    std::ifstream in(f);
+    if (!in) {
+      out.diags.error({.loc = {.file = f}, .message = "cannot read"});
+      continue;
+    }
+    std::ostringstream s;
+    s << in.rdbuf();
+    out.texts.push_back({.name = f, .text = s.str()});
+  }
+  return out;
+}
+
+std::optional<size_t> manifestPod(const model::Cluster& c, const EndpointRecord& r) {
+  if (r.pod_name.empty()) return std::nullopt;
+  return c.findPod(r.pod_namespace.empty() ? "default" : r.pod_namespace, r.pod_name);
+}
+
+std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
+                                                const ManifestSet& manifests,
+                                                const std::map<std::string, EndpointRecord>& eps) {
+  auto m = std::make_unique<DesiredModel>();
+  const model::ClusterOptions opts{.name = config.cluster_name, .id = config.cluster_id};
+  m->loaded = model::loadClusterFromTexts(manifests.texts, opts);
+  m->loaded.diags.merge(manifests.diags);
+  if (!m->loaded.diags.ok()) return m;
+  // Endpoints without a Pod object (or whose Pod object another endpoint already holds)
+  // become Pods of their own: load again with those documents appended.
+  std::vector<model::ManifestText> extra;
+  std::set<size_t> taken;
+  for (const auto& [key, r] : eps) {
+    auto p = manifestPod(m->loaded.cluster, r);
+    if (p && taken.insert(*p).second) {
+      m->bindings[key] = {.pod_ref = m->loaded.cluster.pods[*p].ref(), .from_manifests = true};
+      continue;
+    }
+    const std::string ns = r.pod_name.empty() || p
+                               ? "default"
+                               : (r.pod_namespace.empty() ? "default" : r.pod_namespace);
+    const std::string name = r.pod_name.empty() || p
+                                 ? "cni-" + r.container_id.substr(0, 12) + "-" + r.ifname
+                                 : r.pod_name;
+    extra.push_back({.name = "endpoint " + key, .text = synthesizedPod(r, ns, name)});
+    m->bindings[key] = {.pod_ref = ns + "/" + name, .from_manifests = false};
+  }
+  if (!extra.empty()) {
+    auto texts = manifests.texts;
+    texts.insert(texts.end(), extra.begin(), extra.end());
+    m->loaded = model::loadClusterFromTexts(texts, opts);
+    if (!m->loaded.diags.ok()) return m;
+  }
+  model::Cluster& c = m->loaded.cluster;
+  // Addresses and placement: endpoints run here with their IPAM address; other pods that
+  // claim this node do not run (no endpoint stands for them).
+  std::map<std::string, const EndpointRecord*> by_pod;
+  for (const auto& [key, b] : m->bindings) by_pod[b.pod_ref] = &eps.at(key);
+  for (auto& p : c.pods) {
+    auto it = by_pod.find(p.ref());
+    if (it != by_pod.end()) {
+      p.ip = it->second->ip;
+      p.node_name = config.node_name;
+    } else if (p.node_name == config.node_name || p.node_name.empty()) {
+      p.ip.reset();
+      p.node_name = kNoNode;
+    }
+  }
+  m->node_ips[config.node_name] = config.node_ip;
+  for (const auto& n : c.nodes) {
+    if (n.internal_ip) m->node_ips[n.name] = *n.internal_ip;
+    if (n.name != config.node_name && n.internal_ip && n.pod_cidr && !n.pod_cidr->ipv6) {
+      m->remote_routes[{.addr = n.pod_cidr->addr, .len = n.pod_cidr->len}] = *n.internal_ip;
+    }
+  }
+  for (const auto& n : config.nodes) {
+    m->node_ips[n.name] = n.ip;
+    if (n.cidr) m->remote_routes[{.addr = *n.cidr, .len = n.cidr_len}] = n.ip;
+  }
+  m->node_ips[config.node_name] = config.node_ip;
+  m->engine = std::make_unique<model::Engine>(c);
+  return m;
+}
+
+dataplane::NodeState desiredNodeState(const AgentConfig& config, const DesiredModel& m,
+                                      const dataplane::IdentityStabilizer& ids,
+                                      std::map<std::string, EndpointRecord>& eps) {
+  dataplane::NodeStateOptions opts{.overlay = config.routing == Routing::Overlay,
+                                   .node_ips = m.node_ips,
+                                   .default_node = kNoNode,
+                                   .identities = &ids};
+  dataplane::NodeState st = dataplane::desiredNodeState(*m.engine, config.node_name, opts);
+  std::map<std::string, EndpointRecord*> by_pod;
+  for (auto& [key, r] : eps) {
+    auto b = m.bindings.find(key);
+    if (b == m.bindings.end()) continue;
+    by_pod[b->second.pod_ref] = &r;
+    r.model_pod = b->second.pod_ref;
+  }
+  const model::Cluster& c = m.loaded.cluster;
+  for (auto& ep : st.endpoints) {
+    auto it = by_pod.find(ep.name);
+    if (it == by_pod.end()) continue;
+    EndpointRecord& r = *it->second;
+    ep.ifindex = static_cast<uint32_t>(r.host_ifindex);
+    ep.mac = podMacFor(r.ip);
+    ep.node_mac = hostMacFor(r.ip);
+    r.identity = ep.identity;
+    const auto slash = ep.name.find('/');
+    if (auto p = c.findPod(ep.name.substr(0, slash), ep.name.substr(slash + 1))) {
+      r.effective_labels = c.pods[*p].labels;
+    }
+  }
+  return st;
+}
+
+}  // namespace membrane::agent

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+// Desired state from the directory source: the manifests of the watched directory plus
+// the node's CNI-created endpoints, loaded into one model cluster. An endpoint whose Pod
+// object (podNamespace/podName) is in the manifests is that pod (its labels, its policies);
+// any other endpoint becomes a Pod of its own with the request's labels or the default
+// {membrane.io/unmanaged-pod: "true"} in namespace default, so that policies select it
+// and it gets an identity. Pods of the manifests on this node that no endpoint stands for
+// do not run here: they get no address in the ipcache.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/config.h"
+#include "agent/endpoints.h"
+#include "dataplane/agent.h"
+#include "model/engine.h"
+#include "model/loader.h"
+
+namespace membrane::agent {
+
+inline constexpr const char* kUnmanagedLabel = "membrane.io/unmanaged-pod";
+
+struct ManifestSet {
+  std::vector<model::ManifestText> texts;
+  model::Diagnostics diags;  // unreadable files, missing directory
+};
+ManifestSet readManifests(const std::string& dir);
+
+// Where an endpoint's model pod comes from.
+struct PodBinding {
+  std::string pod_ref;  // "namespace/name" in the cluster
+  bool from_manifests = false;
+};
+
+struct DesiredModel {
+  model::LoadResult loaded;
+  std::unique_ptr<model::Engine> engine;                // over loaded.cluster
+  std::map<std::string, PodBinding> bindings;           // endpoint key -> its model pod
+  std::map<std::string, uint32_t> node_ips;             // every known node (this one included)
+  std::vector<dataplane::Ipv4Prefix> remote_cidrs_via;  // filled with remote_routes
+  // Other nodes' pod CIDRs -> their address (routes via the uplink).
+  std::map<dataplane::Ipv4Prefix, uint32_t> remote_routes;
+};
+
+// The Pod of the manifests an endpoint binds to, when there is one.
+std::optional<size_t> manifestPod(const model::Cluster& c, const EndpointRecord& r);
+
+// Loads manifests + endpoints. On errors in the manifests loaded.diags is not ok and the
+// engine is null: the caller keeps its previous state.
+std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
+                                                const ManifestSet& manifests,
+                                                const std::map<std::string, EndpointRecord>& eps);
+
+// The node's desired datapath state from the model (identities through `ids`), with the
+// endpoints' ifindex and MACs; fills identity/model_pod/effective_labels of `eps`.
+dataplane::NodeState desiredNodeState(const AgentConfig& config, const DesiredModel& m,
+                                      const dataplane::IdentityStabilizer& ids,
+                                      std::map<std::string, EndpointRecord>& eps);
+
+}  // namespace membrane::agent

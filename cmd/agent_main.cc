@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: Apache-2.0
+// membrane-agent: the node daemon (docs/agent.md). One process per node; owns the node's
+// datapath, endpoints and state directory; serves the API on a unix socket.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include "agent/agent.h"
+#include "agent/api.h"
+#include "agent/watch.h"
+
+namespace {
+
+using namespace membrane;
+using namespace membrane::agent;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;  // could not start (datapath, socket, state dir) / uninstall failed
+constexpr int kExitBadInput = 2;  // invalid configuration or usage; nothing was touched
+
+void usage(std::ostream& out) {
+  out << "membrane-agent - the membrane node daemon\n\n"
+         "Usage: membrane-agent [--config FILE] [FLAGS]\n"
+         "       membrane-agent --uninstall [--config FILE] [FLAGS]\n\n"
+         "Settings (YAML key in the --config file / flag; flags win over the file):\n";
+  for (const auto& f : configFlags()) {
+    std::string left = std::string("  ") + f.flag + " (" + f.yaml + ")";
+    left.resize(std::max<size_t>(left.size() + 1, 38), ' ');
+    out << left << f.help << "\n";
+  }
+  out << "  nodes (YAML only)                   other nodes: [{name, ip, podCIDR}], besides\n"
+         "                                      the Node objects of the manifests\n\n"
+         "Other options:\n"
+         "  --config FILE                       YAML configuration file\n"
+         "  --uninstall                         remove everything the agent created (veths,\n"
+         "                                      VXLAN device, routes, pins, state, socket)\n"
+         "  -h, --help                          this help\n\n"
+         "SIGTERM/SIGINT stop the agent and leave the datapath running; the next start\n"
+         "re-adopts it (docs/agent.md).\n\n"
+         "Exit codes:\n"
+         "  0  stopped by SIGTERM/SIGINT, or --uninstall done\n"
+         "  1  could not start (datapath, state directory, socket) or uninstall failed\n"
+         "  2  invalid configuration or usage (file:line:column, setting, what was expected);\n"
+         "     nothing was touched\n";
+}
+
+std::string stamp() {
+  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char b[32];
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(b, sizeof(b), "%H:%M:%S", &tm);
+  return b;
+}
+
+void log(const std::string& line) { std::cerr << stamp() << " membrane-agent: " << line << "\n"; }
+
+struct Cli {
+  std::string config_file;
+  ConfigFlags flags;
+  bool uninstall = false;
+  bool help = false;
+};
+
+bool parseCli(int argc, char** argv, Cli& cli) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      cli.help = true;
+    } else if (a == "--uninstall") {
+      cli.uninstall = true;
+    } else if (a.rfind("--", 0) == 0) {
+      std::string value;
+      if (auto eq = a.find('='); eq != std::string::npos) {
+        value = a.substr(eq + 1);
+        a = a.substr(0, eq);
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        std::cerr << "membrane-agent: " << a << ": expected a value\n";
+        return false;
+      }
+      if (a == "--config") {
+        cli.config_file = value;
+      } else {
+        cli.flags[a] = value;
+      }
+    } else {
+      std::cerr << "membrane-agent: unexpected argument \"" << a << "\"\n";
+      return false;
+    }
+  }
+  return true;
+}
+
+// Reconciles until stopped: on a change of the watched directory, after an error with
+// exponential backoff (100 ms .. 10 s), and every 30 s (level-triggered resync).
+void runLoop(Agent& agent, DirWatcher& watcher, const std::atomic<bool>& stop) {
+  using namespace std::chrono;
+  int backoff_ms = 0;
+  auto last = steady_clock::now();
+  while (!stop) {
+    const int wait_ms = backoff_ms > 0 ? backoff_ms : 30000;
+    const bool changed = watcher.wait(wait_ms);
+    if (stop) break;
+    const bool due = steady_clock::now() - last >= seconds(30);
+    if (!changed && backoff_ms == 0 && !due) continue;
+    last = steady_clock::now();
+    const bool first = !agent.ready();
+    auto s = first ? agent.start() : agent.reconcile(changed || backoff_ms > 0);
+    if (s) {
+      if (changed || backoff_ms > 0 || first) log("reconciled");
+      backoff_ms = 0;
+    } else {
+      backoff_ms = std::min(backoff_ms == 0 ? 100 : backoff_ms * 2, 10000);
+      log("reconcile failed (retry in " + std::to_string(backoff_ms) +
+          " ms): " + s.error().message());
+    }
+  }
+}
+
+int runAgent(const AgentConfig& config) {
+  auto agent = Agent::open(config, std::make_unique<KernelNodeNet>());
+  if (!agent) {
+    log("cannot start: " + agent.error().message());
+    return kExitFailed;
+  }
+  auto watcher = DirWatcher::open(config.manifests);
+  if (!watcher) {
+    log("cannot watch: " + watcher.error().message());
+    return kExitFailed;
+  }
+  auto api = ApiServer::start(**agent, config.socket);
+  if (!api) {
+    log("cannot serve: " + api.error().message());
+    return kExitFailed;
+  }
+  std::atomic<bool> stop{false};
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    stop = true;
+    watcher->wake();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  if (auto s = (*agent)->start(); s) {
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    log("ready in " + std::to_string(static_cast<int>(ms)) + " ms: " +
+        std::to_string((*agent)->endpoints().size()) + " endpoints, socket " + config.socket);
+  } else {
+    log("first reconcile failed, retrying: " + s.error().message());
+    watcher->wake();
+  }
+  runLoop(**agent, *watcher, stop);
+  signals.join();
+  api->reset();
+  log("stopped; the datapath keeps running");
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Signals are taken by one thread (sigwait); every thread started later inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  Cli cli;
+  if (!parseCli(argc, argv, cli)) {
+    usage(std::cerr);
+    return kExitBadInput;
+  }
+  if (cli.help) {
+    usage(std::cout);
+    return kExitOk;
+  }
+  model::Diagnostics diags;
+  const AgentConfig config = loadConfig(cli.config_file, cli.flags, diags);
+  if (!diags.ok()) {
+    for (const auto& e : diags.errors()) std::cerr << e.str() << "\n";
+    return kExitBadInput;
+  }
+  if (cli.uninstall) {
+    KernelNodeNet net;
+    if (auto s = Agent::uninstall(config, net); !s) {
+      log("uninstall: " + s.error().message());
+      return kExitFailed;
+    }
+    log("uninstalled");
+    return kExitOk;
+  }
+  return runAgent(config);
+}
