@@ -17,8 +17,12 @@ cni=$(readlink -f "$1"); n=${2:-100}; agent=${3:-}
 p="mcb$$"
 tmp=$(mktemp -d /tmp/membrane-cni-bench.XXXXXX)
 agent_pid=""
+uninstall=""
 cleanup() {
   [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
+  [ -n "$uninstall" ] && nsenter --net="/run/netns/$p-node" "$uninstall" --uninstall \
+    --config "$tmp/agent.yaml" > /dev/null 2>&1 || true
+  mountpoint -q "$tmp/bpffs" 2>/dev/null && umount "$tmp/bpffs"
   for ns in $(ip netns list | awk '{print $1}' | grep "^$p-" || true); do ip netns del "$ns"; done
   rm -rf "$tmp"
 }
@@ -33,12 +37,37 @@ case "$(basename "${agent:-none}")" in
   cni_fake_agent)
     "$agent" "$sock" > "$tmp/agent.out" 2>&1 & agent_pid=$!
     label="membrane-cni (fake agent: plugin cost only)" ;;
+  membrane-agent)
+    # The real agent in a node namespace of ours with an uplink to a peer namespace, its own
+    # bpffs mount, state and socket in $tmp: it creates real veths, addresses, programs.
+    ip netns add "$p-node"; ip netns add "$p-peer"
+    ip link add "$p-up" netns "$p-node" type veth peer name "$p-dn" netns "$p-peer"
+    ip -n "$p-node" addr add 192.168.78.1/24 dev "$p-up"; ip -n "$p-node" link set "$p-up" up
+    ip -n "$p-node" link set lo up
+    mkdir -p "$tmp/bpffs" "$tmp/manifests"
+    mount -t bpf bpf "$tmp/bpffs"
+    cat > "$tmp/agent.yaml" <<YAML
+nodeName: node-1
+nodeIP: 192.168.78.1
+podCIDR: 10.78.0.0/20
+uplink: $p-up
+stateDir: $tmp/state
+bpffsDir: $tmp/bpffs/membrane
+socket: $sock
+manifests: $tmp/manifests
+YAML
+    nsenter --net="/run/netns/$p-node" "$agent" --config "$tmp/agent.yaml" > "$tmp/agent.out" 2>&1 &
+    agent_pid=$!
+    uninstall="$agent"
+    label="membrane-cni + membrane-agent (real endpoints)" ;;
   none) echo "add_latency: give an agent binary (membrane-agent or cni_fake_agent)"; exit 2 ;;
-  *)
-    echo "add_latency: only cni_fake_agent is wired here yet; got $agent" >&2; exit 2 ;;
+  *) echo "add_latency: unknown agent $agent (membrane-agent or cni_fake_agent)" >&2; exit 2 ;;
 esac
 for _ in $(seq 1 500); do [ -S "$sock" ] && break; sleep 0.01; done
 [ -S "$sock" ] || { echo "add_latency: agent socket $sock never appeared"; exit 1; }
+for _ in $(seq 1 500); do
+  curl -sf --unix-socket "$sock" http://agent/healthz > /dev/null 2>&1 && break; sleep 0.01
+done
 
 cat > "$tmp/bridge.conf" <<JSON
 {"cniVersion": "1.0.0", "name": "bench", "type": "bridge", "bridge": "${p}br0",
