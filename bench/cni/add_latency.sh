@@ -65,9 +65,12 @@ YAML
 esac
 for _ in $(seq 1 500); do [ -S "$sock" ] && break; sleep 0.01; done
 [ -S "$sock" ] || { echo "add_latency: agent socket $sock never appeared"; exit 1; }
+healthy=0
 for _ in $(seq 1 500); do
-  curl -sf --unix-socket "$sock" http://agent/healthz > /dev/null 2>&1 && break; sleep 0.01
+  curl -sf --unix-socket "$sock" http://agent/healthz > /dev/null 2>&1 && { healthy=1; break; }
+  sleep 0.01
 done
+[ "$healthy" = 1 ] || { echo "add_latency: agent not healthy"; cat "$tmp/agent.out"; exit 1; }
 
 cat > "$tmp/bridge.conf" <<JSON
 {"cniVersion": "1.0.0", "name": "bench", "type": "bridge", "bridge": "${p}br0",

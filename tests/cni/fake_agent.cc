@@ -158,6 +158,10 @@ void FakeAgent::routes() {
     endpoints_ = std::move(kept);
     reply(res, 200, {{"removed", removed}});
   });
+  server_.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard l(mu_);
+    reply(res, ready_ ? 200 : 503, {{"status", ready_ ? "ok" : "starting"}});
+  });
   server_.Get("/v1/cni/status", [this](const httplib::Request&, httplib::Response& res) {
     std::lock_guard l(mu_);
     if (!ready_) return error(res, 503, "not-ready", "first reconcile not finished");
