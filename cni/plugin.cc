@@ -108,6 +108,19 @@ json endpointRequest(const Context& c) {
   return body;
 }
 
+// Removes the endpoint of a failed ADD now, or queues its DEL when the agent cannot answer.
+void undoAdd(const Context& c, const std::string& why) {
+  AgentReply d = c.agent.del(endpointPath(c.env.containerId, c.env.ifname));
+  if (d.success() || (d.answered() && d.status == 404)) return;
+  QueuedDel q{.containerId = c.env.containerId,
+              .ifname = c.env.ifname,
+              .netns = c.env.netns,
+              .network = c.conf.name};
+  if (auto e = c.queue.push(q)) c.log << "membrane-cni: cannot queue the undo: " << e->details;
+  c.log << "membrane-cni: ADD " << c.env.containerId << "/" << c.env.ifname << " failed (" << why
+        << "); its DEL is queued\n";
+}
+
 Result<json> cmdAdd(const Context& c) {
   if (auto e = checkNetns(c.env.netns)) return *e;
   CniResult prev;
@@ -119,9 +132,19 @@ Result<json> cmdAdd(const Context& c) {
   // Queued DELs go first: one of them may be this container's previous attachment.
   if (auto stop = replayQueue(c)) return fromAgent(*stop, "applying a queued DEL");
   AgentReply r = c.agent.put("/v1/endpoints/" + urlEncode(c.env.containerId), endpointRequest(c));
+  if (r.kind == AgentReply::Kind::Broken) {
+    // The request went out but no usable answer came back (timeout, reset): the agent may
+    // still finish the endpoint. Queue its DEL so it cannot outlive this failed ADD; a retried
+    // ADD replays that DEL before its own PUT.
+    undoAdd(c, r.errorMessage());
+    return fromAgent(r, "creating the endpoint");
+  }
   if (!r.success()) return fromAgent(r, "creating the endpoint");
   Result<CniResult> mine = resultFromEndpoint(r.body, c.env);
-  if (!mine) return mine.error();
+  if (!mine) {
+    undoAdd(c, mine.error().details);  // the runtime gets an error: leave nothing behind
+    return mine.error();
+  }
   c.log << "membrane-cni: ADD " << c.env.containerId << "/" << c.env.ifname << " -> "
         << mine->ips[0].address << "\n";
   return toJson(mergeResults(prev, mine.value()), c.conf.version);

@@ -80,62 +80,77 @@ bool optString(const json& o, const char* key, std::string& out) {
   return true;
 }
 
+std::optional<Error> parseInterfaces(const json& j, std::string_view where, CniResult& r) {
+  auto it = j.find("interfaces");
+  if (it == j.end()) return std::nullopt;
+  if (!it->is_array()) return shapeError(where, ".interfaces", "an array");
+  for (size_t n = 0; n < it->size(); ++n) {
+    const json& o = (*it)[n];
+    const std::string f = ".interfaces[" + std::to_string(n) + "]";
+    Interface i;
+    if (!o.is_object() || !o.contains("name") || !o["name"].is_string())
+      return shapeError(where, f + ".name", "a string");
+    i.name = o["name"].get<std::string>();
+    if (!optString(o, "mac", i.mac)) return shapeError(where, f + ".mac", "a string");
+    if (!optString(o, "sandbox", i.sandbox)) return shapeError(where, f + ".sandbox", "a string");
+    if (o.contains("mtu")) {
+      if (!o["mtu"].is_number_integer()) return shapeError(where, f + ".mtu", "an integer");
+      i.mtu = o["mtu"].get<int>();
+    }
+    r.interfaces.push_back(std::move(i));
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> parseIps(const json& j, std::string_view where, CniResult& r) {
+  auto it = j.find("ips");
+  if (it == j.end()) return std::nullopt;
+  if (!it->is_array()) return shapeError(where, ".ips", "an array");
+  for (size_t n = 0; n < it->size(); ++n) {
+    const json& o = (*it)[n];
+    const std::string f = ".ips[" + std::to_string(n) + "]";
+    IpConfig ip;
+    if (!o.is_object() || !o.contains("address") || !o["address"].is_string())
+      return shapeError(where, f + ".address", "a CIDR string");
+    ip.address = o["address"].get<std::string>();
+    if (!optString(o, "gateway", ip.gateway)) return shapeError(where, f + ".gateway", "a string");
+    if (o.contains("interface")) {
+      // The index must name an interface of this result (the spec's rule).
+      if (!o["interface"].is_number_integer() || o["interface"].get<long long>() < 0 ||
+          o["interface"].get<size_t>() >= r.interfaces.size())
+        return shapeError(where, f + ".interface", "an index into interfaces");
+      ip.interface = o["interface"].get<int>();
+    }
+    r.ips.push_back(std::move(ip));
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> parseRoutes(const json& j, std::string_view where, CniResult& r) {
+  auto it = j.find("routes");
+  if (it == j.end()) return std::nullopt;
+  if (!it->is_array()) return shapeError(where, ".routes", "an array");
+  for (size_t n = 0; n < it->size(); ++n) {
+    const json& o = (*it)[n];
+    const std::string f = ".routes[" + std::to_string(n) + "]";
+    Route rt;
+    if (!o.is_object() || !o.contains("dst") || !o["dst"].is_string())
+      return shapeError(where, f + ".dst", "a CIDR string");
+    rt.dst = o["dst"].get<std::string>();
+    if (!optString(o, "gw", rt.gw)) return shapeError(where, f + ".gw", "a string");
+    r.routes.push_back(std::move(rt));
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<CniResult> parseResult(const json& j, std::string_view where) {
   if (!j.is_object()) return shapeError(where, "", "an object");
   CniResult r;
-  if (auto it = j.find("interfaces"); it != j.end()) {
-    if (!it->is_array()) return shapeError(where, ".interfaces", "an array");
-    for (size_t n = 0; n < it->size(); ++n) {
-      const json& o = (*it)[n];
-      const std::string f = ".interfaces[" + std::to_string(n) + "]";
-      Interface i;
-      if (!o.is_object() || !o.contains("name") || !o["name"].is_string())
-        return shapeError(where, f + ".name", "a string");
-      i.name = o["name"].get<std::string>();
-      if (!optString(o, "mac", i.mac)) return shapeError(where, f + ".mac", "a string");
-      if (!optString(o, "sandbox", i.sandbox)) return shapeError(where, f + ".sandbox", "a string");
-      if (o.contains("mtu")) {
-        if (!o["mtu"].is_number_integer()) return shapeError(where, f + ".mtu", "an integer");
-        i.mtu = o["mtu"].get<int>();
-      }
-      r.interfaces.push_back(std::move(i));
-    }
-  }
-  if (auto it = j.find("ips"); it != j.end()) {
-    if (!it->is_array()) return shapeError(where, ".ips", "an array");
-    for (size_t n = 0; n < it->size(); ++n) {
-      const json& o = (*it)[n];
-      const std::string f = ".ips[" + std::to_string(n) + "]";
-      IpConfig ip;
-      if (!o.is_object() || !o.contains("address") || !o["address"].is_string())
-        return shapeError(where, f + ".address", "a CIDR string");
-      ip.address = o["address"].get<std::string>();
-      if (!optString(o, "gateway", ip.gateway))
-        return shapeError(where, f + ".gateway", "a string");
-      if (o.contains("interface")) {
-        if (!o["interface"].is_number_integer() || o["interface"].get<int>() < 0 ||
-            o["interface"].get<size_t>() >= r.interfaces.size())
-          return shapeError(where, f + ".interface", "an index into interfaces");
-        ip.interface = o["interface"].get<int>();
-      }
-      r.ips.push_back(std::move(ip));
-    }
-  }
-  if (auto it = j.find("routes"); it != j.end()) {
-    if (!it->is_array()) return shapeError(where, ".routes", "an array");
-    for (size_t n = 0; n < it->size(); ++n) {
-      const json& o = (*it)[n];
-      const std::string f = ".routes[" + std::to_string(n) + "]";
-      Route rt;
-      if (!o.is_object() || !o.contains("dst") || !o["dst"].is_string())
-        return shapeError(where, f + ".dst", "a CIDR string");
-      rt.dst = o["dst"].get<std::string>();
-      if (!optString(o, "gw", rt.gw)) return shapeError(where, f + ".gw", "a string");
-      r.routes.push_back(std::move(rt));
-    }
-  }
+  if (auto e = parseInterfaces(j, where, r)) return *e;
+  if (auto e = parseIps(j, where, r)) return *e;
+  if (auto e = parseRoutes(j, where, r)) return *e;
   if (auto it = j.find("dns"); it != j.end()) {
     if (!it->is_object()) return shapeError(where, ".dns", "an object");
     r.dns = *it;

@@ -53,6 +53,14 @@ void FakeAgent::failNextPut(int status, std::string code) {
   failStatus_ = status;
   failCode_ = std::move(code);
 }
+void FakeAgent::setMalformedPut(bool on) {
+  std::lock_guard l(mu_);
+  malformedPut_ = on;
+}
+void FakeAgent::setPutDelayMs(int ms) {
+  std::lock_guard l(mu_);
+  putDelayMs_ = ms;
+}
 size_t FakeAgent::endpointCount() const {
   std::lock_guard l(mu_);
   return endpoints_.size();
@@ -80,7 +88,7 @@ void FakeAgent::routes() {
   });
   server_.Put(R"(/v1/endpoints/([^/]+))",
               [this](const httplib::Request& req, httplib::Response& res) {
-                std::lock_guard l(mu_);
+                std::unique_lock l(mu_);
                 if (!ready_) return error(res, 503, "not-ready", "first reconcile not finished");
                 if (failStatus_ != 0) {
                   error(res, failStatus_, failCode_, "injected failure");
@@ -116,6 +124,12 @@ void FakeAgent::routes() {
                            {"mtu", 1450},
                            {"state", "ready"}};
                 endpoints_[k] = ep;
+                if (malformedPut_) ep.erase("ip");
+                if (putDelayMs_ > 0) {
+                  const int ms = putDelayMs_;
+                  l.unlock();  // other requests (the plugin's undo) go on meanwhile
+                  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+                }
                 reply(res, 201, {{"endpoint", ep}});
               });
   server_.Delete(R"(/v1/endpoints/([^/]+))",

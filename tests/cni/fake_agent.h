@@ -25,6 +25,10 @@ class FakeAgent {
   void setCheckFails(bool fails);
   // The next PUT answers with this status and error code (e.g. 507 "ipam-exhausted").
   void failNextPut(int status, std::string code);
+  // PUT creates the endpoint but answers without "ip" (a reply that breaks the contract).
+  void setMalformedPut(bool on);
+  // PUT creates the endpoint, then waits this long before answering (a client timeout).
+  void setPutDelayMs(int ms);
 
   size_t endpointCount() const;
   bool hasEndpoint(const std::string& containerId, const std::string& ifname) const;
@@ -44,6 +48,8 @@ class FakeAgent {
   bool ready_ = true;
   bool checkFails_ = false;
   int failStatus_ = 0;
+  bool malformedPut_ = false;
+  int putDelayMs_ = 0;
   std::string failCode_;
   int nextHost_ = 2;
   int nextId_ = 1;

@@ -214,6 +214,28 @@ TEST_F(PluginTest, AgentErrorsMapToCniCodes) {
   EXPECT_EQ(agent_->endpointCount(), 0u);
 }
 
+TEST_F(PluginTest, AddThatCannotReturnAResultLeavesNothing) {
+  startAgent();
+  agent_->setMalformedPut(true);
+  Outcome o = invoke(env("ADD"), conf());
+  EXPECT_EQ(code(o), 61);
+  EXPECT_FALSE(agent_->hasEndpoint("c1", "eth0"));  // the plugin deleted what it got
+  EXPECT_EQ(queued(), 0u);
+}
+
+TEST_F(PluginTest, AddTimeoutQueuesItsUndo) {
+  startAgent();
+  agent_->setPutDelayMs(2500);
+  Outcome o = invoke(env("ADD"), conf("1.0.0", {{"agentTimeoutSeconds", 1}}));
+  EXPECT_EQ(code(o), 11);
+  // The agent finished the endpoint after the plugin gave up; the undo DEL reached it or is
+  // queued, so nothing outlives the failed ADD once the queue is drained.
+  agent_->setPutDelayMs(0);
+  ASSERT_EQ(invoke(env("STATUS"), conf("1.1.0")).rc, 0);
+  EXPECT_EQ(queued(), 0u);
+  EXPECT_FALSE(agent_->hasEndpoint("c1", "eth0"));
+}
+
 TEST_F(PluginTest, MissingOrBogusNetnsNeverReachesTheAgent) {
   startAgent();
   auto e = env("ADD");
