@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cni/netconf.h"
 
+#include <arpa/inet.h>
+
 #include <cctype>
 #include <set>
 
@@ -172,6 +174,28 @@ std::optional<Error> parseAttachments(const Checker& c, NetConf& nc) {
   return std::nullopt;
 }
 
+std::optional<Error> parseRuntimeIps(const Checker& c, NetConf& nc) {
+  const json* ips = c.at("/runtimeConfig/ips");
+  if (ips == nullptr) return std::nullopt;
+  if (!ips->is_array())
+    return c.fail(Code::InvalidNetworkConfig, "/runtimeConfig/ips", "expected an array");
+  for (size_t n = 0; n < ips->size(); ++n) {
+    const std::string ptr = "/runtimeConfig/ips/" + std::to_string(n);
+    const json& v = (*ips)[n];
+    std::string addr = v.is_string() ? v.get<std::string>() : "";
+    addr = addr.substr(0, addr.find('/'));
+    in_addr a{};
+    in6_addr a6{};
+    if (inet_pton(AF_INET6, addr.c_str(), &a6) == 1) continue;  // IPv6: the agent has none
+    if (inet_pton(AF_INET, addr.c_str(), &a) != 1)
+      return c.fail(Code::InvalidNetworkConfig, ptr, "expected an IP address, optionally /prefix");
+    if (!nc.runtimeIp.empty())
+      return c.fail(Code::InvalidNetworkConfig, ptr, "one IPv4 address per attachment");
+    nc.runtimeIp = addr;
+  }
+  return std::nullopt;
+}
+
 std::optional<Error> parseFields(const Checker& c, const json& root, NetConf& nc) {
   for (const auto& [k, v] : root.items()) {
     if (!kKnownFields.contains(k))
@@ -185,6 +209,7 @@ std::optional<Error> parseFields(const Checker& c, const json& root, NetConf& nc
   if (auto e = parseScalars(c, nc)) return e;
   if (auto e = parseLabels(c, nc)) return e;
   if (auto e = parseAttachments(c, nc)) return e;
+  if (auto e = parseRuntimeIps(c, nc)) return e;
   if (const json* prev = c.at("/prevResult")) {
     if (!prev->is_object())
       return c.fail(Code::InvalidNetworkConfig, "/prevResult", "expected a result object");

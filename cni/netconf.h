@@ -36,6 +36,9 @@ struct NetConf {
   int agentTimeoutSeconds = kDefaultAgentTimeoutSeconds;
   // Labels for a container without a Pod object: "args": {"cni": {"labels": {...}}}.
   std::map<std::string, std::string> labels;
+  // runtimeConfig.ips (capability "ips", podman's --ip): the requested IPv4 address without
+  // prefix; empty: none. CNI_ARGS IP= wins when both are given.
+  std::string runtimeIp;
   std::optional<nlohmann::json> prevResult;  // raw; parsed with parseResult() where used
   std::optional<std::vector<Attachment>> validAttachments;  // "cni.dev/valid-attachments"
 };

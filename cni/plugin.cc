@@ -104,7 +104,11 @@ json endpointRequest(const Context& c) {
                {"podNamespace", c.env.args.podNamespace},
                {"podName", c.env.args.podName}};
   if (!c.conf.labels.empty()) body["labels"] = c.conf.labels;
-  if (!c.env.args.ip.empty()) body["ip"] = c.env.args.ip;
+  if (!c.env.args.ip.empty()) {
+    body["ip"] = c.env.args.ip;
+  } else if (!c.conf.runtimeIp.empty()) {
+    body["ip"] = c.conf.runtimeIp;
+  }
   return body;
 }
 

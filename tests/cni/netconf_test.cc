@@ -119,6 +119,20 @@ TEST(NetConf, LabelsAreValidated) {
   EXPECT_FALSE(labelProblem(std::string(64, 'a'), "").empty());
 }
 
+TEST(NetConf, RuntimeConfigIps) {
+  Result<NetConf> r = parseNetConf(R"({"cniVersion": "1.0.0", "name": "n", "type": "t",
+      "runtimeConfig": {"ips": ["fd00::5/64", "10.0.1.9/24"]}})");
+  ASSERT_TRUE(r.ok()) << r.error().details;
+  EXPECT_EQ(r->runtimeIp, "10.0.1.9");
+  Error e = confError(R"({"cniVersion": "1.0.0", "name": "n", "type": "t",
+      "runtimeConfig": {"ips": ["10.0.1.300"]}})");
+  EXPECT_EQ(e.code, Code::InvalidNetworkConfig);
+  EXPECT_NE(e.details.find("field \"runtimeConfig/ips/0\""), std::string::npos) << e.details;
+  e = confError(R"({"cniVersion": "1.0.0", "name": "n", "type": "t",
+      "runtimeConfig": {"ips": ["10.0.1.2", "10.0.1.3"]}})");
+  EXPECT_EQ(e.code, Code::InvalidNetworkConfig);
+}
+
 TEST(JsonPos, PointersAndEscapes) {
   PosIndex idx = indexPositions("{\"a\": {\"b/c\": [1, \"x\"]},\n \"d~\": true}");
   EXPECT_EQ(idx["/a"].column, 7);

@@ -116,6 +116,13 @@ TEST_F(PluginTest, AddPassesPodLabelsAndRequestedIp) {
   EXPECT_EQ(ep["labels"], (json{{"app", "api"}}));
 }
 
+TEST_F(PluginTest, AddTakesTheRuntimeConfigIp) {
+  startAgent();
+  Outcome o = invoke(env("ADD"), conf("1.0.0", {{"runtimeConfig", {{"ips", {"10.0.1.77/24"}}}}}));
+  ASSERT_EQ(o.rc, 0) << o.stdoutText;
+  EXPECT_EQ(o.out["ips"][0]["address"], "10.0.1.77/32");
+}
+
 TEST_F(PluginTest, AddTwiceIsIdempotent) {
   startAgent();
   Outcome a = invoke(env("ADD"), conf());

@@ -129,7 +129,8 @@ runtime = "runc"
 CONF
 cat > "$T/net.d/membrane.conflist" <<JSON
 {"cniVersion": "1.0.0", "name": "membrane",
- "plugins": [{"type": "membrane-cni", "agentSocket": "$T/agent.sock",
+ "plugins": [{"type": "membrane-cni", "capabilities": {"ips": true},
+              "agentSocket": "$T/agent.sock",
               "delQueueDir": "$T/del-queue", "logFile": "$T/cni.log"}]}
 JSON
 cp /bin/busybox "$T/rootfs/bin/"
@@ -137,7 +138,8 @@ for a in sh nc sleep echo ip cat; do ln -s busybox "$T/rootfs/bin/$a"; done
 tar -C "$T/rootfs" -cf "$T/rootfs.tar" .
 pm import --change 'CMD ["/bin/sh"]' "$T/rootfs.tar" localhost/bb:1 >/dev/null
 
-run() { pm run -d --name "$1" --network membrane localhost/bb:1 "${@:2}" >/dev/null; }
+run() { pm run -d --name "$1" --network membrane $opts localhost/bb:1 "${@:2}" >/dev/null; }
+opts=""
 ipof() { pm inspect "$1" --format '{{.NetworkSettings.Networks.membrane.IPAddress}}'; }
 run web nc -ll -p 8080 -e echo hello-from-web
 run client sleep 600
@@ -160,7 +162,9 @@ stop_agent
 pm rm -f -t 0 client >/dev/null || fail "podman rm with the agent down failed (DEL must succeed)"
 [ -f "$T/del-queue/$client_id:eth0.json" ] || fail "DEL was not queued"
 start_agent
-run client2 sleep 600   # an ADD: the plugin replays the queue first (if the agent did not)
+# An ADD (with podman's --ip: runtimeConfig.ips): the plugin replays the queue first.
+opts="--ip 10.77.1.77" run client2 sleep 600
+[ "$(ipof client2)" = 10.77.1.77 ] || fail "--ip 10.77.1.77 not honoured: $(ipof client2)"
 wait_for 50 sh -c "! ls '$T/del-queue'/*.json" || fail "queued DEL not applied"
 api /v1/endpoints | grep -q "$client_id" && fail "client's endpoint survived its queued DEL"
 echo "DEL with the agent down: queued, applied after restart"
