@@ -4,6 +4,7 @@
 #include "cni/netconf.h"
 
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 
 #include <map>
 #include <string>
@@ -138,6 +139,33 @@ TEST(JsonPos, PointersAndEscapes) {
   EXPECT_EQ(idx["/a"].column, 7);
   EXPECT_EQ(idx["/a/b~1c/1"].column, 19);
   EXPECT_EQ(idx["/d~0"].line, 2);
+}
+
+// Any truncation or one-byte change of a valid configuration either parses or yields one of
+// the configuration error codes with a <stdin>:line:column position; never a crash.
+RC_GTEST_PROP(NetConfProp, MutatedConfigsFailWithAPosition, ()) {
+  const std::string valid = R"({"cniVersion": "1.0.0", "name": "membrane",
+  "type": "membrane-cni", "agentSocket": "/run/a.sock", "agentTimeoutSeconds": 5,
+  "args": {"cni": {"labels": {"app": "web"}}},
+  "cni.dev/valid-attachments": [{"containerID": "c1", "ifname": "eth0"}]})";
+  std::string text = valid;
+  const size_t at = *rc::gen::inRange<size_t>(0, valid.size());
+  switch (*rc::gen::inRange(0, 3)) {
+    case 0:
+      text = valid.substr(0, at);
+      break;
+    case 1:
+      text[at] = *rc::gen::inRange<char>(32, 127);
+      break;
+    default:
+      text.erase(at, 1);
+      break;
+  }
+  Result<NetConf> r = parseNetConf(text);
+  if (r.ok()) return;
+  const int code = static_cast<int>(r.error().code);
+  RC_ASSERT(code == 1 || code == 2 || code == 6 || code == 7);
+  RC_ASSERT(r.error().details.rfind("<stdin>:", 0) == 0);
 }
 
 // ---- environment
