@@ -43,6 +43,9 @@ std::optional<std::string> setCidr(uint32_t& addr, uint8_t& len, const std::stri
   if (!c || c->ipv6 || v.find('/') == std::string::npos) {
     return "an IPv4 prefix a.b.c.d/n with zero host bits";
   }
+  if (model::parseIpv4(v.substr(0, v.find('/'))) != std::optional<uint32_t>(c->addr)) {
+    return "an IPv4 prefix a.b.c.d/n with zero host bits";
+  }
   if (c->len > 30) return "an IPv4 prefix of length 30 or shorter (room for pods)";
   addr = c->addr;
   len = c->len;

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // membrane-agent: the node daemon (docs/agent.md). One process per node; owns the node's
 // datapath, endpoints and state directory; serves the API on a unix socket.
+#include <bpf/libbpf.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <thread>
@@ -60,6 +63,16 @@ std::string stamp() {
 }
 
 void log(const std::string& line) { std::cerr << stamp() << " membrane-agent: " << line << "\n"; }
+
+// libbpf's messages, without the kernel's complaint about an existing clsact qdisc: the
+// agent creates the hook with "create or keep" semantics and re-adopts on every start.
+int libbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[1024];
+  std::vsnprintf(line, sizeof(line), fmt, args);
+  if (std::strstr(line, "Exclusivity flag on") != nullptr) return 0;
+  return std::fputs(line, stderr);
+}
 
 struct Cli {
   std::string config_file;
@@ -179,6 +192,7 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  libbpf_set_print(libbpfPrint);
   Cli cli;
   if (!parseCli(argc, argv, cli)) {
     usage(std::cerr);

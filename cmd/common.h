@@ -34,6 +34,8 @@ int cmdPolicy(int argc, char** argv);
 int cmdVerify(int argc, char** argv);  // cmd/verify_cmds.cc
 int cmdDiff(int argc, char** argv);
 int cmdLint(int argc, char** argv);
-int cmdSim(int argc, char** argv);  // cmd/sim_cmd.cc
+int cmdSim(int argc, char** argv);       // cmd/sim_cmd.cc
+int cmdStatus(int argc, char** argv);    // cmd/agent_cli.cc
+int cmdEndpoint(int argc, char** argv);  // cmd/agent_cli.cc
 
 }  // namespace membrane::cmd

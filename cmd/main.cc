@@ -31,6 +31,9 @@ Commands:
   sim SCENARIO... [--backend model|bpf|netns] [--mode overlay|native]
                          replay scenarios (docs/scenarios.md): observed truth table beside
                          the expected one and the model's; --cleanup removes dead runs
+  status [--socket PATH] the node agent's status (membrane-agent, docs/agent.md)
+  endpoint list|get ID [--socket PATH]
+                         the node agent's endpoints
 
 Common options:
   --cluster-name NAME    cluster name (default "default")
@@ -71,6 +74,8 @@ int main(int argc, char** argv) {
   if (c == "diff") return cmdDiff(argc - 1, argv + 1);
   if (c == "lint") return cmdLint(argc - 1, argv + 1);
   if (c == "sim") return cmdSim(argc - 1, argv + 1);
+  if (c == "status") return cmdStatus(argc - 1, argv + 1);
+  if (c == "endpoint") return cmdEndpoint(argc - 1, argv + 1);
   std::cerr << "membrane: unknown command \"" << c << "\"\n\n" << kUsage;
   return kExitBadInput;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dataplane/agent_endpoints.h"
 
+#include <fcntl.h>
 #include <net/if.h>
 #include <unistd.h>
 
@@ -14,12 +15,6 @@
 
 namespace membrane::dataplane {
 namespace {
-
-std::string macStr(const Mac& m) {
-  char b[18];
-  std::snprintf(b, sizeof(b), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-  return b;
-}
 
 Mac macFor(uint8_t kind, uint32_t ip) {
   return {0x02,
@@ -71,19 +66,49 @@ Status ipBatch(const std::string& netns, const std::vector<std::string>& lines) 
   return {};
 }
 
+// The node's side over rtnetlink, from a thread in the node's namespace: the veth pair
+// with its peer created directly in the pod's namespace (IFLA_NET_NS_FD), the host side
+// up, the /32 route and the permanent neighbour entry towards the pod.
+static Status wireNodeSide(const std::string& node_netns, const std::vector<PodNet>& pods) {
+  Status result;
+  auto joined = runInNetns(node_netns, [&] {
+    auto nl = Rtnl::open();
+    if (!nl) {
+      result = nl.error();
+      return;
+    }
+    for (const auto& p : pods) {
+      const std::string lxc = hostVethName(p.ip);
+      const int fd = open(("/run/netns/" + p.netns).c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        result = errnoError(errno, "open netns " + p.netns);
+        return;
+      }
+      Status s = nl->createVeth({.name = lxc,
+                                 .mac = hostVethMac(p.ip),
+                                 .peer_name = "eth0",
+                                 .peer_mac = podMac(p.ip),
+                                 .peer_netns_fd = fd,
+                                 .mtu = kPodMtu});
+      close(fd);
+      const int idx = static_cast<int>(if_nametoindex(lxc.c_str()));
+      if (s && idx == 0) s = errnoError(ENODEV, "no " + lxc + " after creating it");
+      if (s) s = nl->linkUp(idx);
+      if (s) s = nl->addRoute(p.ip, 32, 0, idx);
+      if (s) s = nl->addNeighbour(idx, p.ip, podMac(p.ip));
+      if (!s) {
+        result = Error{.code = s.error().code,
+                       .context = s.error().context + " (" + lxc + " in " + node_netns + ")"};
+        return;
+      }
+    }
+  });
+  if (!joined) return joined;
+  return result;
+}
+
 Status EndpointManager::add(const std::vector<PodNet>& pods) {
-  std::vector<std::string> node_lines;
-  for (const auto& p : pods) {
-    const std::string lxc = hostVethName(p.ip), ip = formatIpv4(p.ip);
-    node_lines.push_back("link add " + lxc + " mtu " + std::to_string(kPodMtu) + " address " +
-                         macStr(hostVethMac(p.ip)) + " type veth peer name eth0 address " +
-                         macStr(podMac(p.ip)) + " netns " + p.netns);
-    node_lines.push_back("link set " + lxc + " up");
-    node_lines.push_back("route replace " + ip + "/32 dev " + lxc + " scope link");
-    node_lines.push_back("neigh replace " + ip + " lladdr " + macStr(podMac(p.ip)) + " dev " + lxc +
-                         " nud permanent");
-  }
-  if (auto s = ipBatch(node_netns_, node_lines); !s) return s;
+  if (auto s = wireNodeSide(node_netns_, pods); !s) return s;
   // The pod's side over rtnetlink from inside its namespace (no process per pod).
   for (const auto& p : pods) {
     Status st;
@@ -141,8 +166,19 @@ Status EndpointManager::remove(const std::string& name) {
   it->second.attachment.reset();
   pods_.erase(it);
   // Deleting one end removes the pair; the pod's namespace may already be gone with it.
-  runQuiet("ip -n " + node_netns_ + " link del " + lxc);
-  return {};
+  Status result;
+  auto joined = runInNetns(node_netns_, [&] {
+    const int idx = static_cast<int>(if_nametoindex(lxc.c_str()));
+    if (idx == 0) return;
+    auto nl = Rtnl::open();
+    if (!nl) {
+      result = nl.error();
+      return;
+    }
+    if (auto s = nl->deleteLink(idx); !s && s.error().code != ENODEV) result = s;
+  });
+  if (!joined) return joined;
+  return result;
 }
 
 void EndpointManager::decorate(NodeState& state) const {

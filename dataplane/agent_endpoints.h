@@ -4,7 +4,7 @@
 // gateway 169.254.1.1 answered by a permanent neighbour entry: the host-side veth's MAC),
 // the node's route and neighbour entry towards the pod, and both programs attached to the
 // host side. The pod's namespace is created and deleted by the caller (it owns the names).
-// Interfaces are configured with one `ip -batch` per namespace, not one process per step.
+// Interfaces are configured over rtnetlink (dataplane/rtnl), no `ip` process per pod.
 #pragma once
 
 #include <map>

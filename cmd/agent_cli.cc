@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+// membrane status, membrane endpoint list|get: thin clients of the agent's API.
+#include <cstdio>
+#include <iostream>
+
+#include "agent/client.h"
+#include "cmd/args.h"
+
+namespace membrane::cmd {
+namespace {
+
+constexpr const char* kAgentExits =
+    "\n  Exit codes: 0 ok, 1 the agent is unreachable or answered an error (e.g. no such\n"
+    "  endpoint; its message is printed), 2 usage";
+
+// GET `path`; prints the agent's error and returns nullopt on failure.
+std::optional<nlohmann::json> get(const Args& a, const std::string& path) {
+  const std::string socket =
+      a.values.count("--socket") ? a.values.at("--socket") : agent::kDefaultSocket;
+  auto r = agent::apiRequest(socket, "GET", path);
+  if (!r) {
+    std::cerr << "error: " << r.error().context << "\n";
+    return std::nullopt;
+  }
+  if (r->status >= 400) {
+    const auto& e = r->body.contains("error") ? r->body["error"] : r->body;
+    std::cerr << "error: agent answered " << r->status << ": "
+              << e.value("message", e.value("status", r->body.dump())) << "\n";
+    return std::nullopt;
+  }
+  return r->body;
+}
+
+void printStatus(const nlohmann::json& s) {
+  std::cout << "node:          " << s.value("node", "") << " (" << s.value("nodeIP", "")
+            << "), pod CIDR " << s.value("podCIDR", "") << ", " << s.value("routing", "")
+            << " routing\n"
+            << "ready:         " << (s.value("ready", false) ? "yes" : "no") << "\n"
+            << "endpoints:     " << s.value("endpoints", 0) << "\n"
+            << "identities:    " << s.value("identities", 0) << "\n"
+            << "policy rev:    " << s.value("policyRevision", 0) << "\n"
+            << "last reconcile " << s.value("lastReconcile", "") << "\n"
+            << "last error:    " << s.value("lastError", "") << "\n"
+            << "maps:          " << s["maps"].dump() << "\n"
+            << "ipam:          " << s["ipam"].value("allocated", 0) << " allocated, "
+            << s["ipam"].value("free", 0) << " free\n"
+            << "desired state: " << s["desiredState"].value("source", "") << " "
+            << s["desiredState"].value("path", "") << "\n";
+}
+
+}  // namespace
+
+int cmdStatus(int argc, char** argv) {
+  Args a;
+  const std::string help = std::string(
+                               "membrane status [--socket PATH] [-o txt|json]\n"
+                               "  The node agent's status (GET /status): endpoints, identities, "
+                               "policy revision,\n  map sizes, IPAM, last error. --socket "
+                               "defaults to ") +
+                           agent::kDefaultSocket + "." + kAgentExits;
+  if (!a.parse(argc, argv, {"--socket="}, help, false)) return a.exit_code;
+  auto s = get(a, "/status");
+  if (!s) return kExitFailed;
+  if (a.output == "json") {
+    std::cout << s->dump(2) << "\n";
+  } else {
+    printStatus(*s);
+  }
+  return kExitOk;
+}
+
+int cmdEndpoint(int argc, char** argv) {
+  Args a;
+  const std::string help =
+      std::string(
+          "membrane endpoint list|get CONTAINER_ID [--ifname NAME] [--socket PATH] [-o "
+          "txt|json]\n"
+          "  The agent's endpoints (GET /v1/endpoints[/ID]); get prints one endpoint as "
+          "JSON.\n  --ifname defaults to eth0, --socket to ") +
+      agent::kDefaultSocket + "." + kAgentExits;
+  if (!a.parse(argc, argv, {"--socket=", "--ifname="}, help, true)) return a.exit_code;
+  const std::string verb = a.paths[0];
+  if (verb == "get" && a.paths.size() == 2) {
+    const std::string ifname = a.values.count("--ifname") ? a.values["--ifname"] : "eth0";
+    auto e = get(a, "/v1/endpoints/" + a.paths[1] + "?ifname=" + ifname);
+    if (!e) return kExitFailed;
+    std::cout << (*e)["endpoint"].dump(2) << "\n";
+    return kExitOk;
+  }
+  if (verb != "list" || a.paths.size() != 1) {
+    std::cerr << "error: expected list or get CONTAINER_ID\n\nUsage: " << help << "\n";
+    return kExitBadInput;
+  }
+  auto l = get(a, "/v1/endpoints");
+  if (!l) return kExitFailed;
+  if (a.output == "json") {
+    std::cout << l->dump(2) << "\n";
+    return kExitOk;
+  }
+  std::printf("%-5s %-20s %-6s %-28s %-15s %-9s %-12s %s\n", "ID", "CONTAINER", "IFNAME", "POD",
+              "IP", "IDENTITY", "HOST-IF", "STATE");
+  for (const auto& e : (*l)["endpoints"]) {
+    const std::string pod = e.value("podName", "").empty()
+                                ? "-"
+                                : e.value("podNamespace", "") + "/" + e.value("podName", "");
+    std::printf("%-5d %-20s %-6s %-28s %-15s %-9u %-12s %s\n", e.value("id", 0),
+                e.value("containerId", "").substr(0, 20).c_str(), e.value("ifname", "").c_str(),
+                pod.c_str(), e.value("ip", "").c_str(), e.value("identity", 0u),
+                e.value("hostIfname", "").c_str(), e.value("state", "").c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace membrane::cmd
