@@ -2,6 +2,7 @@
 #include "cni/netconf.h"
 
 #include <arpa/inet.h>
+#include <sys/un.h>
 
 #include <cctype>
 #include <set>
@@ -13,6 +14,8 @@ namespace membrane::cni {
 using nlohmann::json;
 
 namespace {
+
+constexpr size_t kMaxSocketPath = sizeof(sockaddr_un::sun_path) - 1;
 
 // Fields of the spec (1.1.0 and older) and membrane's own; anything else is code 2.
 const std::set<std::string, std::less<>> kKnownFields = {"cniVersion",
@@ -112,6 +115,12 @@ std::optional<Error> parseStrings(const Checker& c, NetConf& nc) {
     if (v != nullptr && v->get<std::string>()[0] != '/')
       return c.fail(Code::InvalidNetworkConfig, path, "expected an absolute path");
   }
+  // sockaddr_un holds 108 bytes with the NUL; a longer path could never connect, which would
+  // otherwise read as "agent down" (11) forever.
+  if (nc.agentSocket.size() > kMaxSocketPath)
+    return c.fail(Code::InvalidNetworkConfig, "/agentSocket",
+                  "expected a socket path of at most " + std::to_string(kMaxSocketPath) +
+                      " bytes (sockaddr_un)");
   return std::nullopt;
 }
 

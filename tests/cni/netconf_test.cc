@@ -90,6 +90,9 @@ TEST(NetConf, WrongTypesNameFieldAndPosition) {
   EXPECT_NE(e.details.find("field \"name\""), std::string::npos);
   e = confError(R"({"cniVersion": "1.0.0", "name": "n", "type": "t", "agentSocket": "rel.sock"})");
   EXPECT_NE(e.details.find("absolute path"), std::string::npos);
+  e = confError(R"({"cniVersion": "1.0.0", "name": "n", "type": "t", "agentSocket": "/)" +
+                std::string(120, 'a') + R"("})");
+  EXPECT_NE(e.details.find("sockaddr_un"), std::string::npos) << e.details;
   e = confError(R"({"cniVersion": "1.0.0", "name": "n"})");
   EXPECT_NE(e.details.find("missing \"type\""), std::string::npos) << e.details;
 }
