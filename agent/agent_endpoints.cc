@@ -57,11 +57,11 @@ Result<CreateResult> Agent::existing(const CreateRequest& req, const EndpointRec
 uint32_t Agent::addressFor(const CreateRequest& req) {
   if (req.ip != 0) return req.ip;
   if (!model_ || req.pod_name.empty()) return 0;
-  EndpointRecord probe{.pod_namespace = req.pod_namespace, .pod_name = req.pod_name};
-  const auto& c = model_->loaded.cluster;
-  auto p = manifestPod(c, probe);
-  if (!p || !c.pods[*p].ip) return 0;
-  const uint32_t ip = *c.pods[*p].ip;
+  const std::string ref =
+      (req.pod_namespace.empty() ? std::string("default") : req.pod_namespace) + "/" + req.pod_name;
+  auto declared = model_->declared_ips.find(ref);
+  if (declared == model_->declared_ips.end()) return 0;
+  const uint32_t ip = declared->second;
   const uint32_t mask = ~0u << (32 - config_.pod_cidr_len);
   if ((ip & mask) != config_.pod_cidr || ipam_->leases().count(ip)) return 0;
   return ip;
@@ -95,7 +95,11 @@ Result<CreateResult> Agent::createEndpoint(const CreateRequest& req) {
   const std::string key = req.container_id + "/" + req.ifname;
   if (const auto* r = store_->find(key)) return existing(req, *r);
   std::vector<std::function<void()>> undo;
-  auto ip = ipam_->allocate(key, addressFor(req));
+  const uint32_t want = addressFor(req);
+  auto ip = ipam_->allocate(key, want);
+  // A Pod object's status.podIP is a preference (it may be unusable or taken); an address
+  // the request asked for is not.
+  if (!ip && req.ip == 0 && want != 0) ip = ipam_->allocate(key, 0);
   if (!ip) return ip.error();
   undo.push_back([this, key] { (void)ipam_->release(key); });
   EndpointRecord r{.container_id = req.container_id,

@@ -95,6 +95,7 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
   std::map<std::string, const EndpointRecord*> by_pod;
   for (const auto& [key, b] : m->bindings) by_pod[b.pod_ref] = &eps.at(key);
   for (auto& p : c.pods) {
+    if (p.ip) m->declared_ips[p.ref()] = *p.ip;
     auto it = by_pod.find(p.ref());
     if (it != by_pod.end()) {
       p.ip = it->second->ip;

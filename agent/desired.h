@@ -37,10 +37,11 @@ struct PodBinding {
 
 struct DesiredModel {
   model::LoadResult loaded;
-  std::unique_ptr<model::Engine> engine;                // over loaded.cluster
-  std::map<std::string, PodBinding> bindings;           // endpoint key -> its model pod
-  std::map<std::string, uint32_t> node_ips;             // every known node (this one included)
-  std::vector<dataplane::Ipv4Prefix> remote_cidrs_via;  // filled with remote_routes
+  std::unique_ptr<model::Engine> engine;       // over loaded.cluster
+  std::map<std::string, PodBinding> bindings;  // endpoint key -> its model pod
+  std::map<std::string, uint32_t> node_ips;    // every known node (this one included)
+  // status.podIP of the Pod objects as the manifests declare it (before placement).
+  std::map<std::string, uint32_t> declared_ips;
   // Other nodes' pod CIDRs -> their address (routes via the uplink).
   std::map<dataplane::Ipv4Prefix, uint32_t> remote_routes;
 };

@@ -12,6 +12,9 @@
 #              and denied ones stay denied during the outage, healthy again after start, a
 #              policy change made while it was down is applied on start
 #   uninstall  --uninstall leaves nothing behind
+#   twonode-overlay, twonode-native
+#              two nodes, an agent each, pods on both: the VXLAN tunnel (or the routes to
+#              the other node's pod CIDR) carries allowed traffic; denied stays denied
 # Waits poll conditions (health, a probe's result), never fixed sleeps. Cleans up by PID
 # and by this run's unique names, also on failure. Exit 77 = skipped (not root).
 set -uo pipefail
@@ -32,8 +35,8 @@ cleanup() {
   [ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
   wait 2>/dev/null
-  for ns in n p1 p2 p3; do ip netns del "${P}$ns" 2>/dev/null; done
-  mountpoint -q "$T/bpf" && umount "$T/bpf"
+  for ns in n n2 p1 p2 p3; do ip netns del "${P}$ns" 2>/dev/null; done
+  for m in "$T/bpf" "$T/bpf2"; do mountpoint -q "$m" && umount "$m"; done
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -50,8 +53,9 @@ until_ok() {
   done
 }
 
-api() { curl -s --max-time 10 --unix-socket "$T/agent.sock" "$@"; }
-api_code() { curl -s -o "$T/body" -w '%{http_code}' --max-time 10 --unix-socket "$T/agent.sock" "$@"; }
+SOCK=$T/agent.sock
+api() { curl -s --max-time 10 --unix-socket "$SOCK" "$@"; }
+api_code() { curl -s -o "$T/body" -w '%{http_code}' --max-time 10 --unix-socket "$SOCK" "$@"; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 healthy() { [ "$(api_code http://x/healthz)" = 200 ]; }
 probe() { ip netns exec "${P}$1" $TRAFFIC probe "$2" 8080 "${3:-1}"; }
@@ -228,6 +232,95 @@ mode_uninstall() {
   ok "--uninstall left nothing behind"
 }
 
+# Two nodes joined by a veth pair (their uplinks), one agent each with its own bpffs,
+# state and socket, one shared watched directory. web runs on node-2; client and stray on
+# node-1. Remote pods are known from their Pod objects (status.podIP), nodes from Node objects.
+mode_twonode() {  # $1: overlay | native
+  local mode=$1 N1=${P}n N2=${P}n2
+  for ns in n n2 p1 p2 p3; do ip netns add "${P}$ns" || fail "netns add"; done
+  ip -n $N1 link add uplink type veth peer name uplink netns $N2
+  local ns ip other
+  for spec in "$N1 192.168.99.2 192.168.99.3" "$N2 192.168.99.3 192.168.99.2"; do
+    set -- $spec
+    ip -n $1 link set lo up
+    ip -n $1 addr add $2/32 dev uplink
+    ip -n $1 link set uplink up
+    ip -n $1 route add $3/32 dev uplink
+    ip netns exec $1 sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0
+  done
+  mkdir -p "$T/bpf" "$T/bpf2" "$T/man"
+  mount -t bpf bpf "$T/bpf" && mount -t bpf bpf "$T/bpf2" || fail "mount bpffs"
+  cat >"$T/man/cluster.yaml" <<YAML
+apiVersion: v1
+kind: Node
+metadata: {name: node-1}
+spec: {podCIDR: 10.99.1.0/24}
+status: {addresses: [{type: InternalIP, address: 192.168.99.2}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-2}
+spec: {podCIDR: 10.99.2.0/24}
+status: {addresses: [{type: InternalIP, address: 192.168.99.3}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: default, name: web, labels: {app: web}}
+spec: {nodeName: node-2}
+status: {podIP: 10.99.2.10}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: default, name: client, labels: {app: client}}
+spec: {nodeName: node-1}
+status: {podIP: 10.99.1.10}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: default, name: stray, labels: {app: stray}}
+spec: {nodeName: node-1}
+status: {podIP: 10.99.1.11}
+YAML
+  write_policy ""
+  local common=(--routing "$mode" --manifests "$T/man" --max-endpoints 64 --ct-entries 4096
+                --ipcache-entries 1024 --policy-entries 256)
+  ARGS=(--node-name node-1 --node-ip 192.168.99.2 --pod-cidr 10.99.1.0/24 --state-dir "$T/state"
+        --bpffs-dir "$T/bpf/membrane" --socket "$T/agent.sock" "${common[@]}")
+  NODE=$N1
+  start_agent
+  local first=$AGENT_PID
+  PIDS+=($first)
+  ARGS=(--node-name node-2 --node-ip 192.168.99.3 --pod-cidr 10.99.2.0/24 --state-dir "$T/state2"
+        --bpffs-dir "$T/bpf2/membrane" --socket "$T/agent2.sock" "${common[@]}")
+  NODE=$N2
+  SOCK=$T/agent2.sock
+  start_agent
+  local n=0 spec
+  for spec in "agent2.sock p1 web 10.99.2.10" "agent.sock p2 client 10.99.1.10"               "agent.sock p3 stray 10.99.1.11"; do
+    set -- $spec
+    n=$((n + 1))
+    code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$T/$1" -X PUT       "http://x/v1/endpoints/ctr$n"       -d "{\"ifname\":\"eth0\",\"netns\":\"/run/netns/${P}$2\",\"podNamespace\":\"default\",\"podName\":\"$3\"}")
+    [ "$code" = 201 ] || fail "PUT ctr$n: $code $(cat "$T/body")"
+    grep -q "\"ip\":\"$4\"" "$T/body" || fail "ctr$n did not get its Pod's address $4: $(cat "$T/body")"
+  done
+  ip netns exec ${P}p1 $TRAFFIC serve 8080 >"$T/server.log" 2>&1 &
+  PIDS+=($!)
+  until_ok 10 grep -q listening "$T/server.log" || fail "server did not start"
+  until_ok 10 probe p2 10.99.2.10 || fail "client (node-1) -> web (node-2) should be allowed ($mode)"
+  denied p3 10.99.2.10 || fail "stray (node-1) -> web (node-2) should be denied ($mode)"
+  if [ "$mode" = overlay ]; then
+    ip -n $N1 -o link show membrane_vxlan >/dev/null || fail "no VXLAN device"
+  else
+    ip -n $N1 route | grep -q "10.99.2.0/24 via 192.168.99.3 dev uplink" ||
+      fail "no route to node-2's pod CIDR: $(ip -n $N1 route)"
+  fi
+  ok "two nodes ($mode): client -> web allowed across nodes, stray -> web denied"
+}
+
+case "$MODE" in
+  twonode-overlay) mode_twonode overlay; echo PASS; exit 0 ;;
+  twonode-native) mode_twonode native; echo PASS; exit 0 ;;
+esac
 setup
 case "$MODE" in
   basic) mode_basic ;;
