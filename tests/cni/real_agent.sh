@@ -111,6 +111,11 @@ cni ADD c2 pod2 0.4.0 '"args": {"cni": {"labels": {"app": "lonely"}}}' \
 grep -q '"address":"10.79.1.50/32"' <<< "$r2" || fail "IP= not honoured: $r2"
 grep -q '"version":"4"' <<< "$r2" || fail "0.4.0 result lacks ips[].version: $r2"
 api "/v1/endpoints/c2?ifname=eth0" | grep -q '"app":"lonely"' || fail "c2 lacks args labels"
+# A requested address held by another endpoint (409) or outside the pod CIDR (400): error 4,
+# and nothing in the pod
+cni ADD c5 pod3 1.0.0 "" "IP=10.79.1.50"; expect_code 4 "$out" "ADD of a taken address"
+cni ADD c5 pod3 1.0.0 "" "IP=10.80.0.5"; expect_code 4 "$out" "ADD outside the pod CIDR"
+ip -n "$p-pod3" link show eth0 > /dev/null 2>&1 && fail "a refused ADD left eth0 in pod3"
 
 # CHECK: fine, then with the pod's address removed behind the agent's back
 cni CHECK c1 pod1 1.1.0 "\"prevResult\": $r1"; [ $rc = 0 ] || fail "CHECK c1: $out"
