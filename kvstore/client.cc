@@ -115,18 +115,37 @@ Result<std::shared_ptr<Client>> Client::create(ClientConfig config) {
   auto creds = credentials(config.tls);
   if (!creds) return creds.error();
   std::shared_ptr<Client> c(new Client(config));
+  c->creds_ = *creds;
   for (const auto& url : config.endpoints) {
     auto target = grpcTarget(url, config.tls.enabled());
     if (!target) return target.error();
-    grpc::ChannelArguments args;
-    // Reconnect quickly after etcd comes back: the default backoff grows to two minutes.
-    // (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS stays at its default: it is also the connect
-    // timeout, and a short one cuts the HTTP/2 handshake of a busy etcd.)
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    c->channels_.push_back(grpc::CreateCustomChannel(*target, *creds, args));
+    c->targets_.push_back(*target);
+    c->channels_.push_back(c->newChannel(*target));
   }
   return c;
+}
+
+std::shared_ptr<grpc::Channel> Client::newChannel(const std::string& target) const {
+  grpc::ChannelArguments args;
+  // Each channel owns its subchannels, so replacing a channel really starts a new connection.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  return grpc::CreateCustomChannel(target, creds_, args);
+}
+
+std::shared_ptr<grpc::Channel> Client::channel(size_t i) const {
+  std::lock_guard l(mu_);
+  return channels_[i % channels_.size()];
+}
+
+void Client::reconnect(size_t i) {
+  i %= channels_.size();
+  auto fresh = newChannel(targets_[i]);
+  std::lock_guard l(mu_);
+  // gRPC keeps a failed channel in TRANSIENT_FAILURE for its backoff (seconds, growing) and
+  // fails calls fast meanwhile; a caller that retries wants a new attempt now.
+  if (channels_[i]->GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE) channels_[i] = fresh;
 }
 
 size_t Client::preferredEndpoint() const {
@@ -147,11 +166,12 @@ grpc::Status Client::unary(Call&& call) {
     const size_t i = (first + k) % channels_.size();
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + config_.request_timeout);
-    s = call(channels_[i], ctx);
+    s = call(channel(i), ctx);
     if (s.error_code() != grpc::StatusCode::UNAVAILABLE) {
       if (i != first) setPreferredEndpoint(i);
       return s;
     }
+    reconnect(i);
   }
   return s;
 }

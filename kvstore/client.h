@@ -80,7 +80,9 @@ class Client {
   const ClientConfig& config() const { return config_; }
   size_t endpointCount() const { return channels_.size(); }
   // The channel of endpoint `i` (watch and keepalive streams pick their own).
-  std::shared_ptr<grpc::Channel> channel(size_t i) const { return channels_[i % channels_.size()]; }
+  std::shared_ptr<grpc::Channel> channel(size_t i) const;
+  // Replaces endpoint `i`'s channel when it is in TRANSIENT_FAILURE (see client.cc).
+  void reconnect(size_t i);
   size_t preferredEndpoint() const;
   void setPreferredEndpoint(size_t i);
 
@@ -91,8 +93,12 @@ class Client {
   template <typename Call>
   grpc::Status unary(Call&& call);
 
+  std::shared_ptr<grpc::Channel> newChannel(const std::string& target) const;
+
   ClientConfig config_;
-  std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  std::shared_ptr<grpc::ChannelCredentials> creds_;
+  std::vector<std::string> targets_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;  // guarded by mu_
   mutable std::mutex mu_;
   size_t preferred_ = 0;
 };

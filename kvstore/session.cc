@@ -53,6 +53,8 @@ bool Session::keepAliveOnce(size_t endpoint) {
     if (stopping_) return true;
     stream_ctx_ = &ctx;
   }
+  // A retry is a fresh connection attempt, not a wait for gRPC's growing backoff.
+  client_->reconnect(endpoint);
   auto stream = pb::Lease::NewStub(client_->channel(endpoint))->LeaseKeepAlive(&ctx);
   bool lease_alive = true;
   const auto period = std::chrono::milliseconds(ttl_ * 1000 / 3);

@@ -64,6 +64,8 @@ bool Watch::runStream(size_t endpoint) {
     ctx_ = &ctx;
     from = next_revision_;
   }
+  // A retry is a fresh connection attempt, not a wait for gRPC's growing backoff.
+  client_->reconnect(endpoint);
   auto stream = pb::Watch::NewStub(client_->channel(endpoint))->Watch(&ctx);
   pb::WatchRequest req;
   auto* create = req.mutable_create_request();
