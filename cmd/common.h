@@ -16,6 +16,7 @@ inline constexpr int kExitFailed = 1;    // a check/verification failed (mismatc
 inline constexpr int kExitBadInput = 2;  // unusable input or usage
 inline constexpr int kExitUnknown = 3;   // the solver answered unknown
 inline constexpr int kExitInternal = 4;  // two views of membrane disagree (a bug in membrane)
+inline constexpr int kExitStore = 5;     // the store (etcd) is unreachable or failed
 
 void printDiagnostics(const model::Diagnostics& d, std::ostream& out = std::cerr);
 
@@ -35,6 +36,9 @@ int cmdPolicy(int argc, char** argv);
 int cmdVerify(int argc, char** argv);  // cmd/verify_cmds.cc
 int cmdDiff(int argc, char** argv);
 int cmdLint(int argc, char** argv);
-int cmdSim(int argc, char** argv);  // cmd/sim_cmd.cc
+int cmdSim(int argc, char** argv);     // cmd/sim_cmd.cc
+int cmdApply(int argc, char** argv);   // cmd/store_cmds.cc
+int cmdDelete(int argc, char** argv);  // cmd/store_cmds.cc
+int cmdGet(int argc, char** argv);     // cmd/store_cmds.cc
 
 }  // namespace membrane::cmd

@@ -33,6 +33,11 @@ Commands:
                          the expected one and the model's; fails on a mismatch, a
                          disagreement with the model, a violated invariant or traffic not
                          as expected; --cleanup removes dead runs
+  apply -f FILE|DIR      validate, then write the objects into etcd in one transaction
+                         (kubectl apply; docs/kvstore.md)
+  delete -f FILE|DIR     delete the objects the files name from etcd, all or none
+  get KIND [NAME] [-n NS|-A] [-o yaml|json]
+                         objects stored in etcd with their resourceVersion
 
 Common options:
   --cluster-name NAME    cluster name (default "default")
@@ -46,6 +51,8 @@ Exit codes:
      violated invariant, traffic not as expected)
   2  unusable input or wrong usage (errors name file:line:column, object and field)
   3  the solver answered unknown (verify)
+  5  the store (etcd) is unreachable or failed (apply, delete, get; 1 there: a
+     conflict on resourceVersion or an object not found)
 )";
 
 }  // namespace
@@ -74,6 +81,9 @@ int main(int argc, char** argv) {
   if (c == "diff") return cmdDiff(argc - 1, argv + 1);
   if (c == "lint") return cmdLint(argc - 1, argv + 1);
   if (c == "sim") return cmdSim(argc - 1, argv + 1);
+  if (c == "apply") return cmdApply(argc - 1, argv + 1);
+  if (c == "delete") return cmdDelete(argc - 1, argv + 1);
+  if (c == "get") return cmdGet(argc - 1, argv + 1);
   std::cerr << "membrane: unknown command \"" << c << "\"\n\n" << kUsage;
   return kExitBadInput;
 }
