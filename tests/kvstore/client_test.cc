@@ -96,6 +96,29 @@ TEST(Client, UnreachableIsAnErrorValue) {
   EXPECT_NE(missing.error().message.find("/nonexistent/ca.pem"), std::string::npos);
 }
 
+TEST(Client, TlsWithClientCertificate) {
+  std::string err;
+  auto etcd = test::EtcdCluster::start(1, &err, /*tls=*/true);
+  ASSERT_NE(etcd, nullptr) << err;
+  auto cfg = etcd->clientConfig();
+  ASSERT_TRUE(cfg.endpoints[0].starts_with("https://"));
+  auto c = connect(cfg);
+  ASSERT_NE(c, nullptr);
+  auto put = c->put("tls/k", "v");
+  ASSERT_TRUE(put.ok()) << put.error().message;
+  auto got = c->get("tls/k");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->value, "v");
+  // Without a client certificate etcd refuses the connection (client-cert-auth).
+  auto no_cert = cfg;
+  no_cert.tls.cert_file.clear();
+  no_cert.tls.key_file.clear();
+  no_cert.request_timeout = 1000ms;
+  auto anon = connect(no_cert);
+  ASSERT_NE(anon, nullptr);
+  EXPECT_FALSE(anon->get("tls/k").ok());
+}
+
 TEST(Session, KeysOfARevokedOrExpiredLeaseDisappear) {
   auto etcd = startEtcd(1);
   ASSERT_NE(etcd, nullptr);

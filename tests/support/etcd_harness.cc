@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 namespace membrane::test {
@@ -78,6 +79,13 @@ bool EtcdCluster::spawn(size_t i, bool fresh, std::string* error) {
       "--logger=zap",
       "--log-outputs=" + dir_ + "/" + m.name + ".log",
   };
+  if (m.tls) {
+    for (std::string f :
+         {"--cert-file=" + dir_ + "/server.pem", "--key-file=" + dir_ + "/server.key",
+          "--trusted-ca-file=" + dir_ + "/ca.pem", std::string("--client-cert-auth")}) {
+      args.push_back(f);
+    }
+  }
   const pid_t pid = ::fork();
   if (pid < 0) {
     *error = "fork failed";
@@ -105,6 +113,7 @@ bool EtcdCluster::spawn(size_t i, bool fresh, std::string* error) {
 
 bool EtcdCluster::waitHealthy(size_t i, std::chrono::milliseconds timeout) const {
   kvstore::ClientConfig cfg{.endpoints = {members_[i].clientUrl()},
+                            .tls = client_tls_,
                             .request_timeout = std::chrono::milliseconds(500)};
   auto client = kvstore::Client::create(cfg);
   if (!client) return false;
@@ -121,7 +130,37 @@ bool EtcdCluster::waitHealthy(size_t i, std::chrono::milliseconds timeout) const
   return false;
 }
 
-std::unique_ptr<EtcdCluster> EtcdCluster::start(int members, std::string* error) {
+// openssl, run on files of our own temp dir only.
+bool EtcdCluster::makeCertificates(std::string* error) {
+  const std::string d = dir_;
+  const std::string key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  std::ofstream(d + "/server.ext")
+      << "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n";
+  std::ofstream(d + "/client.ext") << "extendedKeyUsage=clientAuth\n";
+  const std::vector<std::string> cmds = {
+      "openssl req -x509" + key + " -keyout " + d + "/ca.key -out " + d +
+          "/ca.pem -days 1 -subj /CN=membrane-test-ca",
+      "openssl req" + key + " -keyout " + d + "/server.key -out " + d +
+          "/server.csr -subj /CN=127.0.0.1",
+      "openssl x509 -req -in " + d + "/server.csr -CA " + d + "/ca.pem -CAkey " + d +
+          "/ca.key -CAcreateserial -out " + d + "/server.pem -days 1 -extfile " + d + "/server.ext",
+      "openssl req" + key + " -keyout " + d + "/client.key -out " + d +
+          "/client.csr -subj /CN=membrane-test-client",
+      "openssl x509 -req -in " + d + "/client.csr -CA " + d + "/ca.pem -CAkey " + d +
+          "/ca.key -CAcreateserial -out " + d + "/client.pem -days 1 -extfile " + d + "/client.ext",
+  };
+  for (const auto& c : cmds) {
+    if (std::system((c + " >>" + d + "/openssl.log 2>&1").c_str()) != 0) {
+      *error = "openssl failed: " + c + " (log " + d + "/openssl.log)";
+      return false;
+    }
+  }
+  client_tls_ = {
+      .ca_file = d + "/ca.pem", .cert_file = d + "/client.pem", .key_file = d + "/client.key"};
+  return true;
+}
+
+std::unique_ptr<EtcdCluster> EtcdCluster::start(int members, std::string* error, bool tls) {
   if (etcdBinary().empty()) {
     *error = "etcd is not installed (Debian package etcd-server)";
     return nullptr;
@@ -134,11 +173,13 @@ std::unique_ptr<EtcdCluster> EtcdCluster::start(int members, std::string* error)
       return nullptr;
     }
     c->dir_ = tmpl;
+    if (tls && !c->makeCertificates(error)) return nullptr;
     for (int i = 0; i < members; ++i) {
       c->members_.push_back({.name = "m" + std::to_string(i),
                              .client_port = freePort(),
                              .peer_port = freePort(),
-                             .data_dir = c->dir_ + "/m" + std::to_string(i) + ".etcd"});
+                             .data_dir = c->dir_ + "/m" + std::to_string(i) + ".etcd",
+                             .tls = tls});
     }
     bool ok = true;
     for (size_t i = 0; i < c->members_.size() && ok; ++i) ok = c->spawn(i, true, error);
@@ -160,7 +201,9 @@ std::vector<std::string> EtcdCluster::endpoints() const {
 }
 
 kvstore::ClientConfig EtcdCluster::clientConfig() const {
-  return {.endpoints = endpoints(), .request_timeout = std::chrono::milliseconds(2000)};
+  return {.endpoints = endpoints(),
+          .tls = client_tls_,
+          .request_timeout = std::chrono::milliseconds(2000)};
 }
 
 void EtcdCluster::kill(size_t i) { reap(members_[i].pid); }

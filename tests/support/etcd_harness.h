@@ -23,7 +23,10 @@ struct EtcdMember {
   int peer_port = 0;
   std::string data_dir;
   pid_t pid = -1;
-  std::string clientUrl() const { return "http://127.0.0.1:" + std::to_string(client_port); }
+  bool tls = false;  // clients speak https with a client certificate
+  std::string clientUrl() const {
+    return (tls ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(client_port);
+  }
   std::string peerUrl() const { return "http://127.0.0.1:" + std::to_string(peer_port); }
 };
 
@@ -31,7 +34,9 @@ class EtcdCluster {
  public:
   // Starts `members` etcd processes forming one cluster and waits until every member
   // answers. Returns nullptr with `error` set when etcd is missing or does not come up.
-  static std::unique_ptr<EtcdCluster> start(int members, std::string* error);
+  // With `tls`, a throwaway CA (openssl) signs a server and a client certificate for
+  // 127.0.0.1 and etcd requires client certificates; clientConfig() carries the files.
+  static std::unique_ptr<EtcdCluster> start(int members, std::string* error, bool tls = false);
   ~EtcdCluster();
   EtcdCluster(const EtcdCluster&) = delete;
   EtcdCluster& operator=(const EtcdCluster&) = delete;
@@ -52,10 +57,12 @@ class EtcdCluster {
  private:
   EtcdCluster() = default;
   bool spawn(size_t i, bool fresh, std::string* error);
+  bool makeCertificates(std::string* error);
   std::string initialCluster() const;
 
   std::string dir_;
   std::vector<EtcdMember> members_;
+  kvstore::TlsConfig client_tls_;
 };
 
 // The path of the etcd binary (Debian: /usr/bin/etcd), or empty when not installed.
