@@ -275,15 +275,21 @@ Result<int64_t> Client::txnDeleteIfRevision(const std::string& key, int64_t expe
   return r->header().revision();
 }
 
+Result<int64_t> Client::del(const std::string& key) { return deleteRange(key, ""); }
+
 Result<int64_t> Client::deletePrefix(const std::string& prefix) {
+  return deleteRange(prefix, prefixRangeEnd(prefix));
+}
+
+Result<int64_t> Client::deleteRange(const std::string& key, const std::string& end) {
   pb::DeleteRangeRequest req;
-  req.set_key(prefix);
-  req.set_range_end(prefixRangeEnd(prefix));
+  req.set_key(key);
+  req.set_range_end(end);
   pb::DeleteRangeResponse resp;
   auto s = unary([&](auto ch, grpc::ClientContext& ctx) {
     return pb::KV::NewStub(ch)->DeleteRange(&ctx, req, &resp);
   });
-  if (!s.ok()) return fromGrpc(s, "delete prefix " + prefix);
+  if (!s.ok()) return fromGrpc(s, "delete " + key);
   return resp.deleted();
 }
 

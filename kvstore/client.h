@@ -68,7 +68,8 @@ class Client {
                                    int64_t expected, int64_t lease = 0);
   // Deletes only when the key's mod_revision is `expected`; Conflict otherwise.
   Result<int64_t> txnDeleteIfRevision(const std::string& key, int64_t expected);
-  // Number of keys deleted.
+  // Number of keys deleted (0 or 1 for del).
+  Result<int64_t> del(const std::string& key);
   Result<int64_t> deletePrefix(const std::string& prefix);
   Result<etcdserverpb::TxnResponse> txn(const etcdserverpb::TxnRequest& req);
   Result<etcdserverpb::StatusResponse> status();
@@ -94,6 +95,7 @@ class Client {
   grpc::Status unary(Call&& call);
 
   std::shared_ptr<grpc::Channel> newChannel(const std::string& target) const;
+  Result<int64_t> deleteRange(const std::string& key, const std::string& end);
 
   ClientConfig config_;
   std::shared_ptr<grpc::ChannelCredentials> creds_;
