@@ -16,6 +16,7 @@ inline constexpr int kExitFailed = 1;    // a check/verification failed (mismatc
 inline constexpr int kExitBadInput = 2;  // unusable input or usage
 inline constexpr int kExitUnknown = 3;   // the solver answered unknown
 inline constexpr int kExitInternal = 4;  // two views of membrane disagree (a bug in membrane)
+inline constexpr int kExitStore = 5;     // the store (etcd) is unreachable or failed
 
 void printDiagnostics(const model::Diagnostics& d, std::ostream& out = std::cerr);
 
@@ -38,5 +39,8 @@ int cmdLint(int argc, char** argv);
 int cmdSim(int argc, char** argv);       // cmd/sim_cmd.cc
 int cmdStatus(int argc, char** argv);    // cmd/agent_cli.cc
 int cmdEndpoint(int argc, char** argv);  // cmd/agent_cli.cc
+int cmdApply(int argc, char** argv);     // cmd/store_cmds.cc
+int cmdDelete(int argc, char** argv);    // cmd/store_cmds.cc
+int cmdGet(int argc, char** argv);       // cmd/store_cmds.cc
 
 }  // namespace membrane::cmd

@@ -36,6 +36,11 @@ Commands:
   status [--socket PATH] the node agent's status (membrane-agent, docs/agent.md)
   endpoint list|get ID [--socket PATH]
                          the node agent's endpoints
+  apply -f FILE|DIR      validate, then write the objects into etcd in one transaction
+                         (kubectl apply; docs/kvstore.md)
+  delete -f FILE|DIR     delete the objects the files name from etcd, all or none
+  get KIND [NAME] [-n NS|-A] [-o yaml|json]
+                         objects stored in etcd with their resourceVersion
 
 Common options:
   --cluster-name NAME    cluster name (default "default")
@@ -49,6 +54,8 @@ Exit codes:
      violated invariant, traffic not as expected)
   2  unusable input or wrong usage (errors name file:line:column, object and field)
   3  the solver answered unknown (verify)
+  5  the store (etcd) is unreachable or failed (apply, delete, get; 1 there: a
+     conflict on resourceVersion or an object not found)
 )";
 
 }  // namespace
@@ -79,6 +86,9 @@ int main(int argc, char** argv) {
   if (c == "sim") return cmdSim(argc - 1, argv + 1);
   if (c == "status") return cmdStatus(argc - 1, argv + 1);
   if (c == "endpoint") return cmdEndpoint(argc - 1, argv + 1);
+  if (c == "apply") return cmdApply(argc - 1, argv + 1);
+  if (c == "delete") return cmdDelete(argc - 1, argv + 1);
+  if (c == "get") return cmdGet(argc - 1, argv + 1);
   std::cerr << "membrane: unknown command \"" << c << "\"\n\n" << kUsage;
   return kExitBadInput;
 }

@@ -143,7 +143,9 @@ void Builder::finish() {
   for (const auto& o : policy_objects) {
     parsePolicyObject(o, cluster, cluster.policies, diags);
   }
-  allocateIdentities(cluster);
+  if (std::string err = allocateIdentities(cluster); !err.empty()) {
+    diags.error({.message = "identity allocation failed: " + err});
+  }
 }
 
 }  // namespace membrane::model

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@
 #include "model/policy.h"
 
 namespace membrane::model {
+
+class IdentityAllocator;  // model/identity_allocator.h
 
 using StringMap = std::map<std::string, std::string>;
 
@@ -115,6 +118,11 @@ struct Identity {
 struct ClusterOptions {
   std::string name = "default";
   uint32_t id = 0;  // 0..255; goes into bits 16-23 of allocated identities
+  // Numbers the pods' label sets when set (model/identity_allocator.h; its cluster id must be
+  // `id`), so numbers stay put across reloads: relabelling a pod renumbers no other identity.
+  // nullptr: numbered by the sorted order of this load's label sets. A fresh in-memory
+  // allocator gives exactly those numbers on its first load.
+  std::shared_ptr<IdentityAllocator> identities;
 };
 
 struct Cluster {

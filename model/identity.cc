@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "model/identity_allocator.h"
 #include "model/loader_internal.h"
 
 namespace membrane::model {
@@ -61,7 +62,7 @@ Labels podIdentityLabels(const Cluster& cluster, const Pod& pod) {
   return l;
 }
 
-void allocateIdentities(Cluster& cluster) {
+std::string allocateIdentities(Cluster& cluster) {
   cluster.identities.clear();
   for (IdentityId id = 1; id <= kIdentityWorldIpv6; ++id) {
     Identity ident{.id = id, .kind = IdentityKind::Reserved};
@@ -95,8 +96,22 @@ void allocateIdentities(Cluster& cluster) {
                              [](const Labels* a, const Labels* b) { return *a == *b; }),
                  distinct.end());
   const IdentityId base = (cluster.options.id << kClusterIdShift) + kMinimalAllocatedIdentity;
+  std::vector<IdentityId> ids(distinct.size());
   for (size_t i = 0; i < distinct.size(); ++i) {
-    const IdentityId id = base + static_cast<IdentityId>(i);
+    ids[i] = base + static_cast<IdentityId>(i);
+    if (!cluster.options.identities) continue;
+    // Asked in sorted order, so a fresh allocator reproduces the numbers above.
+    const Allocation a = cluster.options.identities->allocate(distinct[i]->str());
+    if (!a.ok()) return a.error;
+    if (clusterIdOf(a.id) != cluster.options.id) {
+      return "allocator gave " + std::to_string(a.id) + " (cluster id " +
+             std::to_string(clusterIdOf(a.id)) + ") in cluster " +
+             std::to_string(cluster.options.id);
+    }
+    ids[i] = a.id;
+  }
+  for (size_t i = 0; i < distinct.size(); ++i) {
+    const IdentityId id = ids[i];
     cluster.identities.emplace(
         id, Identity{.id = id, .kind = IdentityKind::Cluster, .labels = *distinct[i]});
   }
@@ -104,7 +119,7 @@ void allocateIdentities(Cluster& cluster) {
     auto it = std::lower_bound(distinct.begin(), distinct.end(), &pod_labels[i],
                                [](const Labels* a, const Labels* b) { return *a < *b; });
     Pod& p = cluster.pods[i];
-    p.identity = base + static_cast<IdentityId>(it - distinct.begin());
+    p.identity = ids[it - distinct.begin()];
     Identity& ident = cluster.identities[p.identity];
     ident.endpoint_count++;
     for (const auto& cp : p.ports) {
@@ -130,6 +145,7 @@ void allocateIdentities(Cluster& cluster) {
     cluster.identities.emplace(next, std::move(ident));
     ++next;
   }
+  return "";
 }
 
 }  // namespace membrane::model

@@ -11,7 +11,8 @@ namespace membrane::model {
 Labels podIdentityLabels(const Cluster& cluster, const Pod& pod);
 
 // Allocates identities (reserved, one per distinct identity-relevant label set, CIDR
-// prefixes named by policies) and sets Pod::identity.
-void allocateIdentities(Cluster& cluster);
+// prefixes named by policies) and sets Pod::identity. Returns an error message when
+// options.identities could not allocate (the cluster is then unusable), else empty.
+std::string allocateIdentities(Cluster& cluster);
 
 }  // namespace membrane::model
