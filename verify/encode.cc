@@ -115,12 +115,32 @@ void Encoder::assertPodDomain(SymEndpoint& e) {
   // A pod's namespace label kubernetes.io/metadata.name is its namespace's name (Kubernetes
   // sets it on every namespace, declared or not); the universe gives both keys one value set.
   if (auto meta = e.labels.find(namespaceNameLabelKey()); meta != e.labels.end()) {
-    facts.push_back(ctx_.eq(ctx_.eq(ns, ctx_.intVal(kCodeOther)),
-                            ctx_.eq(meta->second, ctx_.intVal(kCodeOther))));
-    for (const auto& v : universe_.keys().at(meta->first)) {
-      facts.push_back(ctx_.eq(ctx_.eq(ns, ctx_.intVal(universe_.code(kNsKey, v))),
-                              ctx_.eq(meta->second, ctx_.intVal(universe_.code(meta->first, v)))));
+    const Expr m = meta->second;
+    const auto& ns_vals = universe_.keys().at(kNsKey);
+    const auto& meta_vals = universe_.keys().at(meta->first);
+    auto named = [](const std::vector<std::string>& vals, const std::string& v) {
+      return std::binary_search(vals.begin(), vals.end(), v);
+    };
+    facts.push_back(ctx_.mkNot(ctx_.eq(m, ctx_.intVal(kCodeAbsent))));
+    // A name the namespace key names: the label is that name (or "other" if no selector
+    // names it for the label key).
+    for (const auto& v : ns_vals) {
+      facts.push_back(ctx_.implies(ctx_.eq(ns, ctx_.intVal(universe_.code(kNsKey, v))),
+                                   ctx_.eq(m, ctx_.intVal(universe_.code(meta->first, v)))));
     }
+    // A label value a selector names: the namespace is that name (or "other" for the key).
+    for (const auto& v : meta_vals) {
+      facts.push_back(ctx_.implies(ctx_.eq(m, ctx_.intVal(universe_.code(meta->first, v))),
+                                   ctx_.eq(ns, ctx_.intVal(universe_.code(kNsKey, v)))));
+    }
+    // "Some other" namespace: its name is no named value of the namespace key, so the label
+    // is "other" too unless the name is a label value only selectors on the label name.
+    std::vector<Expr> other_meta{ctx_.eq(m, ctx_.intVal(kCodeOther))};
+    for (const auto& v : meta_vals) {
+      if (!named(ns_vals, v))
+        other_meta.push_back(ctx_.eq(m, ctx_.intVal(universe_.code(meta->first, v))));
+    }
+    facts.push_back(ctx_.implies(ctx_.eq(ns, ctx_.intVal(kCodeOther)), ctx_.mkOr(other_meta)));
   }
   for (const auto& n : cluster_.namespaces) {
     if (!n.declared) continue;
@@ -175,6 +195,23 @@ SymFlow Encoder::flow(SymEndpoint src, SymEndpoint dst) {
   f.port = ctx_.intVar("port");
   assertFlowDomain(f.proto, f.port);
   ctx_.add(ctx_.mkOr(isPod(f.src), isPod(f.dst)));
+  // Two pods of one named namespace see the same namespace labels (a namespace that no
+  // manifest declares is still one object). Two "other" namespaces may differ: the witness
+  // then gives them different names.
+  {
+    const Expr src_ns = f.src.labels.at(kNsKey), dst_ns = f.dst.labels.at(kNsKey);
+    std::vector<Expr> same_labels;
+    for (const auto& [key, vals] : universe_.keys()) {
+      if (key.starts_with(kNsLabelsPrefix)) {
+        same_labels.push_back(ctx_.eq(f.src.labels.at(key), f.dst.labels.at(key)));
+      }
+    }
+    if (!same_labels.empty()) {
+      ctx_.add(ctx_.implies(ctx_.mkAnd({isPod(f.src), isPod(f.dst), ctx_.eq(src_ns, dst_ns),
+                                        ctx_.mkNot(ctx_.eq(src_ns, ctx_.intVal(kCodeOther)))}),
+                            ctx_.mkAnd(same_labels)));
+    }
+  }
   // Two existing endpoints of a class with a single pod are that pod: no flow to itself.
   if (f.src.scope == Scope::Existing && f.dst.scope == Scope::Existing) {
     for (size_t c = 0; c < classes_.size(); ++c) {

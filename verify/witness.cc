@@ -32,6 +32,7 @@ size_t addHypotheticalPod(model::Cluster& c, WitnessEnd& w, model::IdentityId id
   if (!ns->declared || ns->labels.empty()) {
     for (const auto& [k, v] : w.namespace_labels) ns->labels[k] = v;
   }
+  ns->labels["kubernetes.io/metadata.name"] = w.namespace_;  // as Kubernetes sets it
   model::Pod pod{.namespace_ = w.namespace_, .name = "hypothetical-" + std::to_string(id)};
   pod.labels = model::StringMap(w.labels.begin(), w.labels.end());
   pod.service_account = w.service_account;
@@ -71,6 +72,8 @@ WitnessEnd decodeEndpoint(Encoder& enc, const SymEndpoint& e) {
       w.namespace_ = *v;
     } else if (key == kSaKey) {
       w.service_account = *v;
+    } else if (key == namespaceNameLabelKey()) {
+      continue;  // implied by the namespace's name (the encoding ties the two together)
     } else if (key.starts_with(kNsLabelsPrefix)) {
       w.namespace_labels[key.substr(kNsLabelsPrefix.size())] = *v;
     } else if (key != kClusterKey) {
@@ -125,6 +128,15 @@ std::string Witness::flowStr() const {
 Witness makeWitness(Encoder& enc, const SymFlow& f, const Encoder::FlowVerdict& v) {
   smt::Context& ctx = enc.ctx();
   Witness w{.src = decodeEndpoint(enc, f.src), .dst = decodeEndpoint(enc, f.dst)};
+  // Both ends in "some other namespace" with different labels are two namespaces: name the
+  // destination's apart (still a name no selector mentions).
+  if (w.src.hypothetical && w.dst.hypothetical && w.src.namespace_ == w.dst.namespace_ &&
+      w.src.namespace_labels != w.dst.namespace_labels) {
+    const Universe& u = enc.universe();
+    std::string name = w.dst.namespace_ + "-dst";
+    while (u.code(kNsKey, name) != kCodeOther) name += "x";
+    w.dst.namespace_ = name;
+  }
   w.protocol = static_cast<uint8_t>(ctx.intValue(f.proto));
   w.port = static_cast<uint16_t>(ctx.intValue(f.port));
   w.smt_allowed = ctx.boolValue(v.allowed);

@@ -393,6 +393,11 @@ spec:
     from: {namespaceSelector: {}}
     to: {namespace: prod, podSelector: {matchLabels: {app: db}}}
     ports: [{port: 7000}]
+  - name: nothing-in-qa-reaches-db-on-7000
+    expect: deny
+    from: {namespace: qa}
+    to: {namespace: prod, podSelector: {matchLabels: {app: db}}}
+    ports: [{port: 7000}]
   - name: named-namespace-is-its-label
     expect: deny
     from: {namespace: qa, namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: dev}}}
@@ -402,8 +407,28 @@ spec:
   Verifier v(loaded.cluster);
   const InvariantResult r = v.check(f.invariants.at(0));
   EXPECT_EQ(r.outcome, Outcome::Holds) << r.reason;
+  // A namespace a selector names (qa) that no label selector names still carries the label.
+  const InvariantResult qa = v.check(f.invariants.at(1));
+  EXPECT_EQ(qa.outcome, Outcome::Holds) << qa.reason;
   // A namespace named qa cannot carry metadata.name=dev: the end matches nothing.
-  EXPECT_EQ(v.check(f.invariants.at(1)).outcome, Outcome::Vacuous);
+  EXPECT_EQ(v.check(f.invariants.at(2)).outcome, Outcome::Vacuous);
+}
+
+// One namespace is one object: two pods of namespace qa (declared or not) carry the same
+// namespace labels, so ends that demand different labels of qa match no flow (VACUOUS).
+// The encoding used to let each end pick its own labels for an undeclared namespace, and the
+// witness then disagreed with the engine (exit 4; found by the BPF soundness property).
+TEST(Answers, OneNamespaceHasOneLabelSet) {
+  const auto loaded = load();
+  const InvariantFile f = invariants(R"(
+  - name: qa-to-qa
+    expect: deny
+    from: {namespace: qa, namespaceSelector: {matchLabels: {team: a}}}
+    to: {namespace: qa, namespaceSelector: {matchLabels: {team: b}}}
+)");
+  Verifier v(loaded.cluster);
+  const InvariantResult r = v.check(f.invariants.at(0));
+  EXPECT_EQ(r.outcome, Outcome::Vacuous) << outcomeName(r.outcome) << ": " << r.reason;
 }
 
 }  // namespace
