@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include "agent/client.h"
+#include "agent/desired.h"
 #include "model/ip.h"
 #include "sim/run_registry.h"
 
@@ -172,6 +174,49 @@ Status AgentProcess::waitHealthy(int timeout_ms) {
                .context = "membrane-agent of " + spec_.node_name + " not healthy after " +
                           std::to_string(timeout_ms) +
                           " ms: " + logTail(spec_.run_dir + "/agent.log")};
+}
+
+Result<std::string> AgentProcess::writeManifests(const std::map<std::string, std::string>& files) {
+  namespace fs = std::filesystem;
+  const std::string dir = manifestDir();
+  for (const auto& [name, text] : files) {
+    if (name.find('/') != std::string::npos || name.starts_with(".")) {
+      return Error{.code = EINVAL,
+                   .context = "manifest name \"" + name + "\": expected a plain file name"};
+    }
+    const std::string tmp = dir + "/." + name + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out << text;
+      if (!out.flush()) return Error{.code = EIO, .context = "write " + tmp};
+    }
+    if (std::rename(tmp.c_str(), (dir + "/" + name).c_str()) != 0) {
+      return dataplane::errnoError(errno, "rename " + tmp);
+    }
+  }
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!files.count(e.path().filename().string())) fs::remove(e.path(), ec);
+  }
+  return agent::manifestDigest(agent::readManifests(dir), dir);
+}
+
+Status AgentProcess::waitApplied(const std::string& digest, int timeout_ms) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::string last_error;
+  while (std::chrono::steady_clock::now() < end) {
+    auto r = agent::apiRequest(socket(), "GET", "/status");
+    if (r && r->status == 200) {
+      const auto& ds = r->body["desiredState"];
+      if (ds.value("applied", "") == digest) return {};
+      last_error = r->body.value("lastError", "");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return Error{.code = ETIMEDOUT,
+               .context = "membrane-agent of " + spec_.node_name + " did not apply manifests " +
+                          digest + " within " + std::to_string(timeout_ms) +
+                          " ms; last error: " + (last_error.empty() ? "none" : last_error)};
 }
 
 Status AgentProcess::stop() {

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +51,14 @@ class AgentProcess {
   pid_t pid() const { return pid_; }
   std::string socket() const { return spec_.run_dir + "/membrane.sock"; }
   std::string manifestDir() const { return spec_.run_dir + "/manifests"; }
+  // Makes the watched directory hold exactly `files` (name -> YAML text; names without
+  // directories): each written to a temp file (ignored by the agent: not .yaml) and renamed
+  // into place, so the agent never reads half a file; files not listed are removed.
+  // Returns the digest the agent will report once it applied them (agent::manifestDigest).
+  dataplane::Result<std::string> writeManifests(const std::map<std::string, std::string>& files);
+  // Polls /status until desiredState.applied is `digest`; on timeout the error carries the
+  // agent's lastError (e.g. the manifest it refused).
+  dataplane::Status waitApplied(const std::string& digest, int timeout_ms);
   // Ends the process, uninstalls the node's state, unmounts and removes the run directory.
   dataplane::Status stop();
 

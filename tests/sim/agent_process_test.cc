@@ -82,6 +82,30 @@ TEST(SimAgentProcess, StartsHealthyAndStopLeavesNothing) {
   // The agent runs in the node's namespace: its VXLAN device is there, not here.
   EXPECT_EQ(std::system(("ip -n " + ns + " link show membrane_vxlan >/dev/null 2>&1").c_str()), 0);
   EXPECT_NE(std::system("ip link show membrane_vxlan >/dev/null 2>&1"), 0);
+  // A step's manifests through the watched directory: applied once /status names them.
+  const std::string pod =
+      "apiVersion: v1\nkind: Pod\nmetadata: {namespace: default, name: web, labels: {app: web}}\n"
+      "spec: {nodeName: node-1}\nstatus: {podIP: 10.77.1.9}\n";
+  const std::string policy =
+      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+      "metadata: {namespace: default, name: web}\nspec: {podSelector: {}, ingress: [{}]}\n";
+  auto d1 = (*p)->writeManifests({{"pods.yaml", pod}, {"policy.yaml", policy}});
+  ASSERT_TRUE(d1.ok()) << d1.error().message();
+  auto w1 = (*p)->waitApplied(*d1, 10000);
+  EXPECT_TRUE(w1.ok()) << w1.error().message();
+  EXPECT_FALSE(std::filesystem::exists((*p)->manifestDir() + "/.pods.yaml.tmp"));
+  // A later step without the policy: the file goes, a new digest is applied.
+  auto d2 = (*p)->writeManifests({{"pods.yaml", pod}});
+  ASSERT_TRUE(d2.ok());
+  EXPECT_NE(*d2, *d1);
+  EXPECT_TRUE((*p)->waitApplied(*d2, 10000).ok());
+  EXPECT_FALSE(std::filesystem::exists((*p)->manifestDir() + "/policy.yaml"));
+  // A manifest the agent refuses is never reported as applied; the error names the file.
+  auto bad = (*p)->writeManifests({{"pods.yaml", "kind: Pod\nmetadata: {name: [x\n"}});
+  ASSERT_TRUE(bad.ok());
+  auto w3 = (*p)->waitApplied(*bad, 1500);
+  ASSERT_FALSE(w3.ok());
+  EXPECT_NE(w3.error().message().find("pods.yaml"), std::string::npos) << w3.error().message();
   auto s = (*p)->stop();
   EXPECT_TRUE(s.ok()) << s.error().message();
   EXPECT_FALSE(alive(pid));
