@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/observe.h"
 #include "dataplane/result.h"
 
 namespace membrane::sim {
@@ -59,6 +60,10 @@ class AgentProcess {
   // Polls /status until desiredState.applied is `digest`; on timeout the error carries the
   // agent's lastError (e.g. the manifest it refused).
   dataplane::Status waitApplied(const std::string& digest, int timeout_ms);
+  // The node's flow events: the agent's ring buffer opened from its pin
+  // (<bpffs dir>/maps/membrane_events) and read with the dataplane's EventReader, in
+  // this process. The reader is valid until stop().
+  dataplane::Result<dataplane::EventReader*> events();
   // Ends the process, uninstalls the node's state, unmounts and removes the run directory.
   dataplane::Status stop();
 
@@ -70,6 +75,8 @@ class AgentProcess {
   AgentSpec spec_;
   pid_t pid_ = -1;
   bool mounted_ = false;
+  int events_fd_ = -1;
+  std::unique_ptr<dataplane::EventReader> events_;
 };
 
 }  // namespace membrane::sim
