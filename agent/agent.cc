@@ -210,6 +210,7 @@ Status Agent::reconcileLocked(bool reload) {
   if (reload || !manifests_read_) {
     manifests_ = readManifests(config_.manifests);
     manifests_read_ = true;
+    pending_read_ = true;
   }
   auto m = buildDesiredModel(config_, manifests_, store_->all());
   if (!m->loaded.diags.ok() || !m->engine) {
@@ -242,6 +243,11 @@ Status Agent::reconcileLocked(bool reload) {
           r->endpoints_removed >
       0) {
     ++revision_;
+  }
+  if (pending_read_) {
+    ++generation_;
+    applied_digest_ = manifestDigest(manifests_, config_.manifests);
+    pending_read_ = false;
   }
   model_ = std::move(m);
   ready_ = true;
@@ -327,7 +333,11 @@ nlohmann::json Agent::status() {
             {"policy", policies}}},
           {"ipam",
            {{"allocated", ipam_->allocated()}, {"free", ipam_->capacity() - ipam_->allocated()}}},
-          {"desiredState", {{"source", "directory"}, {"path", config_.manifests}}}};
+          {"desiredState",
+           {{"source", "directory"},
+            {"path", config_.manifests},
+            {"generation", generation_},
+            {"applied", applied_digest_}}}};
 }
 
 Status Agent::uninstall(const AgentConfig& config, NodeNet& net) {

@@ -106,6 +106,11 @@ class Agent {
   int uplink_ = 0;
   bool ready_ = false;
   uint64_t revision_ = 0;  // successful reconciles that changed the desired state
+  // Manifest sets read and applied (desiredState.generation) and the applied set's digest
+  // (desiredState.applied): a writer of the directory waits on them (docs/agent-api.md).
+  uint64_t generation_ = 0;
+  std::string applied_digest_;
+  bool pending_read_ = false;  // manifests_ was read but not yet applied
   std::string last_error_;
   std::chrono::system_clock::time_point last_reconcile_{};
   std::mutex mu_;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "agent/desired.h"
 
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -53,6 +55,24 @@ ManifestSet readManifests(const std::string& dir) {
     s << in.rdbuf();
     out.texts.push_back({.name = f, .text = s.str()});
   }
+  return out;
+}
+
+std::string manifestDigest(const ManifestSet& set, const std::string& dir) {
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](const std::string& bytes) {
+    for (unsigned char c : bytes) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+    h *= 1099511628211ULL;  // the NUL separator (xor with 0 is a no-op)
+  };
+  for (const auto& t : set.texts) {
+    mix(std::filesystem::path(t.name).lexically_relative(dir).generic_string());
+    mix(t.text);
+  }
+  char out[17];
+  std::snprintf(out, sizeof(out), "%016llx", static_cast<unsigned long long>(h));
   return out;
 }
 

@@ -31,6 +31,13 @@ struct ManifestSet {
 };
 ManifestSet readManifests(const std::string& dir);
 
+// The digest of a manifest set as `/status` reports it (desiredState.applied): FNV-1a 64 over
+// each file's path relative to `dir`, a NUL, its bytes, a NUL, in the order read (sorted),
+// as 16 hex digits. A writer of the watched directory (the simulator) computes the digest of
+// what it wrote and waits until every agent reports it: the generation counter alone cannot
+// say which content was applied when the watcher coalesces changes.
+std::string manifestDigest(const ManifestSet& set, const std::string& dir);
+
 // Where an endpoint's model pod comes from.
 struct PodBinding {
   std::string pod_ref;  // "namespace/name" in the cluster

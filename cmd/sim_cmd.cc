@@ -28,13 +28,14 @@ int cmdSim(int argc, char** argv) {
       "             BPF_PROG_TEST_RUN (root); netns: nodes and pods as network namespaces with\n"
       "             the programs attached and real TCP/UDP/ICMP connections (root)\n"
       "  --mode     overrides the scenario's routing (overlay = VXLAN, native = routes)\n"
-      "  --cleanup  removes the namespaces of runs whose process died";
+      "  --cleanup  removes what runs whose process died left: namespaces, agent processes,\n"
+      "             bpffs mounts, run directories";
   if (!a.parse(argc, argv, {"--backend=", "--mode=", "--timeout-ms=", "--cleanup", "--quiet"}, help,
                false)) {
     return a.exit_code;
   }
   if (a.flags.count("--cleanup")) {
-    for (const auto& n : sim::cleanupStaleRuns()) std::cerr << "removed namespace " << n << "\n";
+    for (const auto& n : sim::cleanupStaleRuns()) std::cerr << "removed " << n << "\n";
     if (a.paths.empty()) return kExitOk;
   }
   if (a.paths.empty()) {

@@ -15,6 +15,17 @@ inline constexpr const char* kRunNamePrefix = "msim";
 // "msim<pid>-" for this process.
 std::string runPrefix();
 
+// Where a run keeps its agents' directories and bpffs mounts: /run/membrane-sim/msim<pid>-.
+inline constexpr const char* kRunDirRoot = "/run/membrane-sim";
+std::string runDir();
+
+// Remembers / forgets a process of this run (an agent) and a mount (its bpffs): the signal
+// handler SIGKILLs the processes and detaches the mounts before removing the namespaces.
+void registerProcess(int pid);
+void forgetProcess(int pid);
+void registerMount(const std::string& path);
+void forgetMount(const std::string& path);
+
 // Remembers / forgets a namespace of this run (for the signal handler).
 void registerNamespace(const std::string& name);
 void forgetNamespace(const std::string& name);
@@ -24,7 +35,9 @@ void forgetNamespace(const std::string& name);
 // calls in the handler. SIGKILL leaves them for `membrane sim --cleanup`.
 void installSignalCleanup();
 
-// Removes namespaces of dead runs ("msim<pid>-*" whose pid is not alive); returns their names.
+// Removes what dead runs ("msim<pid>-*" whose pid is not alive) left: SIGKILLs the processes
+// whose command line names the run's directory, detaches the mounts under it, removes it
+// and the run's namespaces; returns what it removed ("namespace X", "process N", ...).
 std::vector<std::string> cleanupStaleRuns();
 
 // Deletes one namespace (/run/netns/<name>): unmount and unlink.

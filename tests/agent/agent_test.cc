@@ -185,6 +185,44 @@ TEST_F(AgentTest, ReconcileAppliesOnlyDifferences) {
   EXPECT_EQ(a->endpoint("c1", "eth0")->identity, now->identity);
 }
 
+// /status names the manifest set it applied (generation + digest), so that a writer of
+// the watched directory can wait for its change; a broken set is not reported as applied.
+TEST_F(AgentTest, StatusReportsTheAppliedManifestSet) {
+  FakeNodeNet* net = nullptr;
+  auto a = open(&net);
+  ASSERT_TRUE(a && a->start().ok());
+  auto digestOfDir = [&] {
+    return manifestDigest(readManifests(config_.manifests), config_.manifests);
+  };
+  auto ds = [&] { return a->status()["desiredState"]; };
+  const auto first = ds();
+  EXPECT_EQ(first["generation"], 1);
+  EXPECT_EQ(first["applied"], digestOfDir());
+  EXPECT_EQ(first["applied"].get<std::string>().size(), 16u);
+  // Unchanged content read again: a new generation, the same digest.
+  ASSERT_TRUE(a->reconcile(true).ok());
+  EXPECT_EQ(ds()["generation"], 2);
+  EXPECT_EQ(ds()["applied"], first["applied"]);
+  // A reconcile without a reload applies no new set.
+  ASSERT_TRUE(a->reconcile(false).ok());
+  EXPECT_EQ(ds()["generation"], 2);
+  // A changed file: the digest follows the content.
+  std::string text = kManifests;
+  text.replace(text.find("labels: {app: web}"), 18, "labels: {app: api}");
+  std::ofstream(config_.manifests + "/m.yaml") << text;
+  ASSERT_TRUE(a->reconcile(true).ok());
+  EXPECT_EQ(ds()["generation"], 3);
+  EXPECT_NE(ds()["applied"], first["applied"]);
+  EXPECT_EQ(ds()["applied"], digestOfDir());
+  const auto good = ds()["applied"];
+  // Broken manifests are not applied: generation and digest stay at the last good set.
+  std::ofstream(config_.manifests + "/m.yaml") << "kind: Pod\nmetadata: {name: [x\n";
+  ASSERT_FALSE(a->reconcile(true).ok());
+  EXPECT_EQ(ds()["generation"], 3);
+  EXPECT_EQ(ds()["applied"], good);
+  EXPECT_NE(digestOfDir(), good);
+}
+
 TEST_F(AgentTest, RestartReadoptsWithoutRecreating) {
   FakeNodeNet* net = nullptr;
   auto a = open(&net);

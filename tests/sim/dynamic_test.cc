@@ -165,7 +165,7 @@ TEST(SimCleanup, RemovesNamespacesOfDeadRuns) {
   const std::string stale = std::string(kRunNamePrefix) + "4194999-n1";
   ASSERT_EQ(std::system(("ip netns add " + stale).c_str()), 0);
   auto removed = cleanupStaleRuns();
-  EXPECT_NE(std::find(removed.begin(), removed.end(), stale), removed.end());
+  EXPECT_NE(std::find(removed.begin(), removed.end(), "namespace " + stale), removed.end());
   EXPECT_FALSE(std::filesystem::exists("/run/netns/" + stale));
   deleteNamespace(stale);
 }
