@@ -25,18 +25,27 @@ dataplane::Result<DirWatcher> DirWatcher::open(const std::string& dir) {
     close(fd);
     return dataplane::errnoError(e, "watch " + dir);
   }
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_directory()) inotify_add_watch(fd, it->path().c_str(), kMask);
-  }
   const int wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake < 0) {
     const int e = errno;
     close(fd);
     return dataplane::errnoError(e, "eventfd");
   }
-  return DirWatcher(fd, wake);
+  DirWatcher w(fd, wake, dir);
+  w.watchSubdirectories();
+  return w;
+}
+
+// inotify is not recursive: every subdirectory gets its own watch. Adding a watch to a
+// directory already watched returns the same descriptor, so a rescan after each change is
+// cheap and catches directories created (or moved in) since the last one. The caller re-reads
+// the whole tree after a change, so files written before the new watch existed are not lost.
+void DirWatcher::watchSubdirectories() {
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir_, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory()) inotify_add_watch(fd_, it->path().c_str(), kMask);
+  }
 }
 
 DirWatcher::~DirWatcher() {
@@ -67,6 +76,7 @@ bool DirWatcher::wait(int timeout_ms) {
   // Quiet period: gather the burst of events one save produces.
   bool changed = drain();
   while (poll(p, 1, 50) > 0) changed = drain() || changed;
+  if (changed) watchSubdirectories();
   return changed;
 }
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// The directory source's trigger: inotify on the watched directory (and its
-// subdirectories present at start). wait() returns true when something changed, after a
-// short quiet period so that an editor's write + rename counts once.
+// The directory source's trigger: inotify on the watched directory and its subdirectories
+// (also those created later: the tree is rescanned after every change). wait() returns true when
+// something changed, after a short quiet period so that an editor's write + rename counts once.
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "dataplane/result.h"
 
@@ -13,7 +14,9 @@ namespace membrane::agent {
 class DirWatcher {
  public:
   static dataplane::Result<DirWatcher> open(const std::string& dir);
-  DirWatcher(DirWatcher&& o) noexcept : fd_(o.fd_), wake_(o.wake_) { o.fd_ = o.wake_ = -1; }
+  DirWatcher(DirWatcher&& o) noexcept : fd_(o.fd_), wake_(o.wake_), dir_(std::move(o.dir_)) {
+    o.fd_ = o.wake_ = -1;
+  }
   DirWatcher(const DirWatcher&) = delete;
   DirWatcher& operator=(const DirWatcher&) = delete;
   DirWatcher& operator=(DirWatcher&&) = delete;
@@ -25,10 +28,12 @@ class DirWatcher {
   void wake();
 
  private:
-  DirWatcher(int fd, int wake) : fd_(fd), wake_(wake) {}
+  DirWatcher(int fd, int wake, std::string dir) : fd_(fd), wake_(wake), dir_(std::move(dir)) {}
   bool drain();
+  void watchSubdirectories();
   int fd_ = -1;
   int wake_ = -1;  // eventfd
+  std::string dir_;
 };
 
 }  // namespace membrane::agent
