@@ -241,6 +241,17 @@ int64_t foundRevision(const pb::TxnResponse& r) {
   return range.kvs_size() ? range.kvs(0).mod_revision() : 0;
 }
 
+// A compare-on-revision txn's outcome: the new revision, or a conflict naming what was found.
+Result<int64_t> revisionOrConflict(const Result<pb::TxnResponse>& r, const std::string& key,
+                                   int64_t expected) {
+  if (!r) return r.error();
+  if (!r->succeeded()) {
+    return Error{ErrorCode::Conflict, key + ": expected revision " + std::to_string(expected) +
+                                          ", found " + std::to_string(foundRevision(*r))};
+  }
+  return r->header().revision();
+}
+
 }  // namespace
 
 Result<int64_t> Client::txnPutIfRevision(const std::string& key, const std::string& value,
@@ -252,13 +263,7 @@ Result<int64_t> Client::txnPutIfRevision(const std::string& key, const std::stri
   put->set_value(value);
   put->set_lease(lease);
   t.add_failure()->mutable_request_range()->set_key(key);
-  auto r = txn(t);
-  if (!r) return r.error();
-  if (!r->succeeded()) {
-    return Error{ErrorCode::Conflict, key + ": expected revision " + std::to_string(expected) +
-                                          ", found " + std::to_string(foundRevision(*r))};
-  }
-  return r->header().revision();
+  return revisionOrConflict(txn(t), key, expected);
 }
 
 Result<int64_t> Client::txnDeleteIfRevision(const std::string& key, int64_t expected) {
@@ -266,13 +271,7 @@ Result<int64_t> Client::txnDeleteIfRevision(const std::string& key, int64_t expe
   compareMod(t, key, expected);
   t.add_success()->mutable_request_delete_range()->set_key(key);
   t.add_failure()->mutable_request_range()->set_key(key);
-  auto r = txn(t);
-  if (!r) return r.error();
-  if (!r->succeeded()) {
-    return Error{ErrorCode::Conflict, key + ": expected revision " + std::to_string(expected) +
-                                          ", found " + std::to_string(foundRevision(*r))};
-  }
-  return r->header().revision();
+  return revisionOrConflict(txn(t), key, expected);
 }
 
 Result<int64_t> Client::del(const std::string& key) { return deleteRange(key, ""); }
