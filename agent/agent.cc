@@ -100,7 +100,8 @@ Result<std::unique_ptr<Agent>> Agent::open(const AgentConfig& config,
   std::error_code ec;
   fs::create_directories(config.state_dir, ec);
   if (ec) return errnoError(ec.value(), "create state directory " + config.state_dir);
-  auto ipam = Ipam::open(ipamPath(config), config.pod_cidr, config.pod_cidr_len);
+  auto ipam = Ipam::open(ipamPath(config), config.pod_cidr, config.pod_cidr_len,
+                         config.allow_requested_outside_pod_cidr);
   if (!ipam) return ipam.error();
   a->ipam_ = std::make_unique<Ipam>(std::move(*ipam));
   auto store = EndpointStore::open(endpointsPath(config));
@@ -331,8 +332,7 @@ nlohmann::json Agent::status() {
             {"endpoints", count(dp.endpoints())},
             {"conntrack", count(dp.conntrack())},
             {"policy", policies}}},
-          {"ipam",
-           {{"allocated", ipam_->allocated()}, {"free", ipam_->capacity() - ipam_->allocated()}}},
+          {"ipam", {{"allocated", ipam_->allocated()}, {"free", ipam_->available()}}},
           {"desiredState",
            {{"source", "directory"},
             {"path", config_.manifests},

@@ -70,6 +70,13 @@ const std::vector<Field>& fields() {
        }},
       {{"--pod-cidr", "podCIDR", "this node's pod CIDR, source of the IPAM pool (required)"},
        [](AgentConfig& c, const std::string& v) { return setCidr(c.pod_cidr, c.pod_cidr_len, v); }},
+      {{"--allow-requested-outside-pod-cidr", "allowRequestedOutsidePodCIDR",
+        "true: a requested address outside podCIDR is leased (default false)"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "true" && v != "false") return "true or false";
+         c.allow_requested_outside_pod_cidr = v == "true";
+         return std::nullopt;
+       }},
       {{"--routing", "routing", "overlay (VXLAN, default) or native (routes via the uplink)"},
        [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
          if (v == "overlay") {

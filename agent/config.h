@@ -28,6 +28,10 @@ struct AgentConfig {
   uint32_t node_ip = 0;   // required, host order
   uint32_t pod_cidr = 0;  // required, network address, host order
   uint8_t pod_cidr_len = 0;
+  // An address a runtime requests (CNI_ARGS IP=, runtimeConfig.ips) may lie outside the pod
+  // CIDR: for clusters whose pods keep addresses assigned elsewhere (the simulator replays
+  // recorded pod IPs). Such leases are persisted like the others; never handed out unasked.
+  bool allow_requested_outside_pod_cidr = false;
   Routing routing = Routing::Overlay;
   std::string state_dir = "/var/lib/membrane";
   std::string bpffs_dir = "/sys/fs/bpf/membrane";

@@ -81,6 +81,31 @@ std::optional<size_t> manifestPod(const model::Cluster& c, const EndpointRecord&
   return c.findPod(r.pod_namespace.empty() ? "default" : r.pod_namespace, r.pod_name);
 }
 
+namespace {
+
+// Pods of other nodes whose address no route of a pod CIDR covers (their node declares
+// none, or they keep an address from elsewhere): one /32 route each via their node, so
+// native routing reaches them as it reaches a pod CIDR.
+void addPodRoutes(const AgentConfig& config, const model::Cluster& c, DesiredModel& m) {
+  auto covered = [&](uint32_t ip, uint32_t node_ip) {
+    for (const auto& [dst, via] : m.remote_routes) {
+      const uint32_t mask = dst.len == 0 ? 0 : ~0u << (32 - dst.len);
+      if (via == node_ip && (ip & mask) == dst.addr) return true;
+    }
+    return false;
+  };
+  for (const auto& p : c.pods) {
+    if (!p.ip || p.node_name.empty() || p.node_name == config.node_name || p.node_name == kNoNode) {
+      continue;
+    }
+    auto node = m.node_ips.find(p.node_name);
+    if (node == m.node_ips.end() || covered(*p.ip, node->second)) continue;
+    m.remote_routes[{.addr = *p.ip, .len = 32}] = node->second;
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
                                                 const ManifestSet& manifests,
                                                 const std::map<std::string, EndpointRecord>& eps) {
@@ -142,6 +167,7 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
     if (n.cidr) m->remote_routes[{.addr = *n.cidr, .len = n.cidr_len}] = n.ip;
   }
   m->node_ips[config.node_name] = config.node_ip;
+  addPodRoutes(config, c, *m);
   m->engine = std::make_unique<model::Engine>(c);
   return m;
 }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -55,11 +56,12 @@ Result<std::optional<std::string>> readFileIfExists(const std::string& path) {
 
 // --- IPAM ----------------------------------------------------------------------------------
 
-Result<Ipam> Ipam::open(const std::string& path, uint32_t cidr, uint8_t len) {
+Result<Ipam> Ipam::open(const std::string& path, uint32_t cidr, uint8_t len, bool outside_ok) {
   Ipam ipam;
   ipam.path_ = path;
   ipam.cidr_ = cidr;
   ipam.len_ = len;
+  ipam.outside_ok_ = outside_ok;
   auto text = readFileIfExists(path);
   if (!text) return text.error();
   if (!*text) return ipam;
@@ -68,7 +70,7 @@ Result<Ipam> Ipam::open(const std::string& path, uint32_t cidr, uint8_t len) {
     ipam.next_ = j.value("next", 0u);
     for (const auto& [ip, owner] : j.at("leases").items()) {
       auto a = model::parseIpv4(ip);
-      if (!a || !ipam.usable(*a)) {
+      if (!a || !ipam.requestable(*a)) {
         return Error{.code = EINVAL,
                      .context = path + ": lease " + ip + " is outside the pod CIDR " +
                                 model::formatIpv4(cidr) + "/" + std::to_string(len) +
@@ -89,9 +91,23 @@ bool Ipam::usable(uint32_t ip) const {
   return host > 1 && host != ~mask;  // not the network, .1 (the node) or broadcast
 }
 
+bool Ipam::requestable(uint32_t ip) const {
+  if (usable(ip)) return true;
+  const uint32_t mask = len_ == 0 ? 0 : ~0u << (32 - len_);
+  // Outside the pool only when allowed, and never an address of the pool's own range
+  // (network, node, broadcast).
+  return outside_ok_ && (ip & mask) != cidr_ && ip != 0 && ip != ~0u;
+}
+
 size_t Ipam::capacity() const {
   const uint64_t size = uint64_t{1} << (32 - len_);
   return size > 3 ? static_cast<size_t>(size - 3) : 0;
+}
+
+size_t Ipam::available() const {
+  size_t in_pool = 0;
+  for (const auto& [ip, owner] : by_ip_) in_pool += usable(ip) ? 1 : 0;
+  return capacity() - std::min(capacity(), in_pool);
 }
 
 std::optional<uint32_t> Ipam::addressOf(const std::string& owner) const {
@@ -109,7 +125,7 @@ Result<uint32_t> Ipam::allocate(const std::string& owner, uint32_t requested) {
   }
   uint32_t pick = 0;
   if (requested != 0) {
-    if (!usable(requested)) {
+    if (!requestable(requested)) {
       return Error{.code = EINVAL,
                    .context = model::formatIpv4(requested) + " is not a usable address of " +
                               model::formatIpv4(cidr_) + "/" + std::to_string(len_)};

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cmd/args.h"
+#include "sim/agent_process.h"
 #include "sim/run_registry.h"
 #include "sim/sim.h"
 
@@ -14,6 +15,7 @@ int cmdSim(int argc, char** argv) {
   const std::string help =
       "membrane sim SCENARIO... [--backend model|bpf|netns] [--mode overlay|native]\n"
       "                 [-o txt|json] [--timeout-ms N] [--quiet]\n"
+      "                 [--agent-bin PATH] [--cni-bin PATH]\n"
       "       membrane sim --cleanup\n"
       "  Replays each scenario (a directory with manifests.yaml, expect.yaml and optionally\n"
       "  scenario.yaml; docs/scenarios.md) and prints the observed truth table beside the\n"
@@ -26,12 +28,17 @@ int cmdSim(int argc, char** argv) {
       "  (or unprovable) invariant or a traffic item not as expected; 2 unusable input.\n"
       "  --backend  model (default): the reference engine; bpf: the BPF programs through\n"
       "             BPF_PROG_TEST_RUN (root); netns: nodes and pods as network namespaces with\n"
-      "             the programs attached and real TCP/UDP/ICMP connections (root)\n"
+      "             the programs attached and real TCP/UDP/ICMP connections (root): one\n"
+      "             membrane-agent process per node, every pod created by membrane-cni ADD\n"
+      "  --agent-bin, --cni-bin  the product binaries netns runs (default: $MEMBRANE_AGENT_BIN /\n"
+      "             $MEMBRANE_CNI_BIN, else membrane-agent / membrane-cni next to membrane)\n"
       "  --mode     overrides the scenario's routing (overlay = VXLAN, native = routes)\n"
       "  --cleanup  removes what runs whose process died left: namespaces, agent processes,\n"
       "             bpffs mounts, run directories";
-  if (!a.parse(argc, argv, {"--backend=", "--mode=", "--timeout-ms=", "--cleanup", "--quiet"}, help,
-               false)) {
+  if (!a.parse(argc, argv,
+               {"--backend=", "--mode=", "--timeout-ms=", "--cleanup", "--quiet",
+                "--agent-bin=", "--cni-bin="},
+               help, false)) {
     return a.exit_code;
   }
   if (a.flags.count("--cleanup")) {
@@ -72,6 +79,20 @@ int cmdSim(int argc, char** argv) {
       std::cerr << "error: --timeout-ms: \"" << t->second << "\" is not 50-60000\n";
       return kExitBadInput;
     }
+  }
+  if (backend == "netns") {
+    // Found before anything is created: a missing binary is unusable input, not a failed run.
+    auto agent =
+        sim::findProductBinary("membrane-agent", a.values["--agent-bin"], "MEMBRANE_AGENT_BIN");
+    auto cni = sim::findProductBinary("membrane-cni", a.values["--cni-bin"], "MEMBRANE_CNI_BIN");
+    for (const auto* r : {&agent, &cni}) {
+      if (!*r) {
+        std::cerr << "error: " << r->error().message() << "\n";
+        return kExitBadInput;
+      }
+    }
+    options.agent_bin = *agent;
+    options.cni_bin = *cni;
   }
   if (!a.flags.count("--quiet")) {
     options.progress = [](const std::string& line) { std::cerr << "sim: " << line << std::endl; };

@@ -6,8 +6,7 @@
 // bounded wait), runs `membrane-agent --uninstall` for the node and removes the mount and
 // the directory: nothing of the run remains.
 //
-// This is the first piece of "the simulator runs the product" (issue 11): NetnsBackend does
-// not use it yet (docs/scenarios.md).
+// NetnsBackend runs one per node (docs/scenarios.md).
 #pragma once
 
 #include <sys/types.h>
@@ -36,6 +35,10 @@ struct AgentSpec {
   uint32_t node_ip = 0;  // host order
   std::string pod_cidr;  // "10.0.1.0/24"
   std::string routing;   // overlay | native
+  std::string cluster_name = "default";
+  uint32_t cluster_id = 0;
+  // Pods keep the addresses the scenario gives them, also outside the node's pod CIDR.
+  bool allow_outside_pod_cidr = false;
 };
 
 class AgentProcess {

@@ -218,36 +218,47 @@ void editStep(const Step& st, std::vector<model::ManifestDoc>& docs) {
 }
 }  // namespace
 
-model::LoadResult loadCaseCluster(const CorpusCase& c, size_t step,
-                                  const model::ClusterOptions& options) {
-  model::LoadResult refused;
-  auto sets = caseSets(c, step, refused.diags);
-  if (!sets) return refused;
-  bool mutated = false;
-  for (size_t i = 0; i <= step && i < c.steps.size(); ++i) {
-    mutated |= !c.steps[i].remove.empty() || !c.steps[i].relabel.empty();
-  }
-  if (!mutated) return model::loadClusterFromSets(*sets, options);
-  // Steps that delete or relabel objects: apply the sets and edit the documents step by
-  // step, then load the result (one set: the edits left no duplicate).
+std::optional<std::vector<model::ManifestDoc>> caseDocs(const CorpusCase& c, size_t step,
+                                                        Diagnostics& diags) {
+  const size_t errors_before = diags.errors().size();
+  auto sets = caseSets(c, step, diags);
+  if (!sets) return std::nullopt;
   std::vector<model::ManifestDoc> docs;
   try {
     for (size_t si = 0; si < sets->size(); ++si) {
       std::vector<model::ManifestDoc> incoming;
       for (const auto& t : (*sets)[si]) {
-        auto parsed = model::parseManifestDocs(t.name, t.text, refused.diags);
+        auto parsed = model::parseManifestDocs(t.name, t.text, diags);
         incoming.insert(incoming.end(), parsed.begin(), parsed.end());
       }
-      docs = model::applyManifestSet(docs, incoming, refused.diags);
+      docs = model::applyManifestSet(docs, incoming, diags);
       if (si > 0) editStep(c.steps[si - 1], docs);
     }
   } catch (const YAML::Exception& e) {
-    refused.diags.error(
-        {.loc = {.file = c.dir}, .message = std::string("cannot apply step: ") + e.what()});
+    diags.error({.loc = {.file = c.dir}, .message = std::string("cannot apply step: ") + e.what()});
   }
-  if (!refused.diags.ok()) return refused;
+  if (diags.errors().size() != errors_before) return std::nullopt;
+  return docs;
+}
+
+model::LoadResult loadCaseCluster(const CorpusCase& c, size_t step,
+                                  const model::ClusterOptions& options) {
+  model::LoadResult refused;
+  bool mutated = false;
+  for (size_t i = 0; i <= step && i < c.steps.size(); ++i) {
+    mutated |= !c.steps[i].remove.empty() || !c.steps[i].relabel.empty();
+  }
+  if (!mutated) {
+    auto sets = caseSets(c, step, refused.diags);
+    if (!sets) return refused;
+    return model::loadClusterFromSets(*sets, options);
+  }
+  // Steps that delete or relabel objects: apply the sets and edit the documents step by
+  // step, then load the result (one set: the edits left no duplicate).
+  auto docs = caseDocs(c, step, refused.diags);
+  if (!docs) return refused;
   std::vector<model::ManifestText> texts;
-  for (const auto& d : docs) {
+  for (const auto& d : *docs) {
     YAML::Emitter out;
     out << d.node;
     texts.push_back({d.file + " (edited by step)", out.c_str()});

@@ -11,6 +11,7 @@
 #include "model/diagnostics.h"
 #include "model/engine.h"
 #include "model/loader.h"
+#include "model/manifest_set.h"
 
 namespace membrane::sim {
 
@@ -56,6 +57,11 @@ struct CorpusCase {
 
 // Parses <dir>/expect.yaml; errors go to `diags`.
 std::optional<CorpusCase> loadCorpusCase(const std::string& dir, model::Diagnostics& diags);
+
+// The documents as they are at step `step`: manifests.yaml and the steps' `apply` sets
+// applied like kubectl apply, then the steps' deletes and relabels. Errors go to `diags`.
+std::optional<std::vector<model::ManifestDoc>> caseDocs(const CorpusCase& c, size_t step,
+                                                        model::Diagnostics& diags);
 
 // Loads the cluster as it is at step `step` (applies, deletes, relabels of steps 0..step).
 model::LoadResult loadCaseCluster(const CorpusCase& c, size_t step,

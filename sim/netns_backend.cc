@@ -7,11 +7,17 @@
 
 #include <chrono>
 #include <fstream>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <tuple>
 
+#include "dataplane/agent_endpoints.h"
 #include "dataplane/ipcache_writer.h"
 #include "dataplane/netns.h"
+#include "model/ip.h"
+#include "sim/agent_manifests.h"
+#include "sim/cni_runtime.h"
 #include "sim/run_registry.h"
 
 namespace membrane::sim {
@@ -21,7 +27,9 @@ using dataplane::formatIpv4;
 using dataplane::ipBatch;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kVxlanMac = "02:00:00:00:fe:01";  // = simDatapathConfig().tunnel_mac
+// Agents start in parallel, each loads its BPF objects: generous, a busy CI machine is slow.
+constexpr int kAgentStartMs = 60000;
+constexpr int kAgentApplyMs = 60000;
 
 double msSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -51,15 +59,43 @@ dataplane::Status sysctls(const std::string& netns,
 const std::vector<std::pair<std::string, std::string>> kNoIpv6 = {
     {"net/ipv6/conf/all/disable_ipv6", "1"}, {"net/ipv6/conf/default/disable_ipv6", "1"}};
 
+// membrane-cni ADD for one pod, as a runtime calls it: CNI_ARGS name the Pod object and
+// request the scenario's address. nullopt when the pod is up with that address.
+std::optional<std::string> cniAdd(const model::Pod& pod, const std::string& netns,
+                                  const std::string& container, AgentProcess& agent,
+                                  const std::string& cni_bin) {
+  if (auto s = sysctls(netns, kNoIpv6); !s) return s.error().message();
+  const std::string ip = formatIpv4(*pod.ip);
+  auto r = runCni(
+      {.binary = cni_bin,
+       .command = "ADD",
+       .container_id = container,
+       .netns = netns,
+       .args = "K8S_POD_NAMESPACE=" + pod.namespace_ + ";K8S_POD_NAME=" + pod.name + ";IP=" + ip,
+       .netconf = simNetconf(agent.socket())});
+  if (!r) return r.error().message();
+  std::string got;
+  try {
+    got = r->at("ips").at(0).at("address").get<std::string>();
+  } catch (const nlohmann::json::exception&) {
+    return "membrane-cni ADD result without ips[0].address: " + r->dump();
+  }
+  if (got != ip + "/32") return "membrane-cni ADD gave " + got + ", the scenario says " + ip;
+  return std::nullopt;
+}
+
 }  // namespace
 
 NetnsBackend::NetnsBackend(const SimOptions& options) : options_(options), prefix_(runPrefix()) {}
 
 NetnsBackend::~NetnsBackend() {
   servers_.reset();
-  managers_.clear();
-  overlay_attachments_.clear();
-  nodes_.clear();
+  // Each agent stops (SIGTERM), uninstalls its node's state and unmounts its bpffs; the
+  // namespaces go afterwards.
+  for (auto& [name, agent] : agents_) {
+    if (auto s = agent->stop(); !s) progress("node " + name + ": " + s.error().message());
+  }
+  agents_.clear();
   for (auto it = all_ns_.rbegin(); it != all_ns_.rend(); ++it) deleteNamespace(*it);
 }
 
@@ -105,7 +141,7 @@ std::optional<std::string> NetnsBackend::createNamespaces(const Topology& topo) 
   return std::nullopt;
 }
 
-// The underlay bridge, the uplinks and peer links, addresses and on-link routes, vx0.
+// The underlay bridge, the uplinks and peer links, addresses and on-link routes.
 std::optional<std::string> NetnsBackend::wireUnderlay(const StepState& step) {
   const Topology& topo = *step.topology;
   // The underlay: one bridge, a veth to every node ("uplink") and peer ("eth0").
@@ -135,50 +171,66 @@ std::optional<std::string> NetnsBackend::wireUnderlay(const StepState& step) {
     for (const auto& [other_ns, other] : members) {
       if (other_ns != ns) l.push_back("route replace " + formatIpv4(other) + "/32 dev " + dev);
     }
-    if (step.routing == Routing::Overlay && dev == "uplink") {
-      l.push_back(std::string("link add vx0 address ") + kVxlanMac +
-                  " type vxlan external dstport 4789");
-      l.push_back("link set vx0 up");
-    }
     if (auto s = ipBatch(ns, l); !s) return s.error().message();
   }
   return std::nullopt;
 }
 
-// One agent (datapath) per node, the overlay program on its VXLAN device, the managers.
-std::optional<std::string> NetnsBackend::startAgents(const StepState& step) {
-  const Topology& topo = *step.topology;
-  for (const auto& n : topo.nodes) {
-    const std::string& ns = node_ns_[n.name];
-    int vx = 0;
-    if (step.routing == Routing::Overlay) {
-      auto s = dataplane::runInNetns(ns, [&] { vx = static_cast<int>(if_nametoindex("vx0")); });
-      if (!s || vx == 0) return "node " + n.name + ": no vx0";
-    }
-    SimNode& sn = nodes_[n.name];
-    sn.name = n.name;
-    auto a = dataplane::NodeAgent::create(simDatapathConfig(static_cast<uint32_t>(vx)));
-    if (!a) return "node " + n.name + ": " + a.error().message();
-    sn.agent = std::move(*a);
-    auto ev = dataplane::EventReader::create(sn.agent->datapath().eventsFd());
-    if (!ev) return "node " + n.name + ": " + ev.error().message();
-    sn.events = std::move(*ev);
-    if (vx != 0) {
-      dataplane::Status st;
-      auto s = dataplane::runInNetns(ns, [&] {
-        auto att = sn.agent->datapath().attachOverlay(vx);
-        if (!att) {
-          st = att.error();
-          return;
-        }
-        overlay_attachments_.push_back(std::move(*att));
-      });
-      if (!s) return s.error().message();
-      if (!st) return "node " + n.name + ": " + st.error().message();
-    }
-    managers_[n.name] = std::make_unique<dataplane::EndpointManager>(ns, &sn.agent->datapath());
+// A pod CIDR for a node the scenario gives none (its pods keep the scenario's addresses,
+// requested by the runtime): a /24 of 100.127.0.0/16 holding none of the run's addresses.
+std::string placeholderCidr(size_t index, const model::Cluster& cluster, const Topology& topo) {
+  std::set<uint32_t> used;
+  for (const auto& p : cluster.pods) {
+    if (p.ip) used.insert(*p.ip >> 8);
   }
-  return std::nullopt;
+  for (const auto& [name, ip] : topo.external_peers) used.insert(ip >> 8);
+  for (const auto& n : topo.nodes) used.insert(n.ip >> 8);
+  uint32_t net = (100u << 24) | (127u << 16) | (static_cast<uint32_t>(index % 250) << 8);
+  while (used.count(net >> 8)) net += 1u << 8;
+  return formatIpv4(net) + "/24";
+}
+
+// One membrane-agent process per node, started together (each waits for its health).
+std::optional<std::string> NetnsBackend::startAgents(const StepState& step) {
+  auto agent = findProductBinary("membrane-agent", options_.agent_bin, "MEMBRANE_AGENT_BIN");
+  if (!agent) return agent.error().message();
+  auto cni = findProductBinary("membrane-cni", options_.cni_bin, "MEMBRANE_CNI_BIN");
+  if (!cni) return cni.error().message();
+  agent_bin_ = *agent;
+  cni_bin_ = *cni;
+  const Topology& topo = *step.topology;
+  std::vector<AgentSpec> specs;
+  for (size_t i = 0; i < topo.nodes.size(); ++i) {
+    const TopologyNode& n = topo.nodes[i];
+    specs.push_back(
+        {.binary = agent_bin_,
+         .netns = node_ns_[n.name],
+         .run_dir = "/run/membrane-sim/" + prefix_ + "/n" + std::to_string(i + 1),
+         .node_name = n.name,
+         .node_ip = n.ip,
+         .pod_cidr = n.pod_cidr ? n.pod_cidr->str() : placeholderCidr(i + 1, *step.cluster, topo),
+         .routing = step.routing == Routing::Overlay ? "overlay" : "native",
+         .cluster_name = step.scenario->cluster.name,
+         .cluster_id = step.scenario->cluster.id,
+         .allow_outside_pod_cidr = true});
+  }
+  std::vector<std::optional<dataplane::Result<std::unique_ptr<AgentProcess>>>> started(
+      specs.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    threads.emplace_back([&, i] { started[i] = AgentProcess::start(specs[i], kAgentStartMs); });
+  }
+  for (auto& t : threads) t.join();
+  std::optional<std::string> err;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto& r = *started[i];
+    if (!r) {
+      if (!err) err = "node " + specs[i].node_name + ": " + r.error().message();
+      continue;
+    }
+    agents_[specs[i].node_name] = std::move(*r);
+  }
+  return err;
 }
 
 std::optional<std::string> NetnsBackend::setUp(const StepState& step) {
@@ -187,7 +239,13 @@ std::optional<std::string> NetnsBackend::setUp(const StepState& step) {
   const Topology& topo = *step.topology;
   if (auto e = createNamespaces(topo)) return e;
   if (auto e = wireUnderlay(step)) return e;
+  const auto t_agents = Clock::now();
   if (auto e = startAgents(step)) return e;
+  char agents_line[96];
+  std::snprintf(agents_line, sizeof(agents_line), "%zu membrane-agent processes healthy in %.0f ms",
+                agents_.size(), msSince(t_agents));
+  progress(agents_line);
+  notes_.push_back(agents_line);
   auto servers = Servers::create();
   if (!servers) return servers.error().message();
   servers_ = std::move(*servers);
@@ -200,85 +258,140 @@ std::optional<std::string> NetnsBackend::setUp(const StepState& step) {
   return std::nullopt;
 }
 
-std::optional<std::string> NetnsBackend::syncPods(const StepState& step) {
-  const auto t0 = Clock::now();
-  const model::Cluster& cluster = *step.cluster;
+// Pods of the run that the step no longer has, or has elsewhere: membrane-cni DEL, then
+// their namespace goes.
+std::optional<std::string> NetnsBackend::removePods(const StepState& step) {
   std::map<std::string, std::pair<std::string, uint32_t>> want;  // pod -> (node, ip)
-  for (const auto& p : cluster.pods) {
-    if (!p.ip) continue;
-    want[p.ref()] = {step.topology->pod_node.at(p.ref()), *p.ip};
+  for (const auto& p : step.cluster->pods) {
+    if (p.ip) want[p.ref()] = {step.topology->pod_node.at(p.ref()), *p.ip};
   }
   size_t removed = 0;
   for (auto it = pod_ns_.begin(); it != pod_ns_.end();) {
-    auto w = want.find(it->first);
-    if (w != want.end() && w->second == std::make_pair(pod_on_[it->first], pod_ip_[it->first])) {
+    const std::string ref = it->first;
+    auto w = want.find(ref);
+    if (w != want.end() && w->second == std::make_pair(pod_on_[ref], pod_ip_[ref])) {
       ++it;
       continue;
     }
-    if (auto s = managers_[pod_on_[it->first]]->remove(it->first); !s) return s.error().message();
+    auto r = runCni({.binary = cni_bin_,
+                     .command = "DEL",
+                     .container_id = pod_container_[ref],
+                     .netns = it->second,
+                     .netconf = simNetconf(agents_.at(pod_on_[ref])->socket())});
+    if (!r) return "pod " + ref + ": " + r.error().message();
     dropNamespace(it->second);
-    pod_on_.erase(it->first);
-    pod_ip_.erase(it->first);
+    pod_on_.erase(ref);
+    pod_ip_.erase(ref);
+    pod_container_.erase(ref);
     it = pod_ns_.erase(it);
     ++removed;
   }
-  std::map<std::string, std::vector<dataplane::PodNet>> add;  // node -> pods
-  std::vector<std::string> adds;
-  for (const auto& [ref, where] : want) {
-    if (pod_ns_.count(ref)) continue;
-    const std::string ns = newNamespace("p" + std::to_string(++next_pod_));
-    pod_ns_[ref] = ns;
-    pod_on_[ref] = where.first;
-    pod_ip_[ref] = where.second;
-    add[where.first].push_back({.name = ref, .netns = ns, .ip = where.second});
-    adds.push_back("netns add " + ns);
+  if (removed > 0)
+    notes_.push_back("step " + std::to_string(step.index) + ": " + std::to_string(removed) +
+                     " pods removed (membrane-cni DEL)");
+  return std::nullopt;
+}
+
+// The step's cluster into every agent's watched directory; waits until each applied it.
+std::optional<std::string> NetnsBackend::applyManifests(const StepState& step) {
+  const auto t0 = Clock::now();
+  model::Diagnostics diags;
+  auto docs = caseDocs(step.scenario->c, step.index, diags);
+  if (!docs) return "step " + std::to_string(step.index) + ": cannot read its manifests";
+  const auto files = agentManifests(*docs, *step.cluster, *step.topology);
+  std::map<std::string, std::string> digests;
+  for (auto& [name, agent] : agents_) {
+    auto d = agent->writeManifests(files);
+    if (!d) return "node " + name + ": " + d.error().message();
+    digests[name] = *d;
   }
-  if (auto s = ipBatch("", adds); !s) return s.error().message();
-  size_t added = 0;
-  for (auto& [node, pods] : add) {
-    for (const auto& p : pods) {
-      if (auto s = sysctls(p.netns, kNoIpv6); !s) return s.error().message();
+  for (auto& [name, agent] : agents_) {
+    if (auto s = agent->waitApplied(digests[name], kAgentApplyMs); !s) {
+      return "node " + name + ": " + s.error().message();
     }
-    if (auto s = managers_[node]->add(pods); !s) return "node " + node + ": " + s.error().message();
-    added += pods.size();
   }
-  char line[160];
-  std::snprintf(line, sizeof(line), "step %zu: %zu pods added, %zu removed in %.0f ms", step.index,
-                added, removed, msSince(t0));
+  char line[128];
+  std::snprintf(line, sizeof(line), "step %zu: %zu agents applied the step's manifests in %.0f ms",
+                step.index, agents_.size(), msSince(t0));
   progress(line);
   notes_.push_back(line);
   return std::nullopt;
 }
 
+// New pods: a namespace each, then membrane-cni ADD against their node's agent with the
+// pod's name and the scenario's address; the address the plugin returns must be it.
+std::optional<std::string> NetnsBackend::addPods(const StepState& step) {
+  const auto t0 = Clock::now();
+  struct NewPod {
+    std::string ref, node, netns, container;
+    const model::Pod* pod;
+  };
+  std::vector<NewPod> add;
+  std::vector<std::string> adds;
+  for (const auto& p : step.cluster->pods) {
+    if (!p.ip || pod_ns_.count(p.ref())) continue;
+    const std::string ns = newNamespace("p" + std::to_string(++next_pod_));
+    add.push_back({.ref = p.ref(),
+                   .node = step.topology->pod_node.at(p.ref()),
+                   .netns = ns,
+                   .container = ns,
+                   .pod = &p});
+    adds.push_back("netns add " + ns);
+  }
+  if (auto s = ipBatch("", adds); !s) return s.error().message();
+  // One thread per node: a node's agent wires its pods one after the other anyway.
+  std::map<std::string, std::vector<const NewPod*>> by_node;
+  for (const auto& n : add) by_node[n.node].push_back(&n);
+  std::map<std::string, std::string> errors;
+  std::mutex mu;
+  std::vector<std::thread> threads;
+  for (const auto& [node, pods] : by_node) {
+    threads.emplace_back([&, node = node, pods = pods] {
+      for (const NewPod* n : pods) {
+        if (auto e = cniAdd(*n->pod, n->netns, n->container, *agents_.at(node), cni_bin_)) {
+          std::lock_guard lock(mu);
+          errors[node] = "pod " + n->ref + " on " + node + ": " + *e;
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& n : add) {
+    pod_ns_[n.ref] = n.netns;
+    pod_on_[n.ref] = n.node;
+    pod_ip_[n.ref] = *n.pod->ip;
+    pod_container_[n.ref] = n.container;
+  }
+  if (!errors.empty()) return errors.begin()->second;
+  char line[160];
+  std::snprintf(line, sizeof(line), "step %zu: %zu pods added by membrane-cni ADD in %.0f ms",
+                step.index, add.size(), msSince(t0));
+  progress(line);
+  notes_.push_back(line);
+  return std::nullopt;
+}
+
+// The external peers' routes to the pods: a node's pod CIDR, else its pods one by one, via
+// the node (the nodes' own routes to each other's pods are their agents').
 std::optional<std::string> NetnsBackend::syncRoutes(const StepState& step) {
   const Topology& topo = *step.topology;
-  // Destinations behind each node: its pod CIDR, else its pods one by one.
-  std::map<std::string, std::vector<std::string>> behind;
+  std::vector<std::string> l;
   for (const auto& n : topo.nodes) {
-    if (n.pod_cidr) behind[n.name].push_back(n.pod_cidr->str());
+    if (n.pod_cidr) {
+      l.push_back("route replace " + n.pod_cidr->str() + " via " + formatIpv4(n.ip) +
+                  " dev eth0 onlink");
+    }
   }
   for (const auto& [ref, node] : pod_on_) {
     const TopologyNode* n = topo.node(node);
-    if (n && !n->pod_cidr) behind[node].push_back(formatIpv4(pod_ip_[ref]) + "/32");
-  }
-  auto routesVia = [&](const std::string& self_node, const std::string& dev) {
-    std::vector<std::string> l;
-    for (const auto& n : topo.nodes) {
-      if (n.name == self_node) continue;
-      for (const auto& dst : behind[n.name]) {
-        l.push_back("route replace " + dst + " via " + formatIpv4(n.ip) + " dev " + dev +
-                    " onlink");
-      }
-    }
-    return l;
-  };
-  for (const auto& n : topo.nodes) {
-    if (auto s = ipBatch(node_ns_[n.name], routesVia(n.name, "uplink")); !s) {
-      return s.error().message();
+    if (n && !n->pod_cidr) {
+      l.push_back("route replace " + formatIpv4(pod_ip_[ref]) + "/32 via " + formatIpv4(n->ip) +
+                  " dev eth0 onlink");
     }
   }
   for (const auto& [name, ns] : peer_ns_) {
-    if (auto s = ipBatch(ns, routesVia("", "eth0")); !s) return s.error().message();
+    if (auto s = ipBatch(ns, l); !s) return s.error().message();
   }
   return std::nullopt;
 }
@@ -288,21 +401,10 @@ std::optional<std::string> NetnsBackend::apply(const StepState& step) {
     if (auto e = setUp(step)) return e;
     up_ = true;
   }
-  if (auto e = syncPods(step)) return e;
-  if (auto e = syncRoutes(step)) return e;
-  const auto t0 = Clock::now();
-  auto states = desiredStates(step, identities_);
-  for (auto& [name, state] : states) {
-    managers_[name]->decorate(state);
-    auto r = nodes_[name].agent->reconcile(state);
-    if (!r) return "node " + name + ": " + r.error().message();
-    notes_.push_back("step " + std::to_string(step.index) + " " + name + ": " + r->str());
-  }
-  char line[96];
-  std::snprintf(line, sizeof(line), "step %zu: maps reconciled in %.1f ms", step.index,
-                msSince(t0));
-  progress(line);
-  return std::nullopt;
+  if (auto e = removePods(step)) return e;
+  if (auto e = applyManifests(step)) return e;
+  if (auto e = addPods(step)) return e;
+  return syncRoutes(step);
 }
 
 std::string NetnsBackend::netnsOf(const StepState& step, const std::string& name) const {
@@ -362,8 +464,8 @@ void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
   ProbeHooks hooks{
       .refresh =
           [&] {
-            for (auto& [name, n] : nodes_) {
-              for (const auto& ev : drainEvents(n)) {
+            for (const auto& [name, ev] : drainNodeEvents()) {
+              {
                 events.push_back({name, ev});
                 if (ev.drop_reason == MEMBRANE_DROP_POLICY ||
                     ev.drop_reason == MEMBRANE_DROP_POLICY_DENY ||
@@ -519,9 +621,19 @@ uint32_t NetnsBackend::addressOf(const StepState& step, const std::string& name)
 
 std::vector<std::pair<std::string, dataplane::FlowEvent>> NetnsBackend::drainNodeEvents() {
   std::vector<std::pair<std::string, dataplane::FlowEvent>> out;
-  for (auto& [name, n] : nodes_) {
-    for (const auto& ev : drainEvents(n)) out.push_back({name, ev});
+  for (auto& [name, agent] : agents_) {
+    auto reader = agent->events();
+    if (!reader) continue;
+    auto evs = (*reader)->drain();
+    if (!evs) continue;
+    for (const auto& ev : *evs) out.push_back({name, ev});
   }
+  return out;
+}
+
+std::map<std::string, std::pair<pid_t, std::string>> NetnsBackend::agents() const {
+  std::map<std::string, std::pair<pid_t, std::string>> out;
+  for (const auto& [name, a] : agents_) out[name] = {a->pid(), a->socket()};
   return out;
 }
 

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// The netns backend: a run's nodes, pods and external peers as network namespaces.
+// The netns backend: a run's nodes, pods and external peers as network namespaces, with
+// the product on every node: one real membrane-agent process per node and every pod
+// created by membrane-cni, as a runtime creates it.
 //   <prefix>u      the underlay: a bridge joining the nodes' uplinks and the peers
-//   <prefix>n<i>   node i: uplink with the node address, the node agent's datapath,
-//                  host-side veths of its pods, in overlay mode a VXLAN device (external,
-//                  dstport 4789); routes to the other nodes' pod CIDRs over the underlay
-//   <prefix>p<k>   a pod: eth0 with its address, MTU 1450, default via 169.254.1.1
+//   <prefix>n<i>   node i: uplink with the node address and on-link routes to the other
+//                  nodes; the rest is the agent's (its datapath, the pods' host-side veths,
+//                  in overlay mode its VXLAN device, routes to other nodes' pods)
+//   <prefix>p<k>   a pod: eth0 configured by the agent through membrane-cni ADD
 //   <prefix>x<k>   an external peer (world 1.1.1.1, outside, ...) owning its address
+// The agents read each step's cluster from their watched directories
+// (sim/agent_manifests.h); the simulator waits until every agent applied it.
 // Nothing is connected to this machine's interfaces: the underlay bridge lives in its own
 // namespace and no namespace has a route towards the root namespace.
 #pragma once
@@ -16,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/agent_endpoints.h"
-#include "sim/agents.h"
+#include "dataplane/observe.h"
+#include "sim/agent_process.h"
 #include "sim/netns_probe.h"
 #include "sim/sim.h"
 
@@ -43,13 +47,17 @@ class NetnsBackend final : public Backend {
   // Flow events every node's datapath emitted since the last drain: (node, event).
   std::vector<std::pair<std::string, dataplane::FlowEvent>> drainNodeEvents();
   const std::vector<std::string>& namespaces() const { return all_ns_; }
+  // The node agents: node name -> (PID, API socket).
+  std::map<std::string, std::pair<pid_t, std::string>> agents() const;
 
  private:
   std::optional<std::string> setUp(const StepState& step);
   std::optional<std::string> createNamespaces(const Topology& topo);
   std::optional<std::string> wireUnderlay(const StepState& step);
   std::optional<std::string> startAgents(const StepState& step);
-  std::optional<std::string> syncPods(const StepState& step);
+  std::optional<std::string> applyManifests(const StepState& step);
+  std::optional<std::string> removePods(const StepState& step);
+  std::optional<std::string> addPods(const StepState& step);
   std::optional<std::string> syncRoutes(const StepState& step);
   void runTraffic(const StepState& step);
   std::string newNamespace(const std::string& suffix);
@@ -64,10 +72,10 @@ class NetnsBackend final : public Backend {
   std::map<std::string, std::string> pod_ns_;   // "ns/pod" -> netns
   std::map<std::string, std::string> pod_on_;   // "ns/pod" -> node
   std::map<std::string, uint32_t> pod_ip_;
-  std::map<std::string, SimNode> nodes_;
-  std::map<std::string, std::unique_ptr<dataplane::EndpointManager>> managers_;
-  std::vector<std::unique_ptr<dataplane::TcAttachment>> overlay_attachments_;
-  dataplane::IdentityStabilizer identities_;
+  std::map<std::string, std::string> pod_container_;             // "ns/pod" -> CNI container id
+  std::map<std::string, std::unique_ptr<AgentProcess>> agents_;  // node name -> its agent
+  std::string agent_bin_;
+  std::string cni_bin_;
   std::unique_ptr<Servers> servers_;
   std::vector<std::string> all_ns_;
   std::vector<std::string> notes_;

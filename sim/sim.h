@@ -119,6 +119,9 @@ struct SimOptions {
   std::optional<Routing> routing;  // overrides the scenario's
   int timeout_ms = 1000;           // netns: per probe
   Progress progress;               // stderr lines; may be empty
+  // netns: the product binaries (empty: findProductBinary's defaults, sim/agent_process.h).
+  std::string agent_bin;
+  std::string cni_bin;
 };
 
 std::unique_ptr<Backend> makeModelBackend();

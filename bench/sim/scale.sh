@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # scale.sh MEMBRANE [PODS] [NODES]: brings up PODS pods on NODES nodes with
-# `membrane sim --backend netns` (overlay and native) and reports the bring-up time, the
-# per-pod cost and the probe rate, beside a baseline measured in the same run: the bare
+# `membrane sim --backend netns` (overlay and native: a membrane-agent process per node,
+# every pod created by membrane-cni ADD) and reports the bring-up time, the per-pod cost
+# and the probe rate, beside a baseline measured in the same run: the bare
 # kernel work of one namespace plus one veth pair into it, created with one `ip` process per
 # operation (the ~5 ms the issue quotes). Needs root; everything lives in msim<pid>-
 # namespaces and is removed at the end. PORTS=9090 probes only allowed cells, MODES picks modes.
@@ -89,11 +90,14 @@ for mode in ${MODES:-overlay native}; do
   }
   t1=$(date +%s%N)
   up=$(grep -o "underlay up in [0-9]* ms" "$dir/out.txt" | grep -o "[0-9]*" | head -1)
-  added=$(grep -o "$pods pods added, 0 removed in [0-9]* ms" "$dir/out.txt" | grep -o "in [0-9]*" | grep -o "[0-9]*")
+  agents=$(grep -o "membrane-agent processes healthy in [0-9]* ms" "$dir/out.txt" | grep -o "[0-9]*" | head -1)
+  applied=$(grep -o "step 0: [0-9]* agents applied the step's manifests in [0-9]* ms" "$dir/out.txt" | grep -o "in [0-9]*" | grep -o "[0-9]*")
+  added=$(grep -o "step 0: $pods pods added by membrane-cni ADD in [0-9]* ms" "$dir/out.txt" | grep -o "in [0-9]*" | grep -o "[0-9]*")
   probes=$(grep -o "step 0: [0-9]* probes in [0-9]* ms ([0-9]* probes/s)" "$dir/out.txt" | head -1)
   per_pod=$(awk -v a="$added" -v n="$pods" 'BEGIN { printf "%.2f", a / n }')
   ratio=$(awk -v a="$per_pod" -v b="$baseline_ms" 'BEGIN { printf "%.2f", a / b }')
   total=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
-  echo "$mode: $pods pods on $nodes nodes: nodes+underlay ${up} ms, pods ${added} ms" \
+  echo "$mode: $pods pods on $nodes nodes: underlay ${up} ms, $nodes agents healthy ${agents} ms," \
+       "manifests applied ${applied} ms, pods by membrane-cni ADD ${added} ms" \
        "(${per_pod} ms/pod = ${ratio}x baseline); $probes; whole run ${total} s"
 done

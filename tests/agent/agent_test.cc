@@ -185,6 +185,35 @@ TEST_F(AgentTest, ReconcileAppliesOnlyDifferences) {
   EXPECT_EQ(a->endpoint("c1", "eth0")->identity, now->identity);
 }
 
+// Pods of another node with addresses outside its pod CIDR (or a node without one) are
+// routed one by one via that node; pods inside its CIDR ride the CIDR's route.
+TEST_F(AgentTest, RemotePodsOutsideTheirNodeCidrGetHostRoutes) {
+  std::ofstream(config_.manifests + "/remote.yaml") << R"(apiVersion: v1
+kind: Pod
+metadata: {namespace: default, name: far, labels: {app: far}}
+spec: {nodeName: node-2}
+status: {podIP: 10.7.0.5}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: default, name: near, labels: {app: near}}
+spec: {nodeName: node-2}
+status: {podIP: 10.0.2.9}
+)";
+  FakeNodeNet* net = nullptr;
+  auto a = open(&net);
+  ASSERT_TRUE(a && a->start().ok());
+  const uint32_t node2 = *model::parseIpv4("192.168.0.3");
+  EXPECT_EQ(net->routes.at({*model::parseIpv4("10.0.2.0"), 24}), node2);
+  ASSERT_TRUE(net->routes.count({*model::parseIpv4("10.7.0.5"), 32}));
+  EXPECT_EQ(net->routes.at({*model::parseIpv4("10.7.0.5"), 32}), node2);
+  EXPECT_FALSE(net->routes.count({*model::parseIpv4("10.0.2.9"), 32}));
+  // The pod goes: so does its route.
+  std::filesystem::remove(config_.manifests + "/remote.yaml");
+  ASSERT_TRUE(a->reconcile(true).ok());
+  EXPECT_FALSE(net->routes.count({*model::parseIpv4("10.7.0.5"), 32}));
+}
+
 // /status names the manifest set it applied (generation + digest), so that a writer of
 // the watched directory can wait for its change; a broken set is not reported as applied.
 TEST_F(AgentTest, StatusReportsTheAppliedManifestSet) {

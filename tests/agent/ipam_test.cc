@@ -82,5 +82,36 @@ TEST(AgentIpam, LeaseOutsideTheCidrIsAnErrorOnOpen) {
   EXPECT_FALSE(Ipam::open(file, ip("10.0.1.0"), 24).ok());
 }
 
+// A requested address outside the pod CIDR: refused by default; leased and persisted when
+// the configuration allows it (pods that keep addresses given elsewhere, e.g. replayed by
+// the simulator); the pool's own range and the next-free search are unaffected.
+TEST(AgentIpam, RequestedOutsideThePoolOnlyWhenAllowed) {
+  TempDir t;
+  const std::string file = t.path + "/ipam.json";
+  {
+    auto strict = Ipam::open(file, ip("10.0.1.0"), 24);
+    ASSERT_TRUE(strict.ok());
+    auto r = strict->allocate("c1", ip("10.9.9.9"));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, EINVAL);
+  }
+  {
+    auto ipam = Ipam::open(file, ip("10.0.1.0"), 24, true);
+    ASSERT_TRUE(ipam.ok());
+    ASSERT_EQ(*ipam->allocate("c1", ip("10.9.9.9")), ip("10.9.9.9"));
+    EXPECT_FALSE(ipam->allocate("c2", ip("10.9.9.9")).ok());  // held by c1
+    EXPECT_FALSE(ipam->allocate("c3", ip("10.0.1.1")).ok());  // the node's, still refused
+    EXPECT_EQ(*ipam->allocate("c4"), ip("10.0.1.2"));         // next free: in the pool
+    EXPECT_EQ(ipam->available(), ipam->capacity() - 1);       // the outside lease not counted
+  }
+  auto again = Ipam::open(file, ip("10.0.1.0"), 24, true);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->addressOf("c1"), ip("10.9.9.9"));
+  // Reopened without the permission, the outside lease is an error naming it.
+  auto strict = Ipam::open(file, ip("10.0.1.0"), 24);
+  ASSERT_FALSE(strict.ok());
+  EXPECT_NE(strict.error().message().find("10.9.9.9"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace membrane::agent

@@ -6,6 +6,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "agent/client.h"
 #include "dataplane/observe.h"
 #include "sim/netns_backend.h"
 #include "sim/run_registry.h"
@@ -82,8 +84,12 @@ TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
   auto s = loadScenario(kDir, diags);
   ASSERT_TRUE(s) << "cannot load " << kDir;
   ASSERT_EQ(s->c.steps.size(), 6u);
-  SimOptions opts{.routing = Routing::Overlay, .timeout_ms = 800};
+  SimOptions opts{.routing = Routing::Overlay,
+                  .timeout_ms = 800,
+                  .agent_bin = MEMBRANE_AGENT_BIN,
+                  .cni_bin = MEMBRANE_CNI_BIN};
   size_t namespaces = 0;
+  std::map<std::string, std::pair<pid_t, std::string>> agents;
   const auto root_before = rootInterfaces();
   {
     NetnsBackend backend(opts);
@@ -131,6 +137,27 @@ TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
       namespaces = backend.namespaces().size();
       EXPECT_EQ(rootInterfaces(), root_before) << "the run touched the root namespace's links";
       if (si == 0) {
+        // The product runs the nodes: one membrane-agent process each, every pod an endpoint
+        // its agent created through membrane-cni ADD (container id = the pod's namespace).
+        agents = backend.agents();
+        ASSERT_EQ(agents.size(), l.topo->nodes.size());
+        for (const auto& [node, agent] : agents) {
+          EXPECT_EQ(::kill(agent.first, 0), 0) << node << ": agent not running";
+          auto r = agent::apiRequest(agent.second, "GET", "/v1/endpoints");
+          ASSERT_TRUE(r && r->status == 200) << node;
+          std::set<std::string> got, want;
+          for (const auto& e : r->body["endpoints"]) {
+            got.insert(e["podNamespace"].get<std::string>() + "/" +
+                       e["podName"].get<std::string>());
+            EXPECT_EQ(
+                e["containerId"].get<std::string>(),
+                e["netns"].get<std::string>().substr(e["netns"].get<std::string>().rfind('/') + 1));
+          }
+          for (const auto& [pod, on] : l.topo->pod_node) {
+            if (on == node) want.insert(pod);
+          }
+          EXPECT_EQ(got, want) << node << ": endpoints of its agent";
+        }
         // client -> server:8080 is allowed: keep one connection open across the steps.
         ASSERT_TRUE(backend.servers().ensure(backend.netnsOf(st, "dyn/server"), 6, 8080).ok());
         conn = connectTcp(backend.netnsOf(st, "dyn/client"), backend.addressOf(st, "dyn/server"),
@@ -153,6 +180,12 @@ TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
     close(conn);
   }
   EXPECT_GT(namespaces, 0u);
+  ASSERT_FALSE(agents.empty());
+  for (const auto& [node, agent] : agents) {
+    EXPECT_NE(::kill(agent.first, 0), 0) << node << ": agent " << agent.first << " still runs";
+  }
+  EXPECT_FALSE(std::filesystem::exists("/run/membrane-sim/" + runPrefix()))
+      << "the run's agent directories were left behind";
   for (const auto& e : std::filesystem::directory_iterator("/run/netns")) {
     EXPECT_FALSE(e.path().filename().string().starts_with(runPrefix()))
         << "left behind: " << e.path();

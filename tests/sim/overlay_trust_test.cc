@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "agent/client.h"
 #include "dataplane/netns.h"
 #include "dataplane/observe.h"
 #include "sim/netns_backend.h"
@@ -27,7 +28,8 @@ TEST(OverlayTrust, VniFromUnknownSenderIsDropped) {
   std::string why;
   auto topo = buildTopology(*s, loaded.cluster, &why);
   ASSERT_TRUE(topo) << why;
-  NetnsBackend backend({.routing = Routing::Overlay});
+  NetnsBackend backend(
+      {.routing = Routing::Overlay, .agent_bin = MEMBRANE_AGENT_BIN, .cni_bin = MEMBRANE_CNI_BIN});
   StepState st{.index = 0,
                .scenario = &*s,
                .cluster = &loaded.cluster,
@@ -46,7 +48,15 @@ TEST(OverlayTrust, VniFromUnknownSenderIsDropped) {
   EXPECT_TRUE(ping()) << "native ping from outside should reach the pod";
   backend.drainNodeEvents();
   // Through VXLAN, VNI = the identity of egress/exact itself.
-  const auto id = loaded.cluster.pods[*loaded.cluster.findPod("egress", "exact")].identity;
+  // (the number the pod's agent gave it: the agents number identities themselves)
+  uint32_t id = 0;
+  auto eps = agent::apiRequest(backend.agents().at("node-1").second, "GET", "/v1/endpoints");
+  ASSERT_TRUE(eps && eps->status == 200);
+  for (const auto& e : eps->body["endpoints"]) {
+    if (e["podNamespace"] == "egress" && e["podName"] == "exact")
+      id = e["identity"].get<uint32_t>();
+  }
+  ASSERT_NE(id, 0u) << "no endpoint of egress/exact on node-1: " << eps->body.dump();
   ASSERT_EQ(dataplane::runQuiet(
                 "ip -n " + outside + " link add vxf type vxlan external dstport 4789 && ip -n " +
                 outside + " link set vxf up && ip -n " + outside + " route add " + pod +
