@@ -83,9 +83,12 @@ std::optional<size_t> manifestPod(const model::Cluster& c, const EndpointRecord&
 
 std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
                                                 const ManifestSet& manifests,
-                                                const std::map<std::string, EndpointRecord>& eps) {
+                                                const std::map<std::string, EndpointRecord>& eps,
+                                                const ClusterView* view) {
   auto m = std::make_unique<DesiredModel>();
-  const model::ClusterOptions opts{.name = config.cluster_name, .id = config.cluster_id};
+  const model::ClusterOptions opts{.name = config.cluster_name,
+                                   .id = config.cluster_id,
+                                   .identities = view ? view->identities : nullptr};
   m->loaded = model::loadClusterFromTexts(manifests.texts, opts);
   m->loaded.diags.merge(manifests.diags);
   if (!m->loaded.diags.ok()) return m;
@@ -141,6 +144,16 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
     m->node_ips[n.name] = n.ip;
     if (n.cidr) m->remote_routes[{.addr = *n.cidr, .len = n.cidr_len}] = n.ip;
   }
+  if (view != nullptr) {
+    for (const auto& [name, n] : view->nodes) {
+      if (name == config.node_name) continue;
+      m->node_ips[name] = n.ip;
+      if (n.pod_cidr) m->remote_routes[*n.pod_cidr] = n.via;
+    }
+    for (const auto& [ip, e] : view->endpoints) {
+      if (e.node != config.node_name) m->remote_endpoints[ip] = e;
+    }
+  }
   m->node_ips[config.node_name] = config.node_ip;
   m->engine = std::make_unique<model::Engine>(c);
   return m;
@@ -160,6 +173,17 @@ dataplane::NodeState desiredNodeState(const AgentConfig& config, const DesiredMo
     if (b == m.bindings.end()) continue;
     by_pod[b->second.pod_ref] = &r;
     r.model_pod = b->second.pod_ref;
+  }
+  // Other nodes' endpoints as their agents publish them: their number is cluster-wide, their
+  // node the tunnel endpoint; they replace what the manifests declare for that address.
+  for (const auto& [ip, e] : m.remote_endpoints) {
+    dataplane::IpcacheEntry entry{.identity = e.identity};
+    auto node = m.node_ips.find(e.node);
+    if (opts.overlay && node != m.node_ips.end()) {
+      entry.tunnel_endpoint = node->second;
+      entry.flags = MEMBRANE_IPCACHE_F_HAS_TUNNEL_EP;
+    }
+    st.ipcache[{.addr = ip, .len = 32}] = entry;
   }
   const model::Cluster& c = m.loaded.cluster;
   for (auto& ep : st.endpoints) {
