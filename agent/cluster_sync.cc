@@ -100,7 +100,9 @@ kv::Status ClusterStore::refresh() {
   };
   step(ensureSession());
   for (auto* m : {objects_.get(), nodes_.get(), ipcache_.get()}) step(m->sync());
-  if (first && session_ && dirty_) step(publish());
+  // Not before the first reconcile: until then this node's endpoints are unknown, and a
+  // restarted agent would withdraw (then publish again) entries the others use.
+  if (first && session_ && dirty_ && reconciled_) step(publish());
   if (first) noteOk();
   if (first && session_ && std::chrono::steady_clock::now() - last_gc_ > std::chrono::minutes(1)) {
     last_gc_ = std::chrono::steady_clock::now();
@@ -177,8 +179,9 @@ void ClusterStore::afterReconcile(const std::map<uint32_t, model::IdentityId>& l
         .ip = model::formatIpv4(ip), .identity = id, .node = config_.node_name};
     want[r.ip] = kv::encodeEndpoint(r);
   }
-  if (want != want_) dirty_ = true;
+  if (want != want_ || !reconciled_) dirty_ = true;
   want_ = std::move(want);
+  reconciled_ = true;
   if (dirty_ && session_ && session_->alive()) {
     if (auto s = publish(); !s) note(s.error());
   }

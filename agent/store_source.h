@@ -156,6 +156,7 @@ class ClusterStore {
   std::map<std::string, std::string> want_;       // ipcache key -> value this node owns
   std::map<std::string, std::string> published_;  // what was put under the current session
   bool node_published_ = false;
+  bool reconciled_ = false;         // want_ holds this node's endpoints
   std::atomic<bool> dirty_{false};  // read by pending() from the loop thread
   std::atomic<bool> session_ok_{false};
   std::chrono::steady_clock::time_point last_gc_{};
