@@ -77,6 +77,11 @@ class Agent {
 
   bool ready();
   nlohmann::json status();
+  // desiredState.revision alone (status() also counts the maps): benchmarks poll it.
+  int64_t appliedRevision() {
+    std::lock_guard lock(mu_);
+    return applied_revision_;
+  }
   const AgentConfig& config() const { return config_; }
   dataplane::Datapath& datapath() { return node_->datapath(); }
 
