@@ -122,7 +122,10 @@ DesiredSnapshot ClusterStore::desired() const {
   DesiredSnapshot out;
   std::map<std::string, std::string> rel;
   const std::string& p = layout_.prefix();
+  out.set.pod_refs.emplace();
   for (auto& [key, value] : objects_->items()) {
+    const std::string identity = layout_.objectIdentityOf(key);  // Kind/ns/name
+    if (identity.rfind("Pod/", 0) == 0) out.set.pod_refs->insert(identity.substr(4));
     rel[key.substr(p.size())] = value;
     out.set.texts.push_back({.name = "etcd:" + key, .text = value});
   }

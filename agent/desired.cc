@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "model/ip.h"
@@ -89,17 +90,34 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
   const model::ClusterOptions opts{.name = config.cluster_name,
                                    .id = config.cluster_id,
                                    .identities = view ? view->identities : nullptr};
-  m->loaded = model::loadClusterFromTexts(manifests.texts, opts);
-  m->loaded.diags.merge(manifests.diags);
-  if (!m->loaded.diags.ok()) return m;
+  // The Pod objects endpoints bind to: known from the store's keys without a load (one load
+  // per reconcile instead of two), else from a first load of the manifests.
+  std::function<std::optional<std::string>(const EndpointRecord&)> pod_of;
+  if (manifests.pod_refs) {
+    pod_of = [&](const EndpointRecord& r) -> std::optional<std::string> {
+      const std::string ref =
+          (r.pod_namespace.empty() ? "default" : r.pod_namespace) + "/" + r.pod_name;
+      if (r.pod_name.empty() || !manifests.pod_refs->count(ref)) return std::nullopt;
+      return ref;
+    };
+  } else {
+    m->loaded = model::loadClusterFromTexts(manifests.texts, opts);
+    m->loaded.diags.merge(manifests.diags);
+    if (!m->loaded.diags.ok()) return m;
+    pod_of = [&](const EndpointRecord& r) -> std::optional<std::string> {
+      auto p = manifestPod(m->loaded.cluster, r);
+      if (!p) return std::nullopt;
+      return m->loaded.cluster.pods[*p].ref();
+    };
+  }
   // Endpoints without a Pod object (or whose Pod object another endpoint already holds)
   // become Pods of their own: load again with those documents appended.
   model::ManifestText extra{.name = kEndpointsSource};
-  std::set<size_t> taken;
+  std::set<std::string> taken;
   for (const auto& [key, r] : eps) {
-    auto p = manifestPod(m->loaded.cluster, r);
+    auto p = pod_of(r);
     if (p && taken.insert(*p).second) {
-      m->bindings[key] = {.pod_ref = m->loaded.cluster.pods[*p].ref(), .from_manifests = true};
+      m->bindings[key] = {.pod_ref = *p, .from_manifests = true};
       continue;
     }
     const std::string ns = r.pod_name.empty() || p
@@ -111,10 +129,11 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
     extra.text += synthesizedPod(r, ns, name);
     m->bindings[key] = {.pod_ref = ns + "/" + name, .from_manifests = false};
   }
-  if (!extra.text.empty()) {
+  if (!extra.text.empty() || manifests.pod_refs) {
     auto texts = manifests.texts;
-    texts.push_back(std::move(extra));
+    if (!extra.text.empty()) texts.push_back(std::move(extra));
     m->loaded = model::loadClusterFromTexts(texts, opts);
+    m->loaded.diags.merge(manifests.diags);
     if (!m->loaded.diags.ok()) return m;
   }
   model::Cluster& c = m->loaded.cluster;

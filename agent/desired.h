@@ -10,6 +10,8 @@
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,9 @@ inline constexpr const char* kEndpointsSource = "(endpoints created through the 
 struct ManifestSet {
   std::vector<model::ManifestText> texts;
   model::Diagnostics diags;  // unreadable files, missing directory
+  // "namespace/name" of every Pod object, when known without loading (the store's keys):
+  // then buildDesiredModel loads once instead of twice.
+  std::optional<std::set<std::string>> pod_refs;
 };
 ManifestSet readManifests(const std::string& dir);
 

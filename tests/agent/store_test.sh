@@ -196,7 +196,22 @@ ok "a policy applied with membrane apply is enforced (both agents report revisio
 write_policy ""
 apply "$T/policy.yaml"
 until_ok 5 denied p3 "$WEB" || fail "stray -> web should be denied again"
+# Relabelling stray renumbers stray only (the store numbers label sets, not the load order).
+B1=$(identities 1) B2=$(identities 2)
+sed 's/name: stray, labels: {app: stray}/name: stray, labels: {app: stray, rev: "2"}/' "$T/pods.yaml" >"$T/relabel.yaml"
+grep -q 'rev: "2"' "$T/relabel.yaml" || fail "relabel edit did not apply"
+apply "$T/relabel.yaml"
 IDS1=$(identities 1) IDS2=$(identities 2)
+client_id() { echo "$1" | tr ' ' '\n' | grep "^$2=" ; }
+CLIENT_IP=$(ip -n ${P}p2 -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1)
+STRAY_IP=$(ip -n ${P}p3 -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1)
+[ "$IDS2" = "$B2" ] || fail "web's identity changed when stray was relabelled: $B2 -> $IDS2"
+[ "$(client_id "$IDS1" "$CLIENT_IP")" = "$(client_id "$B1" "$CLIENT_IP")" ] ||
+  fail "client's identity changed when stray was relabelled: $B1 -> $IDS1"
+[ "$(client_id "$IDS1" "$STRAY_IP")" != "$(client_id "$B1" "$STRAY_IP")" ] ||
+  fail "stray's identity should change with its labels: $B1 -> $IDS1"
+denied p3 "$WEB" || fail "relabelled stray -> web should stay denied"
+ok "relabelling stray renumbers stray only ($B1 -> $IDS1; node-2: $IDS2)"
 
 # 2. etcd outage.
 kill -9 $ETCD
