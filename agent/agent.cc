@@ -10,6 +10,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "agent/store_source.h"
 #include "dataplane/datapath.h"
 #include "model/ip.h"
 
@@ -207,13 +208,33 @@ Status Agent::reconcile(bool reload) {
 
 void Agent::fail(const std::string& what) { last_error_ = what; }
 
+// The store source: connect what is not connected, then take the mirrored objects. An
+// unreachable store with objects read before is no error: the last state stays in force.
+Status Agent::readStore() {
+  if (auto s = cluster_->refresh(); !s) {
+    const std::string msg = "desired state not applied: " + s.error().message;
+    fail(msg);
+    return Error{.code = EAGAIN, .context = msg};
+  }
+  auto snap = cluster_->desired();
+  manifests_ = std::move(snap.set);
+  pending_digest_ = std::move(snap.digest);
+  pending_revision_ = snap.revision;
+  return {};
+}
+
 Status Agent::reconcileLocked(bool reload) {
   if (reload || !manifests_read_) {
-    manifests_ = readManifests(config_.manifests);
+    if (cluster_ != nullptr) {
+      if (auto s = readStore(); !s) return s;
+    } else {
+      manifests_ = readManifests(config_.manifests);
+    }
     manifests_read_ = true;
     pending_read_ = true;
   }
-  auto m = buildDesiredModel(config_, manifests_, store_->all());
+  const ClusterView view = cluster_ != nullptr ? cluster_->view() : ClusterView{};
+  auto m = buildDesiredModel(config_, manifests_, store_->all(), cluster_ ? &view : nullptr);
   if (!m->loaded.diags.ok() || !m->engine) {
     // Fail closed: the maps keep the last good state; the error says what to fix.
     std::string msg = "desired state not applied: ";
@@ -221,6 +242,7 @@ Status Agent::reconcileLocked(bool reload) {
     fail(msg);
     return Error{.code = EINVAL, .context = msg};
   }
+  if (cluster_ != nullptr) forgetLabelNumbers(ids_);  // the store numbers label sets
   ids_.update(m->loaded.cluster);
   // Persisted before the maps use them: a restart keeps every number.
   if (auto s = saveIdentities(); !s) {
@@ -247,9 +269,12 @@ Status Agent::reconcileLocked(bool reload) {
   }
   if (pending_read_) {
     ++generation_;
-    applied_digest_ = manifestDigest(manifests_, config_.manifests);
+    applied_digest_ =
+        cluster_ != nullptr ? pending_digest_ : manifestDigest(manifests_, config_.manifests);
+    applied_revision_ = pending_revision_;
     pending_read_ = false;
   }
+  if (cluster_ != nullptr) cluster_->applied(*m, store_->all());
   model_ = std::move(m);
   ready_ = true;
   last_error_.clear();
@@ -333,11 +358,16 @@ nlohmann::json Agent::status() {
             {"conntrack", count(dp.conntrack())},
             {"policy", policies}}},
           {"ipam", {{"allocated", ipam_->allocated()}, {"free", ipam_->available()}}},
-          {"desiredState",
-           {{"source", "directory"},
-            {"path", config_.manifests},
-            {"generation", generation_},
-            {"applied", applied_digest_}}}};
+          {"desiredState", cluster_ == nullptr ? nlohmann::json{{"source", "directory"},
+                                                                {"path", config_.manifests},
+                                                                {"generation", generation_},
+                                                                {"applied", applied_digest_}}
+                                               : nlohmann::json{{"source", "etcd"},
+                                                                {"prefix", config_.kvstore.prefix},
+                                                                {"generation", generation_},
+                                                                {"applied", applied_digest_},
+                                                                {"revision", applied_revision_}}},
+          {"store", cluster_ != nullptr ? cluster_->status() : nlohmann::json(nullptr)}};
 }
 
 Status Agent::uninstall(const AgentConfig& config, NodeNet& net) {
@@ -362,8 +392,9 @@ Status Agent::uninstall(const AgentConfig& config, NodeNet& net) {
   auto marker = readFileIfExists(mountedMarker(config));
   if (marker && *marker) umount2(config.bpffs_dir.c_str(), MNT_DETACH);
   fs::remove(config.bpffs_dir, ec);
-  for (const auto& p : {ipamPath(config), endpointsPath(config), routesPath(config),
-                        identitiesPath(config), mountedMarker(config), config.socket}) {
+  for (const auto& p :
+       {ipamPath(config), endpointsPath(config), routesPath(config), identitiesPath(config),
+        mountedMarker(config), config.socket, config.state_dir + "/etcd-lease.json"}) {
     fs::remove(p, ec);
   }
   fs::remove(config.state_dir, ec);  // only when empty: the operator's files stay

@@ -30,6 +30,8 @@
 
 namespace membrane::agent {
 
+class ClusterStore;
+
 // Errors carry errno-style codes; the API maps them to HTTP (docs/agent-api.md):
 // EINVAL 400 invalid, ENOENT 404 not-found, EEXIST 409 conflict, EAGAIN 503 not-ready,
 // ENOSPC 507 ipam-exhausted, EPROTO 409 check-failed, anything else 500 internal.
@@ -59,6 +61,9 @@ class Agent {
   // Re-adopts recorded endpoints, then the first reconcile. Ready afterwards when it
   // succeeded; otherwise the caller retries reconcile() with backoff.
   Status start();
+  // desiredState etcd: the store (owned by the caller, outliving the agent) replaces the
+  // directory as the source and adds identities, nodes and ipcache (agent/store_source.h).
+  void attachStore(ClusterStore* store) { cluster_ = store; }
   // Re-reads the manifests when `reload` (the watcher saw a change) and applies.
   Status reconcile(bool reload);
 
@@ -72,6 +77,11 @@ class Agent {
 
   bool ready();
   nlohmann::json status();
+  // desiredState.revision alone (status() also counts the maps): benchmarks poll it.
+  int64_t appliedRevision() {
+    std::lock_guard lock(mu_);
+    return applied_revision_;
+  }
   const AgentConfig& config() const { return config_; }
   dataplane::Datapath& datapath() { return node_->datapath(); }
 
@@ -84,6 +94,7 @@ class Agent {
   Status loadDatapath();
   Status adopt();
   Status reconcileLocked(bool reload);
+  Status readStore();
   Status applyRoutes(const DesiredModel& m);
   Status saveIdentities();
   Status wireEndpoint(EndpointRecord& r, std::vector<std::function<void()>>& undo);
@@ -110,6 +121,9 @@ class Agent {
   // (desiredState.applied): a writer of the directory waits on them (docs/agent-api.md).
   uint64_t generation_ = 0;
   std::string applied_digest_;
+  ClusterStore* cluster_ = nullptr;  // desiredState etcd
+  std::string pending_digest_;       // of manifests_ when read from the store
+  int64_t pending_revision_ = 0, applied_revision_ = 0;
   bool pending_read_ = false;  // manifests_ was read but not yet applied
   std::string last_error_;
   std::chrono::system_clock::time_point last_reconcile_{};

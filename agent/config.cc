@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "kvstore/client.h"
 #include "model/ip.h"
 #include "model/yaml_guard.h"
 
@@ -34,6 +35,39 @@ std::optional<std::string> setUint(uint32_t& out, const std::string& v, uint32_t
     return "an integer " + std::to_string(lo) + "-" + std::to_string(hi);
   }
   out = n;
+  return std::nullopt;
+}
+
+std::optional<std::string> setFile(std::string& out, const std::string& v) {
+  if (v.empty() || v.front() != '/') return "an absolute path of a readable PEM file";
+  out = v;
+  return std::nullopt;
+}
+
+// "http(s)://host:port,..." (a YAML list is joined with commas before it gets here).
+std::optional<std::string> setEndpoints(std::vector<std::string>& out, const std::string& v) {
+  const char* expected = "comma-separated URLs http://HOST:PORT or https://HOST:PORT";
+  std::vector<std::string> eps;
+  size_t start = 0;
+  while (start <= v.size()) {
+    const size_t comma = std::min(v.find(',', start), v.size());
+    const std::string e = v.substr(start, comma - start);
+    start = comma + 1;
+    const size_t scheme = e.find("://");
+    if (scheme == std::string::npos ||
+        (e.substr(0, scheme) != "http" && e.substr(0, scheme) != "https")) {
+      return expected;
+    }
+    const std::string hostport = e.substr(scheme + 3);
+    const size_t colon = hostport.rfind(':');
+    uint32_t port = 0;
+    if (colon == std::string::npos || colon == 0 ||
+        setUint(port, hostport.substr(colon + 1), 1, 65535)) {
+      return expected;
+    }
+    eps.push_back(e);
+  }
+  out = eps;
   return std::nullopt;
 }
 
@@ -94,8 +128,47 @@ const std::vector<Field>& fields() {
        [](AgentConfig& c, const std::string& v) { return setPath(c.bpffs_dir, v); }},
       {{"--socket", "socket", "API socket (default /var/run/membrane/membrane.sock)"},
        [](AgentConfig& c, const std::string& v) { return setPath(c.socket, v); }},
-      {{"--manifests", "manifests", "watched directory of manifests: the desired state (required)"},
+      {{"--desired-state", "desiredState",
+        "directory (default: the --manifests directory) or etcd (the kvstore section)"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         if (v == "directory") {
+           c.source = DesiredSource::Directory;
+         } else if (v == "etcd") {
+           c.source = DesiredSource::Etcd;
+         } else {
+           return "directory or etcd";
+         }
+         return std::nullopt;
+       }},
+      {{"--manifests", "manifests",
+        "watched directory of manifests: the desired state (required with directory)"},
        [](AgentConfig& c, const std::string& v) { return setPath(c.manifests, v); }},
+      {{"--etcd-endpoints", "kvstore.endpoints",
+        "etcd members, comma-separated (default http://127.0.0.1:2379)"},
+       [](AgentConfig& c, const std::string& v) { return setEndpoints(c.kvstore.endpoints, v); }},
+      {{"--etcd-prefix", "kvstore.prefix", "key prefix in etcd (default membrane/)"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         if (v.empty() || v.back() != '/' || v.front() == '/') {
+           return "a key prefix ending in / (like membrane/)";
+         }
+         c.kvstore.prefix = v;
+         return std::nullopt;
+       }},
+      {{"--etcd-ca", "kvstore.ca", "CA bundle (PEM) of etcd's server certificates (https)"},
+       [](AgentConfig& c, const std::string& v) { return setFile(c.kvstore.ca_file, v); }},
+      {{"--etcd-cert", "kvstore.cert", "client certificate (PEM), with --etcd-key"},
+       [](AgentConfig& c, const std::string& v) { return setFile(c.kvstore.cert_file, v); }},
+      {{"--etcd-key", "kvstore.key", "client key (PEM), with --etcd-cert"},
+       [](AgentConfig& c, const std::string& v) { return setFile(c.kvstore.key_file, v); }},
+      {{"--etcd-lease-ttl", "kvstore.leaseTTL",
+        "seconds: this node's entries outlive a crash by this long (default 15)"},
+       [](AgentConfig& c, const std::string& v) {
+         return setUint(c.kvstore.lease_ttl, v, 2, 3600);
+       }},
+      {{"--etcd-timeout-ms", "kvstore.timeoutMs", "deadline of each etcd request (default 5000)"},
+       [](AgentConfig& c, const std::string& v) {
+         return setUint(c.kvstore.timeout_ms, v, 10, 600000);
+       }},
       {{"--uplink", "uplink", "device towards other nodes (default: the one holding nodeIP)"},
        [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
          if (v.empty() || v.size() >= 16) return "an interface name of 1-15 characters";
@@ -181,6 +254,36 @@ void parseNodes(const std::string& file, const YAML::Node& seq, AgentConfig& c,
   }
 }
 
+// One `key: value` of the file (`kvstore.endpoints` for the section's entries).
+void setting(const std::string& file, const std::string& key, const YAML::Node& k,
+             const YAML::Node& v, AgentConfig& c, model::Diagnostics& diags) {
+  const Field* f = nullptr;
+  for (const auto& cand : fields()) {
+    if (key == cand.help.yaml) f = &cand;
+  }
+  if (f == nullptr) {
+    std::string known = "nodes";
+    for (const auto& cand : fields()) known += std::string(", ") + cand.help.yaml;
+    diags.error({.loc = locOf(file, k),
+                 .field = key,
+                 .message = "unknown setting; expected one of " + known});
+    return;
+  }
+  std::string value;
+  if (key == "kvstore.endpoints" && v.IsSequence()) {
+    for (const auto& e : v) value += (value.empty() ? "" : ",") + (e.IsScalar() ? e.Scalar() : "?");
+  } else if (!v.IsScalar()) {
+    diags.error({.loc = locOf(file, v), .field = key, .message = "expected a scalar"});
+    return;
+  } else {
+    value = v.Scalar();
+  }
+  if (auto e = f->set(c, value)) {
+    diags.error(
+        {.loc = locOf(file, v), .field = key, .message = "\"" + value + "\": expected " + *e});
+  }
+}
+
 void parseFile(const std::string& file, AgentConfig& c, model::Diagnostics& diags) {
   auto root = model::loadYamlFile(file, diags);
   if (!root) return;
@@ -193,30 +296,51 @@ void parseFile(const std::string& file, AgentConfig& c, model::Diagnostics& diag
     const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
     if (key == "nodes") {
       parseNodes(file, kv.second, c, diags);
-      continue;
-    }
-    const Field* f = nullptr;
-    for (const auto& cand : fields()) {
-      if (key == cand.help.yaml) f = &cand;
-    }
-    if (f == nullptr) {
-      std::string known = "nodes";
-      for (const auto& cand : fields()) known += std::string(", ") + cand.help.yaml;
-      diags.error({.loc = locOf(file, kv.first),
-                   .field = key,
-                   .message = "unknown setting; expected one of " + known});
-      continue;
-    }
-    if (!kv.second.IsScalar()) {
-      diags.error({.loc = locOf(file, kv.second), .field = key, .message = "expected a scalar"});
-      continue;
-    }
-    if (auto e = f->set(c, kv.second.Scalar())) {
-      diags.error({.loc = locOf(file, kv.second),
-                   .field = key,
-                   .message = "\"" + kv.second.Scalar() + "\": expected " + *e});
+    } else if (key == "kvstore" && kv.second.IsMap()) {
+      for (const auto& sub : kv.second) {
+        setting(file, "kvstore." + (sub.first.IsScalar() ? sub.first.Scalar() : ""), sub.first,
+                sub.second, c, diags);
+      }
+    } else {
+      setting(file, key, kv.first, kv.second, c, diags);
     }
   }
+}
+
+// The store settings together: one source, TLS files that exist, TLS only with https; the
+// client is built (no request is sent) so that what it would refuse is refused here.
+void validateKvstore(const std::string& file, const AgentConfig& c, model::Diagnostics& diags) {
+  const std::string where = file.empty() ? "(flags)" : file;
+  auto err = [&](const std::string& field, const std::string& msg) {
+    diags.error({.loc = {.file = where}, .field = field, .message = msg});
+  };
+  const KvstoreConfig& k = c.kvstore;
+  if (!c.manifests.empty()) {
+    err("manifests", "set with desiredState etcd; expected one desired-state source");
+  }
+  bool https = false, http = false;
+  for (const auto& e : k.endpoints) (e.rfind("https://", 0) == 0 ? https : http) = true;
+  if (https && http) err("kvstore.endpoints", "expected all http:// or all https://");
+  if (https && k.ca_file.empty()) err("kvstore.ca", "required with https:// endpoints");
+  if (http && (!k.ca_file.empty() || !k.cert_file.empty() || !k.key_file.empty())) {
+    err("kvstore.ca", "TLS files with http:// endpoints; expected https:// endpoints");
+  }
+  if (k.cert_file.empty() != k.key_file.empty()) {
+    err(k.cert_file.empty() ? "kvstore.cert" : "kvstore.key",
+        "expected kvstore.cert and kvstore.key together");
+  }
+  std::error_code ec;
+  for (const auto& [field, path] :
+       {std::pair<const char*, const std::string&>{"kvstore.ca", k.ca_file},
+        {"kvstore.cert", k.cert_file},
+        {"kvstore.key", k.key_file}}) {
+    if (!path.empty() && !std::filesystem::is_regular_file(path, ec)) {
+      err(field, "\"" + path + "\": expected a readable file");
+    }
+  }
+  if (!diags.ok()) return;
+  auto client = kvstore::Client::create(clientConfig(k));
+  if (!client) err("kvstore", client.error().message);
 }
 
 void validate(const std::string& file, AgentConfig& c, model::Diagnostics& diags) {
@@ -229,7 +353,10 @@ void validate(const std::string& file, AgentConfig& c, model::Diagnostics& diags
   if (c.node_name.empty()) missing("nodeName", "--node-name");
   if (c.node_ip == 0) missing("nodeIP", "--node-ip");
   if (c.pod_cidr_len == 0) missing("podCIDR", "--pod-cidr");
-  if (c.manifests.empty()) missing("manifests", "--manifests");
+  if (c.source == DesiredSource::Directory && c.manifests.empty()) {
+    missing("manifests", "--manifests");
+  }
+  if (c.source == DesiredSource::Etcd) validateKvstore(file, c, diags);
   std::error_code ec;
   if (!c.manifests.empty() && !std::filesystem::is_directory(c.manifests, ec)) {
     diags.error({.loc = {.file = file.empty() ? "(flags)" : file},
@@ -280,6 +407,16 @@ AgentConfig loadConfig(const std::string& file, const ConfigFlags& flags,
 }
 
 std::string routingName(Routing r) { return r == Routing::Overlay ? "overlay" : "native"; }
+
+std::string sourceName(DesiredSource s) {
+  return s == DesiredSource::Directory ? "directory" : "etcd";
+}
+
+kvstore::ClientConfig clientConfig(const KvstoreConfig& k) {
+  return {.endpoints = k.endpoints,
+          .tls = {.ca_file = k.ca_file, .cert_file = k.cert_file, .key_file = k.key_file},
+          .request_timeout = std::chrono::milliseconds(k.timeout_ms)};
+}
 
 std::string cidrStr(uint32_t addr, uint8_t len) {
   return model::formatIpv4(addr) + "/" + std::to_string(len);

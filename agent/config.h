@@ -12,9 +12,25 @@
 
 #include "model/diagnostics.h"
 
+namespace membrane::kvstore {
+struct ClientConfig;
+}
+
 namespace membrane::agent {
 
 enum class Routing { Overlay, Native };
+// Where the desired objects come from: the watched directory, or etcd (docs/kvstore.md),
+// which also brings cluster-wide identities, nodes and ipcache (agent/store_source.h).
+enum class DesiredSource { Directory, Etcd };
+
+// The `kvstore` section: used only with DesiredSource::Etcd.
+struct KvstoreConfig {
+  std::vector<std::string> endpoints = {"http://127.0.0.1:2379"};
+  std::string prefix = "membrane/";
+  std::string ca_file, cert_file, key_file;  // TLS (https endpoints)
+  uint32_t lease_ttl = 15;                   // seconds: a dead node's entries go after this
+  uint32_t timeout_ms = 5000;                // deadline of each request
+};
 
 struct PeerNode {
   std::string name;
@@ -36,7 +52,9 @@ struct AgentConfig {
   std::string state_dir = "/var/lib/membrane";
   std::string bpffs_dir = "/sys/fs/bpf/membrane";
   std::string socket = "/var/run/membrane/membrane.sock";
-  std::string manifests;        // the watched directory (desired-state source), required
+  DesiredSource source = DesiredSource::Directory;
+  std::string manifests;  // the watched directory (desired-state source directory), required then
+  KvstoreConfig kvstore;
   std::string uplink;           // device towards the other nodes; empty = the one holding node_ip
   std::vector<PeerNode> nodes;  // other nodes (besides Node objects of the manifests)
   uint32_t mtu = 1450;          // pod interfaces (room for the VXLAN header)
@@ -66,6 +84,8 @@ AgentConfig loadConfig(const std::string& file, const ConfigFlags& flags,
                        model::Diagnostics& diags);
 
 std::string routingName(Routing r);
+std::string sourceName(DesiredSource s);
+kvstore::ClientConfig clientConfig(const KvstoreConfig& k);
 std::string cidrStr(uint32_t addr, uint8_t len);
 
 }  // namespace membrane::agent

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "model/ip.h"
@@ -108,20 +109,40 @@ void addPodRoutes(const AgentConfig& config, const model::Cluster& c, DesiredMod
 
 std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
                                                 const ManifestSet& manifests,
-                                                const std::map<std::string, EndpointRecord>& eps) {
+                                                const std::map<std::string, EndpointRecord>& eps,
+                                                const ClusterView* view) {
   auto m = std::make_unique<DesiredModel>();
-  const model::ClusterOptions opts{.name = config.cluster_name, .id = config.cluster_id};
-  m->loaded = model::loadClusterFromTexts(manifests.texts, opts);
-  m->loaded.diags.merge(manifests.diags);
-  if (!m->loaded.diags.ok()) return m;
+  const model::ClusterOptions opts{.name = config.cluster_name,
+                                   .id = config.cluster_id,
+                                   .identities = view ? view->identities : nullptr};
+  // The Pod objects endpoints bind to: known from the store's keys without a load (one load
+  // per reconcile instead of two), else from a first load of the manifests.
+  std::function<std::optional<std::string>(const EndpointRecord&)> pod_of;
+  if (manifests.pod_refs) {
+    pod_of = [&](const EndpointRecord& r) -> std::optional<std::string> {
+      const std::string ref =
+          (r.pod_namespace.empty() ? "default" : r.pod_namespace) + "/" + r.pod_name;
+      if (r.pod_name.empty() || !manifests.pod_refs->count(ref)) return std::nullopt;
+      return ref;
+    };
+  } else {
+    m->loaded = model::loadClusterFromTexts(manifests.texts, opts);
+    m->loaded.diags.merge(manifests.diags);
+    if (!m->loaded.diags.ok()) return m;
+    pod_of = [&](const EndpointRecord& r) -> std::optional<std::string> {
+      auto p = manifestPod(m->loaded.cluster, r);
+      if (!p) return std::nullopt;
+      return m->loaded.cluster.pods[*p].ref();
+    };
+  }
   // Endpoints without a Pod object (or whose Pod object another endpoint already holds)
   // become Pods of their own: load again with those documents appended.
   model::ManifestText extra{.name = kEndpointsSource};
-  std::set<size_t> taken;
+  std::set<std::string> taken;
   for (const auto& [key, r] : eps) {
-    auto p = manifestPod(m->loaded.cluster, r);
+    auto p = pod_of(r);
     if (p && taken.insert(*p).second) {
-      m->bindings[key] = {.pod_ref = m->loaded.cluster.pods[*p].ref(), .from_manifests = true};
+      m->bindings[key] = {.pod_ref = *p, .from_manifests = true};
       continue;
     }
     const std::string ns = r.pod_name.empty() || p
@@ -133,10 +154,11 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
     extra.text += synthesizedPod(r, ns, name);
     m->bindings[key] = {.pod_ref = ns + "/" + name, .from_manifests = false};
   }
-  if (!extra.text.empty()) {
+  if (!extra.text.empty() || manifests.pod_refs) {
     auto texts = manifests.texts;
-    texts.push_back(std::move(extra));
+    if (!extra.text.empty()) texts.push_back(std::move(extra));
     m->loaded = model::loadClusterFromTexts(texts, opts);
+    m->loaded.diags.merge(manifests.diags);
     if (!m->loaded.diags.ok()) return m;
   }
   model::Cluster& c = m->loaded.cluster;
@@ -166,6 +188,16 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
     m->node_ips[n.name] = n.ip;
     if (n.cidr) m->remote_routes[{.addr = *n.cidr, .len = n.cidr_len}] = n.ip;
   }
+  if (view != nullptr) {
+    for (const auto& [name, n] : view->nodes) {
+      if (name == config.node_name) continue;
+      m->node_ips[name] = n.ip;
+      if (n.pod_cidr) m->remote_routes[*n.pod_cidr] = n.via;
+    }
+    for (const auto& [ip, e] : view->endpoints) {
+      if (e.node != config.node_name) m->remote_endpoints[ip] = e;
+    }
+  }
   m->node_ips[config.node_name] = config.node_ip;
   addPodRoutes(config, c, *m);
   m->engine = std::make_unique<model::Engine>(c);
@@ -186,6 +218,17 @@ dataplane::NodeState desiredNodeState(const AgentConfig& config, const DesiredMo
     if (b == m.bindings.end()) continue;
     by_pod[b->second.pod_ref] = &r;
     r.model_pod = b->second.pod_ref;
+  }
+  // Other nodes' endpoints as their agents publish them: their number is cluster-wide, their
+  // node the tunnel endpoint; they replace what the manifests declare for that address.
+  for (const auto& [ip, e] : m.remote_endpoints) {
+    dataplane::IpcacheEntry entry{.identity = e.identity};
+    auto node = m.node_ips.find(e.node);
+    if (opts.overlay && node != m.node_ips.end()) {
+      entry.tunnel_endpoint = node->second;
+      entry.flags = MEMBRANE_IPCACHE_F_HAS_TUNNEL_EP;
+    }
+    st.ipcache[{.addr = ip, .len = 32}] = entry;
   }
   const model::Cluster& c = m.loaded.cluster;
   for (auto& ep : st.endpoints) {

@@ -10,6 +10,8 @@
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,9 @@ inline constexpr const char* kEndpointsSource = "(endpoints created through the 
 struct ManifestSet {
   std::vector<model::ManifestText> texts;
   model::Diagnostics diags;  // unreadable files, missing directory
+  // "namespace/name" of every Pod object, when known without loading (the store's keys):
+  // then buildDesiredModel loads once instead of twice.
+  std::optional<std::set<std::string>> pod_refs;
 };
 ManifestSet readManifests(const std::string& dir);
 
@@ -37,6 +42,24 @@ ManifestSet readManifests(const std::string& dir);
 // what it wrote and waits until every agent reports it: the generation counter alone cannot
 // say which content was applied when the watcher coalesces changes.
 std::string manifestDigest(const ManifestSet& set, const std::string& dir);
+
+// What the cluster store adds to the desired state (agent/store_source.h); empty for the
+// directory source. Store records win over the manifests and the `nodes` setting for the
+// same node or address: they are what the running agents publish.
+struct ClusterView {
+  std::shared_ptr<model::IdentityAllocator> identities;  // numbers label sets cluster-wide
+  struct Node {
+    uint32_t ip = 0;   // tunnel endpoint (host order)
+    uint32_t via = 0;  // the node's address: next hop to its pod CIDR
+    std::optional<dataplane::Ipv4Prefix> pod_cidr;
+  };
+  std::map<std::string, Node> nodes;  // other nodes, by name
+  struct Endpoint {
+    model::IdentityId identity = 0;
+    std::string node;
+  };
+  std::map<uint32_t, Endpoint> endpoints;  // other nodes' endpoints by address (host order)
+};
 
 // Where an endpoint's model pod comes from.
 struct PodBinding {
@@ -53,6 +76,7 @@ struct DesiredModel {
   std::map<std::string, uint32_t> declared_ips;
   // Other nodes' pod CIDRs -> their address (routes via the uplink).
   std::map<dataplane::Ipv4Prefix, uint32_t> remote_routes;
+  std::map<uint32_t, ClusterView::Endpoint> remote_endpoints;  // from the store
 };
 
 // The Pod of the manifests an endpoint binds to, when there is one.
@@ -62,7 +86,8 @@ std::optional<size_t> manifestPod(const model::Cluster& c, const EndpointRecord&
 // engine is null: the caller keeps its previous state.
 std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
                                                 const ManifestSet& manifests,
-                                                const std::map<std::string, EndpointRecord>& eps);
+                                                const std::map<std::string, EndpointRecord>& eps,
+                                                const ClusterView* view = nullptr);
 
 // The node's desired datapath state from the model (identities through `ids`), with the
 // endpoints' ifindex and MACs; fills identity/model_pod/effective_labels of `eps`.

@@ -45,7 +45,20 @@ void printStatus(const nlohmann::json& s) {
             << "ipam:          " << s["ipam"].value("allocated", 0) << " allocated, "
             << s["ipam"].value("free", 0) << " free\n"
             << "desired state: " << s["desiredState"].value("source", "") << " "
-            << s["desiredState"].value("path", "") << "\n";
+            << s["desiredState"].value("path", s["desiredState"].value("prefix", ""))
+            << ", applied " << s["desiredState"].value("applied", "") << "\n";
+  const nlohmann::json& st = s.contains("store") ? s["store"] : nlohmann::json();
+  if (!st.is_object()) return;
+  std::string eps;
+  for (const auto& e : st.value("endpoints", nlohmann::json::array())) {
+    eps += (eps.empty() ? "" : ",") + e.get<std::string>();
+  }
+  std::cout << "store:         " << (st.value("reachable", false) ? "reachable" : "UNREACHABLE")
+            << " (" << eps << "), revision " << st.value("revision", 0) << ", lease "
+            << st.value("lease", "") << "\n"
+            << "store nodes:   " << st.value("nodes", 0) << ", ipcache " << st.value("ipcache", 0)
+            << ", identities held " << st.value("identitiesHeld", 0) << "\n"
+            << "store error:   " << st.value("lastError", "") << "\n";
 }
 
 }  // namespace

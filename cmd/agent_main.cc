@@ -16,6 +16,7 @@
 
 #include "agent/agent.h"
 #include "agent/api.h"
+#include "agent/store_source.h"
 #include "agent/watch.h"
 
 namespace {
@@ -37,6 +38,8 @@ void usage(std::ostream& out) {
     left.resize(std::max<size_t>(left.size() + 1, 38), ' ');
     out << left << f.help << "\n";
   }
+  out << "  (the kvstore.* keys form a `kvstore:` section of the file; kvstore.endpoints may\n"
+         "   be a YAML list; the section is used with desiredState etcd only)\n";
   out << "  nodes (YAML only)                   other nodes: [{name, ip, podCIDR}], besides\n"
          "                                      the Node objects of the manifests\n\n"
          "Other options:\n"
@@ -112,21 +115,25 @@ bool parseCli(int argc, char** argv, Cli& cli) {
   return true;
 }
 
-// Reconciles until stopped: on a change of the watched directory, after an error with
-// exponential backoff (100 ms .. 10 s), and every 30 s (level-triggered resync).
-void runLoop(Agent& agent, DirWatcher& watcher, const std::atomic<bool>& stop) {
+// Reconciles until stopped: on a change of the desired state (the watched directory, or the
+// store's mirrors), after an error with exponential backoff (100 ms .. 10 s), every second
+// while the store has work to retry (publishing, reconnecting), and every 30 s.
+template <typename Waiter>
+void runLoop(Agent& agent, Waiter& watcher, const std::atomic<bool>& stop,
+             const std::function<bool()>& store_pending) {
   using namespace std::chrono;
   int backoff_ms = 0;
   auto last = steady_clock::now();
   while (!stop) {
-    const int wait_ms = backoff_ms > 0 ? backoff_ms : 30000;
+    const bool retry = store_pending && store_pending();
+    const int wait_ms = backoff_ms > 0 ? backoff_ms : (retry ? 1000 : 30000);
     const bool changed = watcher.wait(wait_ms);
     if (stop) break;
     const bool due = steady_clock::now() - last >= seconds(30);
-    if (!changed && backoff_ms == 0 && !due) continue;
+    if (!changed && backoff_ms == 0 && !due && !retry) continue;
     last = steady_clock::now();
     const bool first = !agent.ready();
-    auto s = first ? agent.start() : agent.reconcile(changed || backoff_ms > 0);
+    auto s = first ? agent.start() : agent.reconcile(changed || backoff_ms > 0 || retry);
     if (s) {
       if (changed || backoff_ms > 0 || first) log("reconciled");
       backoff_ms = 0;
@@ -138,17 +145,44 @@ void runLoop(Agent& agent, DirWatcher& watcher, const std::atomic<bool>& stop) {
   }
 }
 
+// The desired-state source's trigger: the directory watcher, or the store's mirrors.
+struct Source {
+  std::optional<DirWatcher> dir;
+  Trigger trigger;
+  std::unique_ptr<ClusterStore> store;
+  bool wait(int ms) { return dir ? dir->wait(ms) : trigger.wait(ms); }
+  void wake() { dir ? dir->wake() : trigger.wake(); }
+};
+
+bool openSource(const AgentConfig& config, Agent& agent, Source& src) {
+  if (config.source == DesiredSource::Directory) {
+    auto w = DirWatcher::open(config.manifests);
+    if (!w) {
+      log("cannot watch: " + w.error().message());
+      return false;
+    }
+    src.dir.emplace(std::move(*w));
+    return true;
+  }
+  auto store = ClusterStore::open(config, [&src] { src.trigger.wake(); });
+  if (!store) {
+    log("cannot use the store: " + store.error().message);
+    return false;
+  }
+  src.store = std::move(*store);
+  agent.attachStore(src.store.get());
+  return true;
+}
+
 int runAgent(const AgentConfig& config) {
   auto agent = Agent::open(config, std::make_unique<KernelNodeNet>());
   if (!agent) {
     log("cannot start: " + agent.error().message());
     return kExitFailed;
   }
-  auto watcher = DirWatcher::open(config.manifests);
-  if (!watcher) {
-    log("cannot watch: " + watcher.error().message());
-    return kExitFailed;
-  }
+  Source source;  // outlives the agent's use of its store (destroyed after the loop ends)
+  if (!openSource(config, **agent, source)) return kExitFailed;
+  Source* watcher = &source;
   auto api = ApiServer::start(**agent, config.socket);
   if (!api) {
     log("cannot serve: " + api.error().message());
@@ -175,9 +209,12 @@ int runAgent(const AgentConfig& config) {
     log("first reconcile failed, retrying: " + s.error().message());
     watcher->wake();
   }
-  runLoop(**agent, *watcher, stop);
+  std::function<bool()> pending;
+  if (source.store) pending = [&] { return source.store->pending(); };
+  runLoop(**agent, *watcher, stop, pending);
   signals.join();
   api->reset();
+  (*agent)->attachStore(nullptr);
   log("stopped; the datapath keeps running");
   return kExitOk;
 }
