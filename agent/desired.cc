@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "agent/desired.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -40,6 +41,25 @@ std::string synthesizedPod(const EndpointRecord& r, const std::string& ns,
     }
   }
   return y + "}}}\n";
+}
+
+// Another node's endpoint whose Pod object is not in the store (created through the CNI
+// with the request's labels): a Pod of this model too, named after its address, so that
+// policies select its label set here as they do on its node.
+std::string remotePod(uint32_t ip, const ClusterView::Endpoint& e) {
+  const std::string ns = e.pod.substr(0, e.pod.find('/'));
+  std::string dashed = "remote-" + model::formatIpv4(ip);
+  std::replace(dashed.begin(), dashed.end(), '.', '-');
+  const std::string name = dashed;
+  std::string y = "---\n{apiVersion: v1, kind: Pod, metadata: {namespace: " + quoted(ns) +
+                  ", name: " + quoted(name) + ", labels: {";
+  const char* sep = "";
+  for (const auto& [k, v] : e.labels) {
+    y += sep + quoted(k) + ": " + quoted(v);
+    sep = ", ";
+  }
+  return y + "}}, spec: {nodeName: " + quoted(e.node) +
+         "}, status: {podIP: " + quoted(model::formatIpv4(ip)) + "}}\n";
 }
 
 }  // namespace
@@ -129,6 +149,19 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
     extra.text += synthesizedPod(r, ns, name);
     m->bindings[key] = {.pod_ref = ns + "/" + name, .from_manifests = false};
   }
+  // Other nodes' endpoints: their Pod object gets their address and node; one without a
+  // Pod object becomes a Pod of its own.
+  std::map<std::string, std::pair<uint32_t, std::string>> remote;  // pod ref -> ip, node
+  if (view != nullptr && manifests.pod_refs) {
+    for (const auto& [ip, e] : view->endpoints) {
+      if (e.node == config.node_name || e.pod.empty()) continue;
+      if (manifests.pod_refs->count(e.pod)) {
+        remote[e.pod] = {ip, e.node};
+      } else if (e.pod.find('/') != std::string::npos) {
+        extra.text += remotePod(ip, e);
+      }
+    }
+  }
   if (!extra.text.empty() || manifests.pod_refs) {
     auto texts = manifests.texts;
     if (!extra.text.empty()) texts.push_back(std::move(extra));
@@ -144,7 +177,11 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
   for (auto& p : c.pods) {
     if (p.ip) m->declared_ips[p.ref()] = *p.ip;
     auto it = by_pod.find(p.ref());
-    if (it != by_pod.end()) {
+    auto r = remote.find(p.ref());
+    if (it == by_pod.end() && r != remote.end()) {
+      p.ip = r->second.first;
+      p.node_name = r->second.second;
+    } else if (it != by_pod.end()) {
       p.ip = it->second->ip;
       p.node_name = config.node_name;
     } else if (p.node_name == config.node_name || p.node_name.empty()) {

@@ -37,7 +37,7 @@ EP=http://192.168.99.2:2379
 cleanup() {
   for p in $A1 $A2 $ETCD "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
   wait 2>/dev/null
-  for ns in n n2 p1 p2 p3; do ip netns del "${P}$ns" 2>/dev/null; done
+  for ns in n n2 p1 p2 p3 p4; do ip netns del "${P}$ns" 2>/dev/null; done
   for m in "$T/bpf" "$T/bpf2"; do mountpoint -q "$m" && umount "$m"; done
   rm -rf "$T"
 }
@@ -123,7 +123,7 @@ apply() {
 }
 
 setup() {
-  for ns in n n2 p1 p2 p3; do ip netns add "${P}$ns" || fail "netns add"; done
+  for ns in n n2 p1 p2 p3 p4; do ip netns add "${P}$ns" || fail "netns add"; done
   ip -n $N1 link add uplink type veth peer name uplink netns $N2
   for spec in "$N1 192.168.99.2 192.168.99.3" "$N2 192.168.99.3 192.168.99.2"; do
     set -- $spec
@@ -186,6 +186,14 @@ until_ok 10 probe p2 "$WEB" || fail "client (node-1) -> web (node-2) should be a
 denied p3 "$WEB" || fail "stray (node-1) -> web (node-2) should be denied"
 [ "$(field 1 "d['store']['nodes']")" = 2 ] || fail "node-1 should see 2 nodes in the store"
 ok "nodes, addresses and identities from the store: client -> web allowed, stray -> web denied"
+# A pod with no Pod object (CNI request labels only) on node-1: node-2 learns its labels from
+# the ipcache record, so the policy's {app: client} selects it there too.
+code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$T/agent1.sock" -X PUT \
+  "http://x/v1/endpoints/ctr4" \
+  -d "{\"ifname\":\"eth0\",\"netns\":\"/run/netns/${P}p4\",\"labels\":{\"app\":\"client\",\"via\":\"cni\"}}")
+[ "$code" = 201 ] || fail "PUT ctr4: $code $(cat "$T/body")"
+until_ok 10 probe p4 "$WEB" || fail "a CNI-only app=client pod (node-1) -> web (node-2) should be allowed"
+ok "a CNI-only pod on node-1 is selected by labels on node-2"
 write_policy "{app: stray}"
 apply "$T/policy.yaml"
 until_ok 5 probe p3 "$WEB" || fail "stray -> web should be allowed after the policy change"
