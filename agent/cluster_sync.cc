@@ -102,7 +102,9 @@ kv::Status ClusterStore::refresh() {
   for (auto* m : {objects_.get(), nodes_.get(), ipcache_.get()}) step(m->sync());
   // Not before the first reconcile: until then this node's endpoints are unknown, and a
   // restarted agent would withdraw (then publish again) entries the others use.
-  if (first && session_ && dirty_ && reconciled_) step(publish());
+  // Nor while the watches are down: a write would only wait for its deadline (under the
+  // agent's lock); the watches' return wakes the agent.
+  if (first && session_ && dirty_ && reconciled_ && objects_->connected()) step(publish());
   if (first) noteOk();
   if (first && session_ && std::chrono::steady_clock::now() - last_gc_ > std::chrono::minutes(1)) {
     last_gc_ = std::chrono::steady_clock::now();
@@ -197,7 +199,7 @@ void ClusterStore::afterReconcile(const std::map<uint32_t, std::string>& local,
   if (want != want_ || !reconciled_) dirty_ = true;
   want_ = std::move(want);
   reconciled_ = true;
-  if (dirty_ && session_ && session_->alive()) {
+  if (dirty_ && session_ && session_->alive() && objects_->connected()) {
     if (auto s = publish(); !s) note(s.error());
   }
 }

@@ -62,6 +62,51 @@ std::string remotePod(uint32_t ip, const ClusterView::Endpoint& e) {
          "}, status: {podIP: " + quoted(model::formatIpv4(ip)) + "}}\n";
 }
 
+// Other nodes' endpoints (pod ref -> address, node) whose Pod object is in the store: the
+// model gives them their published address and node. One without a Pod object becomes a
+// Pod of its own (appended to `extra`).
+using RemotePods = std::map<std::string, std::pair<uint32_t, std::string>>;
+RemotePods remotePods(const AgentConfig& config, const ManifestSet& manifests,
+                      const ClusterView* view, std::string& extra) {
+  RemotePods out;
+  if (view == nullptr || !manifests.pod_refs) return out;
+  for (const auto& [ip, e] : view->endpoints) {
+    if (e.node == config.node_name || e.pod.empty()) continue;
+    if (manifests.pod_refs->count(e.pod)) {
+      out[e.pod] = {ip, e.node};
+    } else if (e.pod.find('/') != std::string::npos) {
+      extra += remotePod(ip, e);
+    }
+  }
+  return out;
+}
+
+// Every known node's address and the routes to other nodes' pod CIDRs: Node objects, then
+// the `nodes` setting, then the store (later wins), this node's own settings last.
+void addNodes(const AgentConfig& config, const ClusterView* view, DesiredModel& m) {
+  for (const auto& n : m.loaded.cluster.nodes) {
+    if (n.internal_ip) m.node_ips[n.name] = *n.internal_ip;
+    if (n.name != config.node_name && n.internal_ip && n.pod_cidr && !n.pod_cidr->ipv6) {
+      m.remote_routes[{.addr = n.pod_cidr->addr, .len = n.pod_cidr->len}] = *n.internal_ip;
+    }
+  }
+  for (const auto& n : config.nodes) {
+    m.node_ips[n.name] = n.ip;
+    if (n.cidr) m.remote_routes[{.addr = *n.cidr, .len = n.cidr_len}] = n.ip;
+  }
+  if (view != nullptr) {
+    for (const auto& [name, n] : view->nodes) {
+      if (name == config.node_name) continue;
+      m.node_ips[name] = n.ip;
+      if (n.pod_cidr) m.remote_routes[*n.pod_cidr] = n.via;
+    }
+    for (const auto& [ip, e] : view->endpoints) {
+      if (e.node != config.node_name) m.remote_endpoints[ip] = e;
+    }
+  }
+  m.node_ips[config.node_name] = config.node_ip;
+}
+
 }  // namespace
 
 ManifestSet readManifests(const std::string& dir) {
@@ -149,19 +194,7 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
     extra.text += synthesizedPod(r, ns, name);
     m->bindings[key] = {.pod_ref = ns + "/" + name, .from_manifests = false};
   }
-  // Other nodes' endpoints: their Pod object gets their address and node; one without a
-  // Pod object becomes a Pod of its own.
-  std::map<std::string, std::pair<uint32_t, std::string>> remote;  // pod ref -> ip, node
-  if (view != nullptr && manifests.pod_refs) {
-    for (const auto& [ip, e] : view->endpoints) {
-      if (e.node == config.node_name || e.pod.empty()) continue;
-      if (manifests.pod_refs->count(e.pod)) {
-        remote[e.pod] = {ip, e.node};
-      } else if (e.pod.find('/') != std::string::npos) {
-        extra.text += remotePod(ip, e);
-      }
-    }
-  }
+  const RemotePods remote = remotePods(config, manifests, view, extra.text);
   if (!extra.text.empty() || manifests.pod_refs) {
     auto texts = manifests.texts;
     if (!extra.text.empty()) texts.push_back(std::move(extra));
@@ -189,28 +222,7 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
       p.node_name = kNoNode;
     }
   }
-  m->node_ips[config.node_name] = config.node_ip;
-  for (const auto& n : c.nodes) {
-    if (n.internal_ip) m->node_ips[n.name] = *n.internal_ip;
-    if (n.name != config.node_name && n.internal_ip && n.pod_cidr && !n.pod_cidr->ipv6) {
-      m->remote_routes[{.addr = n.pod_cidr->addr, .len = n.pod_cidr->len}] = *n.internal_ip;
-    }
-  }
-  for (const auto& n : config.nodes) {
-    m->node_ips[n.name] = n.ip;
-    if (n.cidr) m->remote_routes[{.addr = *n.cidr, .len = n.cidr_len}] = n.ip;
-  }
-  if (view != nullptr) {
-    for (const auto& [name, n] : view->nodes) {
-      if (name == config.node_name) continue;
-      m->node_ips[name] = n.ip;
-      if (n.pod_cidr) m->remote_routes[*n.pod_cidr] = n.via;
-    }
-    for (const auto& [ip, e] : view->endpoints) {
-      if (e.node != config.node_name) m->remote_endpoints[ip] = e;
-    }
-  }
-  m->node_ips[config.node_name] = config.node_ip;
+  addNodes(config, view, *m);
   m->engine = std::make_unique<model::Engine>(c);
   return m;
 }
