@@ -102,7 +102,9 @@ kv::Status ClusterStore::refresh() {
   for (auto* m : {objects_.get(), nodes_.get(), ipcache_.get()}) step(m->sync());
   // Not before the first reconcile: until then this node's endpoints are unknown, and a
   // restarted agent would withdraw (then publish again) entries the others use.
-  if (first && session_ && dirty_ && reconciled_) step(publish());
+  // Nor while the watches are down: a write would only wait for its deadline (under the
+  // agent's lock); the watches' return wakes the agent.
+  if (first && session_ && dirty_ && reconciled_ && objects_->connected()) step(publish());
   if (first) noteOk();
   if (first && session_ && std::chrono::steady_clock::now() - last_gc_ > std::chrono::minutes(1)) {
     last_gc_ = std::chrono::steady_clock::now();
@@ -149,7 +151,18 @@ ClusterView ClusterStore::view() const {
   for (const auto& [key, value] : ipcache_->items()) {
     auto e = kv::decodeEndpoint(value);
     auto ip = e ? model::parseIpv4(e->ip) : std::nullopt;
-    if (ip) v.endpoints[*ip] = {.identity = e->identity, .node = e->node};
+    if (!ip) continue;
+    ClusterView::Endpoint ep{.identity = e->identity, .node = e->node};
+    // The pod's name and labels (agents of this version add them; older records lack them).
+    auto j = nlohmann::json::parse(value, nullptr, false);
+    if (j.is_object() && j.value("pod", nlohmann::json()).is_string() &&
+        j.value("labels", nlohmann::json()).is_object()) {
+      ep.pod = j["pod"].get<std::string>();
+      for (const auto& [k, lv] : j["labels"].items()) {
+        if (lv.is_string()) ep.labels[k] = lv.get<std::string>();
+      }
+    }
+    v.endpoints[*ip] = std::move(ep);
   }
   return v;
 }
@@ -162,9 +175,14 @@ void forgetLabelNumbers(dataplane::IdentityStabilizer& ids) {
 
 void ClusterStore::applied(const DesiredModel& m,
                            const std::map<std::string, EndpointRecord>& endpoints) {
-  std::map<uint32_t, model::IdentityId> local;
+  std::map<uint32_t, std::string> local;
   for (const auto& [key, r] : endpoints) {
-    if (r.identity != 0) local[r.ip] = r.identity;
+    if (r.identity == 0) continue;
+    nlohmann::json j = nlohmann::json::parse(kv::encodeEndpoint(
+        {.ip = model::formatIpv4(r.ip), .identity = r.identity, .node = config_.node_name}));
+    j["pod"] = r.model_pod;
+    j["labels"] = r.effective_labels;
+    local[r.ip] = j.dump();
   }
   std::set<std::string> used;
   for (const auto& [num, id] : m.loaded.cluster.identities) {
@@ -173,19 +191,15 @@ void ClusterStore::applied(const DesiredModel& m,
   afterReconcile(local, used);
 }
 
-void ClusterStore::afterReconcile(const std::map<uint32_t, model::IdentityId>& local,
+void ClusterStore::afterReconcile(const std::map<uint32_t, std::string>& local,
                                   const std::set<std::string>& labels_used) {
   ids_->keepOnly(labels_used);
   std::map<std::string, std::string> want;
-  for (const auto& [ip, id] : local) {
-    const kv::EndpointRecord r{
-        .ip = model::formatIpv4(ip), .identity = id, .node = config_.node_name};
-    want[r.ip] = kv::encodeEndpoint(r);
-  }
+  for (const auto& [ip, value] : local) want[model::formatIpv4(ip)] = value;
   if (want != want_ || !reconciled_) dirty_ = true;
   want_ = std::move(want);
   reconciled_ = true;
-  if (dirty_ && session_ && session_->alive()) {
+  if (dirty_ && session_ && session_->alive() && objects_->connected()) {
     if (auto s = publish(); !s) note(s.error());
   }
 }
@@ -203,8 +217,9 @@ kv::Status ClusterStore::publish() {
   }
   for (const auto& [ip, value] : want_) {
     if (published_.count(ip) && published_[ip] == value) continue;
-    auto e = kv::decodeEndpoint(value);
-    auto r = reg.publishEndpoint(*e);
+    // kv::encodeEndpoint's fields plus the pod's name and labels (Registry writes only the
+    // former): same key, same lease.
+    auto r = session_->client().put(layout_.ipcache(ip), value, session_->lease());
     if (!r) return r.error();
     published_[ip] = value;
   }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "agent/desired.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -40,6 +41,70 @@ std::string synthesizedPod(const EndpointRecord& r, const std::string& ns,
     }
   }
   return y + "}}}\n";
+}
+
+// Another node's endpoint whose Pod object is not in the store (created through the CNI
+// with the request's labels): a Pod of this model too, named after its address, so that
+// policies select its label set here as they do on its node.
+std::string remotePod(uint32_t ip, const ClusterView::Endpoint& e) {
+  const std::string ns = e.pod.substr(0, e.pod.find('/'));
+  std::string dashed = "remote-" + model::formatIpv4(ip);
+  std::replace(dashed.begin(), dashed.end(), '.', '-');
+  const std::string name = dashed;
+  std::string y = "---\n{apiVersion: v1, kind: Pod, metadata: {namespace: " + quoted(ns) +
+                  ", name: " + quoted(name) + ", labels: {";
+  const char* sep = "";
+  for (const auto& [k, v] : e.labels) {
+    y += sep + quoted(k) + ": " + quoted(v);
+    sep = ", ";
+  }
+  return y + "}}, spec: {nodeName: " + quoted(e.node) +
+         "}, status: {podIP: " + quoted(model::formatIpv4(ip)) + "}}\n";
+}
+
+// Other nodes' endpoints (pod ref -> address, node) whose Pod object is in the store: the
+// model gives them their published address and node. One without a Pod object becomes a
+// Pod of its own (appended to `extra`).
+using RemotePods = std::map<std::string, std::pair<uint32_t, std::string>>;
+RemotePods remotePods(const AgentConfig& config, const ManifestSet& manifests,
+                      const ClusterView* view, std::string& extra) {
+  RemotePods out;
+  if (view == nullptr || !manifests.pod_refs) return out;
+  for (const auto& [ip, e] : view->endpoints) {
+    if (e.node == config.node_name || e.pod.empty()) continue;
+    if (manifests.pod_refs->count(e.pod)) {
+      out[e.pod] = {ip, e.node};
+    } else if (e.pod.find('/') != std::string::npos) {
+      extra += remotePod(ip, e);
+    }
+  }
+  return out;
+}
+
+// Every known node's address and the routes to other nodes' pod CIDRs: Node objects, then
+// the `nodes` setting, then the store (later wins), this node's own settings last.
+void addNodes(const AgentConfig& config, const ClusterView* view, DesiredModel& m) {
+  for (const auto& n : m.loaded.cluster.nodes) {
+    if (n.internal_ip) m.node_ips[n.name] = *n.internal_ip;
+    if (n.name != config.node_name && n.internal_ip && n.pod_cidr && !n.pod_cidr->ipv6) {
+      m.remote_routes[{.addr = n.pod_cidr->addr, .len = n.pod_cidr->len}] = *n.internal_ip;
+    }
+  }
+  for (const auto& n : config.nodes) {
+    m.node_ips[n.name] = n.ip;
+    if (n.cidr) m.remote_routes[{.addr = *n.cidr, .len = n.cidr_len}] = n.ip;
+  }
+  if (view != nullptr) {
+    for (const auto& [name, n] : view->nodes) {
+      if (name == config.node_name) continue;
+      m.node_ips[name] = n.ip;
+      if (n.pod_cidr) m.remote_routes[*n.pod_cidr] = n.via;
+    }
+    for (const auto& [ip, e] : view->endpoints) {
+      if (e.node != config.node_name) m.remote_endpoints[ip] = e;
+    }
+  }
+  m.node_ips[config.node_name] = config.node_ip;
 }
 
 }  // namespace
@@ -154,6 +219,7 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
     extra.text += synthesizedPod(r, ns, name);
     m->bindings[key] = {.pod_ref = ns + "/" + name, .from_manifests = false};
   }
+  const RemotePods remote = remotePods(config, manifests, view, extra.text);
   if (!extra.text.empty() || manifests.pod_refs) {
     auto texts = manifests.texts;
     if (!extra.text.empty()) texts.push_back(std::move(extra));
@@ -169,7 +235,11 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
   for (auto& p : c.pods) {
     if (p.ip) m->declared_ips[p.ref()] = *p.ip;
     auto it = by_pod.find(p.ref());
-    if (it != by_pod.end()) {
+    auto r = remote.find(p.ref());
+    if (it == by_pod.end() && r != remote.end()) {
+      p.ip = r->second.first;
+      p.node_name = r->second.second;
+    } else if (it != by_pod.end()) {
       p.ip = it->second->ip;
       p.node_name = config.node_name;
     } else if (p.node_name == config.node_name || p.node_name.empty()) {
@@ -177,28 +247,7 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
       p.node_name = kNoNode;
     }
   }
-  m->node_ips[config.node_name] = config.node_ip;
-  for (const auto& n : c.nodes) {
-    if (n.internal_ip) m->node_ips[n.name] = *n.internal_ip;
-    if (n.name != config.node_name && n.internal_ip && n.pod_cidr && !n.pod_cidr->ipv6) {
-      m->remote_routes[{.addr = n.pod_cidr->addr, .len = n.pod_cidr->len}] = *n.internal_ip;
-    }
-  }
-  for (const auto& n : config.nodes) {
-    m->node_ips[n.name] = n.ip;
-    if (n.cidr) m->remote_routes[{.addr = *n.cidr, .len = n.cidr_len}] = n.ip;
-  }
-  if (view != nullptr) {
-    for (const auto& [name, n] : view->nodes) {
-      if (name == config.node_name) continue;
-      m->node_ips[name] = n.ip;
-      if (n.pod_cidr) m->remote_routes[*n.pod_cidr] = n.via;
-    }
-    for (const auto& [ip, e] : view->endpoints) {
-      if (e.node != config.node_name) m->remote_endpoints[ip] = e;
-    }
-  }
-  m->node_ips[config.node_name] = config.node_ip;
+  addNodes(config, view, *m);
   addPodRoutes(config, c, *m);
   m->engine = std::make_unique<model::Engine>(c);
   return m;

@@ -57,6 +57,8 @@ struct ClusterView {
   struct Endpoint {
     model::IdentityId identity = 0;
     std::string node;
+    std::string pod;  // "namespace/name" of its model pod on its node; empty: unknown
+    std::map<std::string, std::string> labels;  // that pod's labels
   };
   std::map<uint32_t, Endpoint> endpoints;  // other nodes' endpoints by address (host order)
 };

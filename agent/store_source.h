@@ -130,10 +130,10 @@ class ClusterStore {
   // After a reconcile that applied `m`: publishes the endpoints' addresses and identities,
   // releases the label sets the model no longer uses.
   void applied(const DesiredModel& m, const std::map<std::string, EndpointRecord>& endpoints);
-  // After a reconcile that applied: this node's endpoints (IP -> identity) to publish and
+  // After a reconcile that applied: this node's endpoints (IP -> ipcache value) to publish and
   // the label sets the model uses (the others are released). Failures are retried by the
   // next call (pending() says one is due).
-  void afterReconcile(const std::map<uint32_t, model::IdentityId>& local,
+  void afterReconcile(const std::map<uint32_t, std::string>& local,
                       const std::set<std::string>& labels_used);
   bool pending() const;
   nlohmann::json status() const;

@@ -4,7 +4,8 @@
 # two node namespaces joined by a veth pair (their uplinks), etcd inside node-1's namespace
 # on its uplink address (so both nodes reach it and nothing reaches the host), pods as
 # namespaces wired through the agents' API, traffic by traffic.py.
-# Usage: store_test.sh AGENT_BINARY MEMBRANE_CLI
+# Usage: store_test.sh AGENT_BINARY MEMBRANE_CLI [twonode | threemember]
+# twonode (default):
 #   1. objects go in with `membrane apply` only (no Node objects, no pod addresses): nodes,
 #      pod addresses and identities come from what the agents publish; client (node-1) ->
 #      web (node-2) allowed, stray -> web denied; a policy change applied through etcd is
@@ -14,11 +15,15 @@
 #   3. node-2's agent killed -9 and restarted within the TTL: the same lease, nothing
 #      changes on node-1 (policyRevision, identities), traffic flows throughout.
 #   4. node-2's agent killed -9 for good: node-2 and its endpoint leave node-1 after the TTL.
+# threemember: a 3-member etcd; the member the agents use first is killed: traffic and
+#   identities unchanged, no reconcile fails, a policy change written through the remaining
+#   members is in force on both nodes.
 # Waits poll conditions, never fixed sleeps. Cleans up by PID and by this run's unique names,
 # also on failure. Exit 77 = skipped (not root, or no etcd).
 set -u
 AGENT=$(readlink -f "$1")
 CLI=$(readlink -f "$2")
+MODE=${3:-twonode}
 HERE=$(cd "$(dirname "$0")" && pwd)
 TRAFFIC="python3 $HERE/traffic.py"
 . "$HERE/../support/privileged.sh"
@@ -31,13 +36,14 @@ N1=${P}n
 N2=${P}n2
 A1="" A2="" ETCD=""
 PIDS=()
+ETCDS=()
 TTL=5
 EP=http://192.168.99.2:2379
 
 cleanup() {
-  for p in $A1 $A2 $ETCD "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for p in $A1 $A2 $ETCD "${PIDS[@]}" "${ETCDS[@]}"; do kill -9 "$p" 2>/dev/null; done
   wait 2>/dev/null
-  for ns in n n2 p1 p2 p3; do ip netns del "${P}$ns" 2>/dev/null; done
+  for ns in n n2 p1 p2 p3 p4; do ip netns del "${P}$ns" 2>/dev/null; done
   for m in "$T/bpf" "$T/bpf2"; do mountpoint -q "$m" && umount "$m"; done
   rm -rf "$T"
 }
@@ -123,7 +129,7 @@ apply() {
 }
 
 setup() {
-  for ns in n n2 p1 p2 p3; do ip netns add "${P}$ns" || fail "netns add"; done
+  for ns in n n2 p1 p2 p3 p4; do ip netns add "${P}$ns" || fail "netns add"; done
   ip -n $N1 link add uplink type veth peer name uplink netns $N2
   for spec in "$N1 192.168.99.2 192.168.99.3" "$N2 192.168.99.3 192.168.99.2"; do
     set -- $spec
@@ -167,6 +173,56 @@ wire_pods() {
   [ -n "$WEB" ] || fail "web has no address"
 }
 
+# Three members in node-1's namespace: clients on :2379, :12379, :22379 of its uplink address.
+start_etcd3() {
+  local cluster=m0=http://127.0.0.1:2380,m1=http://127.0.0.1:2381,m2=http://127.0.0.1:2382 i
+  EP=http://192.168.99.2:2379,http://192.168.99.2:12379,http://192.168.99.2:22379
+  for i in 0 1 2; do
+    local c=http://192.168.99.2:$((2379 + i * 10000))
+    nsenter --net=/run/netns/$N1 etcd --name m$i --data-dir "$T/etcd$i" --listen-client-urls $c \
+      --advertise-client-urls $c --listen-peer-urls http://127.0.0.1:$((2380 + i)) \
+      --initial-advertise-peer-urls http://127.0.0.1:$((2380 + i)) --initial-cluster $cluster \
+      --initial-cluster-state new >>"$T/etcd.log" 2>&1 &
+    ETCDS+=($!)
+  done
+  until_ok 30 in_n1 etcdctl --endpoints $EP endpoint health || fail "etcd cluster not healthy"
+}
+
+if [ "$MODE" = threemember ]; then
+  setup
+  start_etcd3
+  write_policy ""
+  cat "$T/pods.yaml" >"$T/all.yaml"
+  echo --- >>"$T/all.yaml"
+  cat "$T/policy.yaml" >>"$T/all.yaml"
+  out=$(kv apply -f "$T/all.yaml") || fail "apply: $out"
+  start_agent 1
+  start_agent 2
+  wire_pods
+  ip netns exec ${P}p1 $TRAFFIC serve 8080 >"$T/server.log" 2>&1 &
+  PIDS+=($!)
+  until_ok 10 grep -q listening "$T/server.log" || fail "server did not start"
+  until_ok 10 probe p2 "$WEB" || fail "client -> web should be allowed"
+  denied p3 "$WEB" || fail "stray -> web should be denied"
+  IDS1=$(identities 1) IDS2=$(identities 2)
+  kill -9 "${ETCDS[0]}"  # the first listed member: the one both agents talk to
+  wait "${ETCDS[0]}" 2>/dev/null
+  probe p2 "$WEB" && denied p3 "$WEB" || fail "verdicts changed when a member was lost"
+  write_policy "{app: stray}"
+  apply "$T/policy.yaml"
+  until_ok 5 probe p3 "$WEB" || fail "a change written through the other members should apply"
+  [ "$(identities 1)" = "$IDS1" ] && [ "$(identities 2)" = "$IDS2" ] ||
+    fail "identities changed when a member was lost"
+  until_ok 10 sh -c "curl -s --unix-socket $T/agent1.sock http://x/status | grep -q '\"reachable\":true'" ||
+    fail "node-1 should report the store reachable: $(status 1)"
+  until_ok 10 sh -c "curl -s --unix-socket $T/agent2.sock http://x/status | grep -q '\"reachable\":true'" ||
+    fail "node-2 should report the store reachable: $(status 2)"
+  ! grep -q "reconcile failed" "$T/agent1.log" "$T/agent2.log" || fail "a reconcile failed"
+  ok "3-member etcd, first member killed: verdicts and identities unchanged, changes flow, reachable"
+  echo PASS
+  exit 0
+fi
+
 setup
 start_etcd
 write_policy ""
@@ -186,6 +242,14 @@ until_ok 10 probe p2 "$WEB" || fail "client (node-1) -> web (node-2) should be a
 denied p3 "$WEB" || fail "stray (node-1) -> web (node-2) should be denied"
 [ "$(field 1 "d['store']['nodes']")" = 2 ] || fail "node-1 should see 2 nodes in the store"
 ok "nodes, addresses and identities from the store: client -> web allowed, stray -> web denied"
+# A pod with no Pod object (CNI request labels only) on node-1: node-2 learns its labels from
+# the ipcache record, so the policy's {app: client} selects it there too.
+code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$T/agent1.sock" -X PUT \
+  "http://x/v1/endpoints/ctr4" \
+  -d "{\"ifname\":\"eth0\",\"netns\":\"/run/netns/${P}p4\",\"labels\":{\"app\":\"client\",\"via\":\"cni\"}}")
+[ "$code" = 201 ] || fail "PUT ctr4: $code $(cat "$T/body")"
+until_ok 10 probe p4 "$WEB" || fail "a CNI-only app=client pod (node-1) -> web (node-2) should be allowed"
+ok "a CNI-only pod on node-1 is selected by labels on node-2"
 write_policy "{app: stray}"
 apply "$T/policy.yaml"
 until_ok 5 probe p3 "$WEB" || fail "stray -> web should be allowed after the policy change"
