@@ -37,6 +37,7 @@ Status DatapathConfig::validate() const {
   if (events_bytes < 4096 || (events_bytes & (events_bytes - 1)) != 0) {
     return bad("events_bytes: expected a power of two >= 4096");
   }
+  if (profile_stop > 7) return bad("profile_stop: expected 0 to 7");
   if (max_endpoints > 65536) return bad("max_endpoints: endpoint ids are 16 bits");
   if (!bpffs_root.empty() && bpffs_root.front() != '/') return bad("bpffs_root: absolute path");
   return {};
@@ -232,6 +233,7 @@ void setKnobs(membrane_lxc* s, const DatapathConfig& config) {
   s->rodata->cfg_ct_timeout_tcp_close_s = config.ct_timeout_tcp_close_s;
   s->rodata->cfg_ct_timeout_any_s = config.ct_timeout_any_s;
   s->rodata->cfg_tunnel_ifindex = config.tunnel_ifindex;
+  s->rodata->cfg_profile_stop = config.profile_stop;
   std::copy(config.tunnel_mac.begin(), config.tunnel_mac.end(), s->rodata->cfg_tunnel_mac);
 }
 

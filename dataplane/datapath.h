@@ -36,6 +36,9 @@ struct DatapathConfig {
   // Overlay: the node's VXLAN device (external mode) in the node's namespace; 0 = native
   // routing. tunnel_mac is the MAC of every node's VXLAN device (inner destination MAC).
   uint32_t tunnel_ifindex = 0;
+  // Benchmarks only: stop after stage N (MEMBRANE_STAGE_*, bpf/lib/common.h) and pass the
+  // packet; 0 = the whole pipeline. Never set it on a node: it forwards without policy.
+  uint8_t profile_stop = 0;
   std::array<uint8_t, 6> tunnel_mac{};
   // Map sizes (entries; events in bytes, a power of two multiple of the page size).
   uint32_t policy_map_size = MEMBRANE_POLICY_MAP_SIZE;

@@ -44,11 +44,29 @@ const volatile __u32 cfg_ct_timeout_tcp_syn_s = 60;
 const volatile __u32 cfg_ct_timeout_tcp_s = 21600;
 const volatile __u32 cfg_ct_timeout_tcp_close_s = 10;
 const volatile __u32 cfg_ct_timeout_any_s = 60;
+/* Benchmarks only: return TC_ACT_OK right after stage N (MEMBRANE_STAGE_*) so test_run
+ * deltas between consecutive N give a per-stage cost. 0 (production) is constant-folded by
+ * the verifier and the checks vanish from the loaded program.
+ */
+const volatile __u8 cfg_profile_stop = 0;
 /* Overlay: the node's VXLAN device (external mode), 0 = native routing; the MAC every
  * node's VXLAN device carries (inner destination MAC of encapsulated frames).
  */
 const volatile __u32 cfg_tunnel_ifindex = 0;
 const volatile __u8 cfg_tunnel_mac[6] = {};
+
+#define MEMBRANE_STAGE_PARSE	 1 /* parse */
+#define MEMBRANE_STAGE_ENDPOINT	 2 /* endpoint lookup, anti-spoof */
+#define MEMBRANE_STAGE_IPCACHE	 3 /* peer identity (ipcache LPM) */
+#define MEMBRANE_STAGE_CT_LOOKUP 4 /* conntrack lookup */
+#define MEMBRANE_STAGE_POLICY	 5 /* policy decision */
+#define MEMBRANE_STAGE_CT_WRITE	 6 /* conntrack create / update */
+#define MEMBRANE_STAGE_METRICS	 7 /* per-CPU counters */
+#define MEMBRANE_PROFILE_STOP(stage)                                                               \
+	do {                                                                                       \
+		if (cfg_profile_stop == (stage))                                                   \
+			return TC_ACT_OK;                                                          \
+	} while (0)
 
 /* Time seam: every timestamp comes from here. */
 static __always_inline __u64 membrane_now_ns(void)

@@ -25,6 +25,7 @@ static __always_inline int lxc_finish(struct membrane_flow_event *ev, __u8 drop_
 	else if (!ev->verdict)
 		ev->verdict = MEMBRANE_VERDICT_FORWARDED;
 	metrics_account(&membrane_metrics, ev->direction, drop_reason, ev->pkt_len);
+	MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_METRICS);
 	if (events_wanted(drop_reason, ev->ct_status)) {
 		ev->type = MEMBRANE_EVENT_FLOW;
 		ev->timestamp_ns = membrane_now_ns();
@@ -113,6 +114,7 @@ static __always_inline int lxc_policy4(struct __sk_buff *ctx, struct membrane_fl
 	ret = lxc_policy_lookup4(endpoint_id, peer, egress, p, &pr);
 	if (ret)
 		return lxc_drop(ev, ret);
+	MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_POLICY);
 	lxc_record_policy(ev, &pr, p->tuple.nexthdr, p->policy_port);
 	if (pr.drop_reason)
 		return lxc_drop(ev, pr.drop_reason);
@@ -131,6 +133,7 @@ static __always_inline int lxc_policy4(struct __sk_buff *ctx, struct membrane_fl
 	} else if (ct->entry) {
 		ct_update(ct->entry, p, ct->status);
 	}
+	MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_CT_WRITE);
 	if (pr.proxy_port) {
 		ev->verdict = MEMBRANE_VERDICT_REDIRECTED;
 		return lxc_finish(ev, 0, proxy_redirect4(ctx, pr.proxy_port));
@@ -157,6 +160,7 @@ static __always_inline int lxc_handle_ipv4(struct __sk_buff *ctx, struct membran
 	ev->icmp_code = p.icmp_code;
 	if (ret)
 		return lxc_drop(ev, ret);
+	MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_PARSE);
 
 	/* The endpoint this program serves: the source when leaving, the destination when
 	 * entering. Leaving with someone else's address is spoofing.
@@ -166,6 +170,7 @@ static __always_inline int lxc_handle_ipv4(struct __sk_buff *ctx, struct membran
 		return lxc_drop(ev,
 				egress ? MEMBRANE_DROP_INVALID_SIP : MEMBRANE_DROP_UNKNOWN_TARGET);
 	ev->endpoint_id = ep->endpoint_id;
+	MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_ENDPOINT);
 	if (egress) {
 		ev->src_identity = ep->sec_identity;
 		ev->dst_identity = ipcache_identity4(&membrane_ipcache, p.tuple.daddr);
@@ -173,9 +178,11 @@ static __always_inline int lxc_handle_ipv4(struct __sk_buff *ctx, struct membran
 		ev->src_identity = resolve_src_identity4(ctx, p.tuple.saddr);
 		ev->dst_identity = ep->sec_identity;
 	}
+	MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_IPCACHE);
 
 	ct = ct_lookup4(&membrane_ct4, &p);
 	ev->ct_status = ct.status;
+	MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_CT_LOOKUP);
 	switch (ct.status) {
 	case MEMBRANE_CT_NEW:
 	case MEMBRANE_CT_ESTABLISHED:
