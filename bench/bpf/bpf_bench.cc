@@ -153,8 +153,8 @@ double nsWithEvents(Datapath& dp, const std::vector<uint8_t>& pkt, uint32_t repe
 // N-1, 10,000 policy entries and 10 prefixes; "events" = trace-all with a drained ring minus
 // the whole pipeline without events.
 void profileTable(uint32_t repeat) {
-  static const char* const kStage[] = {"(empty tc)", "parse",  "endpoint", "ipcache",
-                                       "ct lookup",  "policy", "ct write", "metrics"};
+  static const char* const kStage[] = {"(empty tc)", "parse",  "endpoint", "ct lookup",
+                                       "ipcache",    "policy", "ct write", "metrics"};
   auto base = must(BaselineProgram::load(), "load baseline");
   const PacketSpec syn{.saddr = kPod,
                        .daddr = kPeer,

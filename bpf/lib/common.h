@@ -57,8 +57,8 @@ const volatile __u8 cfg_tunnel_mac[6] = {};
 
 #define MEMBRANE_STAGE_PARSE	 1 /* parse */
 #define MEMBRANE_STAGE_ENDPOINT	 2 /* endpoint lookup, anti-spoof */
-#define MEMBRANE_STAGE_IPCACHE	 3 /* peer identity (ipcache LPM) */
-#define MEMBRANE_STAGE_CT_LOOKUP 4 /* conntrack lookup */
+#define MEMBRANE_STAGE_CT_LOOKUP 3 /* revision and conntrack lookup */
+#define MEMBRANE_STAGE_IPCACHE	 4 /* peer identity (ipcache LPM); fast path: the revision check */
 #define MEMBRANE_STAGE_POLICY	 5 /* policy decision */
 #define MEMBRANE_STAGE_CT_WRITE	 6 /* conntrack create / update */
 #define MEMBRANE_STAGE_METRICS	 7 /* per-CPU counters */
