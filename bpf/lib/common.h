@@ -74,4 +74,13 @@ static __always_inline __u64 membrane_now_ns(void)
 	return bpf_ktime_get_ns();
 }
 
+/* Conntrack deadlines: CLOCK_MONOTONIC at tick resolution (the coarse clock reads a variable,
+ * no clocksource). Lags membrane_now_ns() by less than a tick, so entries live up to a tick
+ * longer than their timeout; timeouts are seconds.
+ */
+static __always_inline __u64 membrane_ct_now_ns(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
 #endif /* MEMBRANE_BPF_LIB_COMMON_H */

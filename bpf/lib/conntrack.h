@@ -66,8 +66,9 @@ static __always_inline struct membrane_ct_entry *ct_find(void *map, struct membr
 {
 	struct membrane_ct_entry *e = bpf_map_lookup_elem(map, t);
 
-	if (e && e->expires_ns < now)
-		return NULL; /* expired; ct_create4 overwrites it */
+	if (e && e->expires_ns <= now)
+		return NULL; /* expired (a zero timeout expires at once); ct_create4 overwrites it
+			      */
 	return e;
 }
 

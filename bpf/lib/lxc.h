@@ -32,8 +32,7 @@ static __always_inline int lxc_report(struct membrane_flow_event *ev, __u8 drop_
 	MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_METRICS);
 	if (events_wanted(drop_reason, ev->ct_status, notable)) {
 		ev->type = MEMBRANE_EVENT_FLOW;
-		if (!ev->timestamp_ns) /* packets dropped before conntrack read no clock yet */
-			ev->timestamp_ns = membrane_now_ns();
+		ev->timestamp_ns = membrane_now_ns(); /* only records pay for the fine clock */
 		events_emit(&membrane_events, ev);
 	}
 	return drop_reason ? TC_ACT_SHOT : action;
@@ -316,8 +315,7 @@ static __always_inline int lxc_handle_ipv4(struct __sk_buff *ctx, struct membran
 	ev->endpoint_id = ep->endpoint_id;
 	MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_ENDPOINT);
 
-	st.now = membrane_now_ns();
-	ev->timestamp_ns = st.now;
+	st.now = membrane_ct_now_ns();
 	st.ct = ct_lookup4(&membrane_ct4, &st.p, st.now);
 	ev->ct_status = st.ct.status;
 	MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_CT_LOOKUP);
