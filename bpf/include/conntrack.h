@@ -41,7 +41,7 @@ enum membrane_ct_status {
  * it takes the full path (ipcache, policy), which refreshes the entry or drops the packet.
  */
 struct membrane_ct_entry {
-	__u64 expires_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) deadline */
+	__u64 expires_ns; /* CLOCK_MONOTONIC deadline, from bpf_ktime_get_coarse_ns() */
 	__u64 tx_packets; /* forward direction */
 	__u64 tx_bytes;
 	__u64 rx_packets; /* reply direction */
