@@ -34,6 +34,8 @@ enum membrane_ct_status {
 #define MEMBRANE_CT_F_TX_CLOSING     0x02 /* FIN seen in the forward direction */
 #define MEMBRANE_CT_F_RX_CLOSING     0x04 /* FIN seen in the reply direction */
 #define MEMBRANE_CT_F_PROXY_REDIRECT 0x08
+#define MEMBRANE_CT_F_VNI_IDENTITY                                                                 \
+	0x10 /* source identity from the overlay's VNI, not the ipcache */
 
 /* 64 bytes. Only allowed flows get an entry, so an entry is an allow verdict for its forward
  * direction: peer identities, cookie, proxy port and match, made under `revision`. A forward

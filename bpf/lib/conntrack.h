@@ -42,6 +42,7 @@ struct ct_decision {
 	__u16 proxy_port;
 	__u8 match_type;
 	__u8 prefix_len;
+	__u8 vni_identity; /* src_identity came from the overlay mark */
 };
 
 struct ct_result {
@@ -176,10 +177,9 @@ static __always_inline void ct_redecide(struct membrane_ct_entry *e, const struc
 	e->proxy_port = d->proxy_port;
 	e->match_type = d->match_type;
 	e->prefix_len = d->prefix_len;
-	if (d->proxy_port)
-		e->flags |= MEMBRANE_CT_F_PROXY_REDIRECT;
-	else
-		e->flags &= ~MEMBRANE_CT_F_PROXY_REDIRECT;
+	e->flags = (e->flags & ~(MEMBRANE_CT_F_PROXY_REDIRECT | MEMBRANE_CT_F_VNI_IDENTITY)) |
+		   (d->proxy_port ? MEMBRANE_CT_F_PROXY_REDIRECT : 0) |
+		   (d->vni_identity ? MEMBRANE_CT_F_VNI_IDENTITY : 0);
 	asm volatile("" ::: "memory");
 	e->revision = d->revision;
 }
@@ -193,6 +193,8 @@ static __always_inline int ct_create4(void *map, const struct pkt4 *p, const str
 	e.flags = ct_tcp_flags(p, 0, 0);
 	if (d->proxy_port)
 		e.flags |= MEMBRANE_CT_F_PROXY_REDIRECT;
+	if (d->vni_identity)
+		e.flags |= MEMBRANE_CT_F_VNI_IDENTITY;
 	e.tx_packets = 1;
 	e.tx_bytes = p->len;
 	e.tx_flags_seen = p->tcp_flags;

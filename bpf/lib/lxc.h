@@ -120,7 +120,8 @@ struct lxc_state {
 	struct pkt4 p;
 	struct ct_result ct;
 	__u64 now;
-	__u32 revision; /* membrane_revision, read before the endpoint, ipcache and policy */
+	__u32 revision;	   /* membrane_revision, read before the endpoint, ipcache and policy */
+	__u8 vni_identity; /* full path: the source identity came from the overlay mark */
 };
 
 /* TCP flags this packet adds to what its direction of the connection has shown. */
@@ -167,11 +168,19 @@ static __always_inline int lxc_established4(struct __sk_buff *ctx, struct membra
 
 	if (!e || st->revision == 0 || e->revision != st->revision)
 		return LXC_FULL_PATH;
-	/* A VNI identity (overlay) other than the one decided: decide again. */
-	if (!egress && (mark & MEMBRANE_MARK_MAGIC_MASK) == MEMBRANE_MARK_MAGIC_IDENTITY) {
-		if ((mark & MEMBRANE_MARK_IDENTITY_MASK) != e->src_identity)
+	/* Entering: the source identity must come from where the full path would take it (the
+	 * overlay's VNI in the mark, or the ipcache) and, from the VNI, be the decided one.
+	 */
+	if (!egress) {
+		int vni = (mark & MEMBRANE_MARK_MAGIC_MASK) == MEMBRANE_MARK_MAGIC_IDENTITY;
+
+		if (vni != !!(e->flags & MEMBRANE_CT_F_VNI_IDENTITY))
 			return LXC_FULL_PATH;
-		ctx->mark = 0;
+		if (vni) {
+			if ((mark & MEMBRANE_MARK_IDENTITY_MASK) != e->src_identity)
+				return LXC_FULL_PATH;
+			ctx->mark = 0;
+		}
 	}
 	ev->src_identity = e->src_identity;
 	ev->dst_identity = e->dst_identity;
@@ -227,6 +236,7 @@ static __always_inline int lxc_policy4(struct __sk_buff *ctx, struct membrane_fl
 	d.match_type = pr.match_type;
 	d.prefix_len = pr.prefix_len;
 	d.revision = st->revision;
+	d.vni_identity = st->vni_identity;
 	if (st->ct.status == MEMBRANE_CT_NEW) {
 		ret = ct_create4(&membrane_ct4, &st->p, &d, st->now);
 		if (ret)
@@ -246,13 +256,15 @@ static __always_inline int lxc_policy4(struct __sk_buff *ctx, struct membrane_fl
 
 /* Peer identities from the ipcache (and the overlay mark) for the full path. */
 static __always_inline void lxc_identities4(struct __sk_buff *ctx, struct membrane_flow_event *ev,
-					    const struct lxc_state *st,
+					    struct lxc_state *st,
 					    const struct membrane_endpoint_info *ep, int egress)
 {
 	if (egress) {
 		ev->src_identity = ep->sec_identity;
 		ev->dst_identity = ipcache_identity4(&membrane_ipcache, st->p.tuple.daddr);
 	} else {
+		st->vni_identity =
+		    (ctx->mark & MEMBRANE_MARK_MAGIC_MASK) == MEMBRANE_MARK_MAGIC_IDENTITY;
 		ev->src_identity = resolve_src_identity4(ctx, st->p.tuple.saddr);
 		ev->dst_identity = ep->sec_identity;
 	}

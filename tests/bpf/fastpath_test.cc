@@ -75,6 +75,19 @@ TEST_F(BpfTest, OverlayIdentityOtherThanTheDecidedOneIsRecheckedAndTheMarkConsum
   EXPECT_EQ(r->retval, kTcShot);
 }
 
+TEST_F(BpfTest, AFlowDecidedOnItsVniIdentityIsRecheckedWhenAPacketComesWithoutOne) {
+  // Peer B's address, but the tunnel vouches for identity A, which may reach port 8080; by
+  // its ipcache identity (B) it may not.
+  setPolicy(allowFrom(kIdA, Direction::Ingress, 6, 8080, 1));
+  const uint32_t from_a = MEMBRANE_MARK_MAGIC_IDENTITY | kIdA;
+  auto r = dp_->testRun(Program::ToContainer,
+                        buildIpv4Frame(tcp(kPeerB, 41000, kPod, 8080, kTcpSyn)), 1, from_a);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->retval, kTcOk);
+  // The same tuple arriving natively is judged by the ipcache, as the full path would.
+  EXPECT_EQ(in(tcp(kPeerB, 41000, kPod, 8080, kTcpAck)).retval, kTcShot);
+}
+
 TEST_F(BpfTest, FastPathEventsCarryTheDecidingEntry) {
   DatapathConfig cfg = smallConfig();
   cfg.trace_forward = MEMBRANE_TRACE_ALL;
