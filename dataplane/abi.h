@@ -67,6 +67,9 @@ static_assert(sizeof(CtEntry) == 64);
 static_assert(offsetof(CtEntry, src_identity) == 40);
 static_assert(offsetof(CtEntry, proxy_port) == 52);
 static_assert(offsetof(CtEntry, flags) == 54);
+static_assert(offsetof(CtEntry, match_type) == 57);
+static_assert(offsetof(CtEntry, prefix_len) == 58);
+static_assert(offsetof(CtEntry, revision) == 60);
 
 static_assert(sizeof(MetricsValue) == 16);
 

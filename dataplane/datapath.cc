@@ -29,7 +29,9 @@ namespace membrane::dataplane {
 
 Status DatapathConfig::validate() const {
   auto bad = [](std::string what) { return Error{.code = EINVAL, .context = std::move(what)}; };
-  if (trace_forward > MEMBRANE_TRACE_ALL) return bad("trace_forward: expected 0, 1 or 2");
+  if (trace_forward > MEMBRANE_TRACE_FORWARD) {
+    return bad("trace_forward: expected 0 to 4 (MEMBRANE_TRACE_*)");
+  }
   if (policy_map_size < 1 || max_endpoints < 1 || ipcache_size < 1 || endpoints_size < 1 ||
       ct_size < 1 || policy_cache_size < 1) {
     return bad("map sizes must be at least 1");
@@ -37,9 +39,35 @@ Status DatapathConfig::validate() const {
   if (events_bytes < 4096 || (events_bytes & (events_bytes - 1)) != 0) {
     return bad("events_bytes: expected a power of two >= 4096");
   }
+  if (profile_stop > 7) return bad("profile_stop: expected 0 to 7");
   if (max_endpoints > 65536) return bad("max_endpoints: endpoint ids are 16 bits");
   if (!bpffs_root.empty() && bpffs_root.front() != '/') return bad("bpffs_root: absolute path");
   return {};
+}
+
+Result<uint8_t> monitorAggregation(std::string_view level) {
+  if (level == "none") return uint8_t{MEMBRANE_TRACE_ALL};
+  if (level == "low") return uint8_t{MEMBRANE_TRACE_FORWARD};
+  if (level == "medium") return uint8_t{MEMBRANE_TRACE_FLAGS};
+  if (level == "maximum") return uint8_t{MEMBRANE_TRACE_NEW};
+  return Error{.code = EINVAL,
+               .context = "monitor aggregation '" + std::string(level) +
+                          "': expected none, low, medium or maximum"};
+}
+
+std::string monitorAggregationName(uint8_t trace_forward) {
+  switch (trace_forward) {
+    case MEMBRANE_TRACE_ALL:
+      return "none";
+    case MEMBRANE_TRACE_FORWARD:
+      return "low";
+    case MEMBRANE_TRACE_FLAGS:
+      return "medium";
+    case MEMBRANE_TRACE_NEW:
+      return "maximum";
+    default:
+      return "off";  // MEMBRANE_TRACE_NONE: no forwarded packet at all
+  }
 }
 
 Status ensureBpffs(const std::string& dir) {
@@ -166,11 +194,13 @@ Result<std::unique_ptr<TcAttachment>> Datapath::attachOverlay(int ifindex) const
 
 namespace {
 // Every map that outlives the process when pinning is on. The decision cache and the
-// generations go together: cached decisions without their generations would be wrong.
-std::array<bpf_map*, 9> pinnedMaps(membrane_lxc* s) {
+// generations go together: cached decisions without their generations would be wrong; so do
+// conntrack and the revision its entries' verdicts were made under.
+std::array<bpf_map*, 10> pinnedMaps(membrane_lxc* s) {
   return {s->maps.membrane_ipcache,    s->maps.membrane_endpoints,    s->maps.membrane_ct4,
           s->maps.membrane_policy,     s->maps.membrane_metrics,      s->maps.membrane_events,
-          s->maps.membrane_policy_gen, s->maps.membrane_policy_cache, s->maps.membrane_proxy_ports};
+          s->maps.membrane_policy_gen, s->maps.membrane_policy_cache, s->maps.membrane_proxy_ports,
+          s->maps.membrane_revision};
 }
 }  // namespace
 
@@ -232,6 +262,7 @@ void setKnobs(membrane_lxc* s, const DatapathConfig& config) {
   s->rodata->cfg_ct_timeout_tcp_close_s = config.ct_timeout_tcp_close_s;
   s->rodata->cfg_ct_timeout_any_s = config.ct_timeout_any_s;
   s->rodata->cfg_tunnel_ifindex = config.tunnel_ifindex;
+  s->rodata->cfg_profile_stop = config.profile_stop;
   std::copy(config.tunnel_mac.begin(), config.tunnel_mac.end(), s->rodata->cfg_tunnel_mac);
 }
 
@@ -326,8 +357,16 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
   if (int rc = membrane_lxc__load(s); rc != 0) {
     return errnoError(-rc, diag.describe("load membrane_lxc"));
   }
+  // A new program (or a restart over pinned maps) decides every established flow once more:
+  // entries written by an older program or under state changed while nothing ran are not
+  // trusted.
+  const int revision_fd = bpf_map__fd(s->maps.membrane_revision);
+  if (auto st = bumpRevision(revision_fd); !st) return st.error();
   dp->ipcache_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_ipcache), false);
   dp->endpoints_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_endpoints), false);
+  // Writers of these maps change identities: established flows must be decided again.
+  dp->ipcache_->setAfterWrite([revision_fd] { return bumpRevision(revision_fd); });
+  dp->endpoints_->setAfterWrite([revision_fd] { return bumpRevision(revision_fd); });
   dp->ct_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_ct4), false);
   dp->policy_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_policy), false);
   dp->proxy_ports_ = std::make_unique<KernelMap>(bpf_map__fd(s->maps.membrane_proxy_ports), false);
@@ -338,7 +377,7 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
                      .max_entries = config.policy_map_size,
                      .flags = inner_flags};
   dp->policy_store_ = std::make_unique<KernelPolicyMapStore>(
-      dp->policy_->fd(), bpf_map__fd(s->maps.membrane_policy_gen), inner_spec);
+      dp->policy_->fd(), bpf_map__fd(s->maps.membrane_policy_gen), inner_spec, revision_fd);
   return dp;
 }
 
@@ -356,6 +395,15 @@ int Datapath::programFd(Program p) const {
 
 int Datapath::metricsFd() const { return bpf_map__fd(skel_->maps.membrane_metrics); }
 int Datapath::eventsFd() const { return bpf_map__fd(skel_->maps.membrane_events); }
+
+Result<uint32_t> Datapath::revision() const {
+  const uint32_t key = MEMBRANE_REVISION_KEY;
+  uint32_t rev = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.membrane_revision), &key, &rev) != 0) {
+    return errnoError(errno, "read datapath revision");
+  }
+  return rev;
+}
 
 uint64_t Datapath::eventsLost() const {
   return __atomic_load_n(&skel_->bss->membrane_events_lost, __ATOMIC_RELAXED);

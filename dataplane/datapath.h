@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataplane/abi.h"
@@ -23,7 +24,8 @@ namespace membrane::dataplane {
 
 struct DatapathConfig {
   // Events: every drop (when drop_events), and forwarded packets per trace_forward.
-  uint8_t trace_forward = MEMBRANE_TRACE_NEW;  // MEMBRANE_TRACE_NONE / _NEW / _ALL
+  // MEMBRANE_TRACE_* (bpf/include/events.h); monitorAggregation() maps Cilium's level names.
+  uint8_t trace_forward = MEMBRANE_TRACE_NEW;
   bool drop_events = true;
   bool event_wakeup = true;  // false: BPF_RB_NO_WAKEUP, the reader must busy-poll
   bool anti_spoof = true;    // check the endpoint's ifindex
@@ -36,6 +38,9 @@ struct DatapathConfig {
   // Overlay: the node's VXLAN device (external mode) in the node's namespace; 0 = native
   // routing. tunnel_mac is the MAC of every node's VXLAN device (inner destination MAC).
   uint32_t tunnel_ifindex = 0;
+  // Benchmarks only: stop after stage N (MEMBRANE_STAGE_*, bpf/lib/common.h) and pass the
+  // packet; 0 = the whole pipeline. Never set it on a node: it forwards without policy.
+  uint8_t profile_stop = 0;
   std::array<uint8_t, 6> tunnel_mac{};
   // Map sizes (entries; events in bytes, a power of two multiple of the page size).
   uint32_t policy_map_size = MEMBRANE_POLICY_MAP_SIZE;
@@ -54,6 +59,13 @@ struct DatapathConfig {
   Status validate() const;
   std::string pinDir() const { return bpffs_root + "/" + pin_subdir; }
 };
+
+// Cilium's monitor aggregation levels as trace_forward values: "none" -> ALL (every forwarded
+// packet), "low" -> FORWARD (no replies), "medium" -> FLAGS (first packet and new TCP
+// SYN/FIN/RST per direction), "maximum" -> NEW (first packet only, the default). Drops are
+// reported at every level.
+Result<uint8_t> monitorAggregation(std::string_view level);
+std::string monitorAggregationName(uint8_t trace_forward);
 
 // Mounts bpffs at `dir` unless `dir` already is on a bpffs (creating it if needed).
 Status ensureBpffs(const std::string& dir);
@@ -119,6 +131,8 @@ class Datapath {
   int metricsFd() const;
   int eventsFd() const;
   uint64_t eventsLost() const;
+  // membrane_revision: bumped by every policy swap and ipcache / endpoints write.
+  Result<uint32_t> revision() const;
   // Removes the pins (maps die with their last user).
   Status unpin();
 

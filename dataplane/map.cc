@@ -45,14 +45,21 @@ Result<bool> KernelMap::lookup(std::span<const std::byte> key, std::span<std::by
 
 Status KernelMap::update(std::span<const std::byte> key, std::span<const std::byte> value,
                          uint64_t flags) {
-  if (bpf_map_update_elem(fd_, key.data(), value.data(), flags) == 0) return {};
-  return errnoError(errno, "update " + name_);
+  if (bpf_map_update_elem(fd_, key.data(), value.data(), flags) != 0) {
+    return errnoError(errno, "update " + name_);
+  }
+  return after_write_ ? after_write_() : Status{};
 }
 
 Result<bool> KernelMap::erase(std::span<const std::byte> key) {
-  if (bpf_map_delete_elem(fd_, key.data()) == 0) return true;
-  if (errno == ENOENT) return false;
-  return errnoError(errno, "delete from " + name_);
+  if (bpf_map_delete_elem(fd_, key.data()) != 0) {
+    if (errno == ENOENT) return false;
+    return errnoError(errno, "delete from " + name_);
+  }
+  if (after_write_) {
+    if (auto s = after_write_(); !s) return s.error();
+  }
+  return true;
 }
 
 Result<std::vector<Bytes>> KernelMap::keys() const {

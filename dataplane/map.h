@@ -76,10 +76,14 @@ class KernelMap final : public RawMap {
   Result<bool> erase(std::span<const std::byte> key) override;
   Result<std::vector<Bytes>> keys() const override;
   int fd() const override { return fd_; }
+  // Runs after every successful update or erase; its error becomes the call's. The datapath
+  // bumps membrane_revision here for maps a verdict depends on (ipcache, endpoints).
+  void setAfterWrite(std::function<Status()> hook) { after_write_ = std::move(hook); }
 
  private:
   int fd_;
   bool owned_;
+  std::function<Status()> after_write_;
   std::string name_;
   uint32_t key_size_ = 0;
   uint32_t value_size_ = 0;

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -89,10 +90,37 @@ model::MapValue decodePolicyEntry(const PolicyEntry& entry) {
 
 // --- kernel store ---------------------------------------------------------------------------
 
-KernelPolicyMapStore::KernelPolicyMapStore(int outer_fd, int gen_fd, MapSpec inner_spec)
-    : outer_fd_(outer_fd), gen_fd_(gen_fd), inner_spec_(std::move(inner_spec)) {}
+Status bumpRevision(int revision_fd) {
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  const uint32_t key = MEMBRANE_REVISION_KEY;
+  uint32_t rev = 0;
+  if (bpf_map_lookup_elem(revision_fd, &key, &rev) != 0) {
+    return errnoError(errno, "read datapath revision");
+  }
+  ++rev;
+  if (rev == 0) rev = 1;  // 0 marks entries never reused; wraps after 2^32 changes
+  if (bpf_map_update_elem(revision_fd, &key, &rev, BPF_ANY) != 0) {
+    return errnoError(errno, "bump datapath revision");
+  }
+  return {};
+}
+
+KernelPolicyMapStore::KernelPolicyMapStore(int outer_fd, int gen_fd, MapSpec inner_spec,
+                                           int revision_fd)
+    : outer_fd_(outer_fd),
+      gen_fd_(gen_fd),
+      inner_spec_(std::move(inner_spec)),
+      revision_fd_(revision_fd) {}
 
 Status KernelPolicyMapStore::bumpGeneration(uint32_t endpoint_id) {
+  Status gen = bumpGenerationOnly(endpoint_id);
+  // Also when the generation failed: established flows must see the swap regardless.
+  Status rev = revision_fd_ >= 0 ? bumpRevision(revision_fd_) : Status{};
+  return !gen ? gen : rev;
+}
+
+Status KernelPolicyMapStore::bumpGenerationOnly(uint32_t endpoint_id) {
   if (gen_fd_ < 0) return {};
   uint32_t gen = 0;
   if (bpf_map_lookup_elem(gen_fd_, &endpoint_id, &gen) != 0) {

@@ -42,12 +42,19 @@ class PolicyMapStore {
   virtual Status quiesce() = 0;
 };
 
+// Increments membrane_revision (bpf/include/conntrack.h) after a change that can change a
+// verdict, so established flows decided before it are decided again on their next packet.
+// Serialised within the process: two racing read-increment-writes could otherwise write an
+// older value back.
+Status bumpRevision(int revision_fd);
+
 // The kernel's ARRAY_OF_MAPS (outer fd borrowed from the Datapath). After every swap it bumps
 // the endpoint's generation in membrane_policy_gen (gen_fd, -1 = none), which retires the
-// datapath's cached decisions for that endpoint.
+// datapath's cached decisions for that endpoint, then membrane_revision (revision_fd, -1 =
+// none), which sends established flows back through the policy.
 class KernelPolicyMapStore final : public PolicyMapStore {
  public:
-  KernelPolicyMapStore(int outer_fd, int gen_fd, MapSpec inner_spec);
+  KernelPolicyMapStore(int outer_fd, int gen_fd, MapSpec inner_spec, int revision_fd = -1);
   Result<std::shared_ptr<RawMap>> createInner() override;
   Status install(uint32_t endpoint_id, const std::shared_ptr<RawMap>& inner) override;
   Status uninstall(uint32_t endpoint_id) override;
@@ -55,11 +62,13 @@ class KernelPolicyMapStore final : public PolicyMapStore {
   Status quiesce() override;
 
  private:
-  Status bumpGeneration(uint32_t endpoint_id);
+  Status bumpGeneration(uint32_t endpoint_id);  // generation, then revision
+  Status bumpGenerationOnly(uint32_t endpoint_id);
 
   int outer_fd_;
   int gen_fd_;
   MapSpec inner_spec_;
+  int revision_fd_;
 };
 
 // In-memory store. The observer runs after every inner-map mutation and every install, i.e.

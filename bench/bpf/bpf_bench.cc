@@ -3,6 +3,8 @@
 // policy maps of 10 / 1,000 / 10,000 entries and ipcaches of 10 / 100,000 prefixes, each as
 // a ratio to the empty tc program measured in the same run; then ring-buffer event
 // throughput. MEMBRANE_BENCH_QUICK=1 uses 100,000 repetitions instead of 1,000,000.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,8 +59,10 @@ double nsPerPacket(int prog_fd, const std::vector<uint8_t>& pkt, uint32_t repeat
   return v[1];
 }
 
-std::unique_ptr<Datapath> loadWith(bool new_flows, uint8_t trace, bool wakeup, bool cache = true) {
+std::unique_ptr<Datapath> loadWith(bool new_flows, uint8_t trace, bool wakeup, bool cache = true,
+                                   uint8_t profile_stop = 0) {
   DatapathConfig cfg;
+  cfg.profile_stop = profile_stop;
   cfg.policy_cache = cache;
   cfg.trace_forward = trace;
   cfg.event_wakeup = wakeup;
@@ -117,6 +121,105 @@ void pathTable(uint32_t repeat) {
   }
 }
 
+// Verifier and JIT sizes of the from-container program, as loaded.
+void printProgramSize(int fd) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return;
+  std::printf("from-container: %u verified insns, %u xlated insns, %u JIT bytes\n",
+              info.verified_insns, info.xlated_prog_len / 8, info.jited_prog_len);
+}
+
+// ns/packet of test runs of `repeat` repetitions in chunks, draining the ring between chunks
+// so every record is written (not the ring-full path); median of 3.
+double nsWithEvents(Datapath& dp, const std::vector<uint8_t>& pkt, uint32_t repeat) {
+  auto reader = must(EventReader::create(dp.eventsFd()), "ring buffer");
+  const int fd = dp.programFd(Program::FromContainer);
+  std::vector<double> v;
+  for (int i = 0; i < 3; ++i) {
+    double total = 0;
+    for (uint32_t left = repeat; left > 0;) {
+      const uint32_t n = std::min<uint32_t>(left, 20000);
+      total += must(testRunTc(fd, pkt, n), "test run").duration_ns * double(n);
+      must(reader->drain(), "drain");
+      left -= n;
+    }
+    v.push_back(total / repeat);
+  }
+  std::sort(v.begin(), v.end());
+  return v[1];
+}
+
+// The conntrack entry the full pipeline leaves after accepting `ack`'s flow under the current
+// revision, written from userspace: a program stopped before its CT write never creates it,
+// and the established column must measure a hit at every stage.
+void establish(Datapath& dp, const PacketSpec& ack) {
+  auto ct = must(TypedMap<CtTuple, CtEntry>::wrap(dp.conntrack()), "conntrack");
+  const CtTuple t{.daddr = htonl(ack.daddr),
+                  .saddr = htonl(ack.saddr),
+                  .dport = htons(ack.dport),
+                  .sport = htons(ack.sport),
+                  .nexthdr = ack.protocol,
+                  .flags = MEMBRANE_CT_EGRESS};
+  CtEntry e{};
+  e.expires_ns = monotonicNowNs() + 3600ull * 1000000000ull;
+  e.src_identity = 1001;
+  e.dst_identity = kPeerId;
+  e.cookie = 1;
+  e.flags = MEMBRANE_CT_F_SEEN_NON_SYN;
+  e.match_type = MEMBRANE_MATCH_L3_L4;
+  e.prefix_len = 24;
+  e.revision = must(dp.revision(), "revision");
+  must(ct.update(t, e), "establish");
+}
+
+// Per-stage costs: the program stopped after stage N (cfg_profile_stop) minus stopped after
+// N-1, 10,000 policy entries and 10 prefixes; "events" = trace-all with a drained ring minus
+// the whole pipeline without events.
+void profileTable(uint32_t repeat) {
+  static const char* const kStage[] = {"(empty tc)", "parse",  "endpoint", "ct lookup",
+                                       "ipcache",    "policy", "ct write", "metrics"};
+  auto base = must(BaselineProgram::load(), "load baseline");
+  const PacketSpec syn{.saddr = kPod,
+                       .daddr = kPeer,
+                       .protocol = 6,
+                       .sport = 40001,
+                       .dport = 80,
+                       .tcp_flags = kTcpSyn};
+  PacketSpec ack = syn;
+  ack.sport = 40000;
+  ack.tcp_flags = kTcpAck;
+  const auto syn_pkt = buildIpv4Frame(syn);
+  const auto ack_pkt = buildIpv4Frame(ack);
+  std::printf("per-stage cost, leaving the pod, 10,000 rules, 10 prefixes, repeat %u\n", repeat);
+  std::printf("%-12s %10s %10s %10s %10s\n", "stage", "new cum", "new delta", "est cum",
+              "est delta");
+  double prev_new = nsPerPacket(base->fd(), syn_pkt, repeat);
+  double prev_est = nsPerPacket(base->fd(), ack_pkt, repeat);
+  std::printf("%-12s %10.1f %10s %10.1f %10s\n", kStage[0], prev_new, "", prev_est, "");
+  for (uint8_t stop = 1; stop <= 8; ++stop) {
+    auto dp = loadWith(true, MEMBRANE_TRACE_NONE, true, true, stop == 8 ? 0 : stop);
+    setup(*dp, 10000, 10);
+    const int fd = dp->programFd(Program::FromContainer);
+    if (stop == 8) printProgramSize(fd);
+    establish(*dp, ack);
+    must(testRunTc(fd, syn_pkt, 1), "warm");
+    const double n = nsPerPacket(fd, syn_pkt, repeat);
+    const double e = nsPerPacket(fd, ack_pkt, repeat);
+    std::printf("%-12s %10.1f %10.1f %10.1f %10.1f\n", stop == 8 ? "(all, no ev)" : kStage[stop], n,
+                n - prev_new, e, e - prev_est);
+    prev_new = n;
+    prev_est = e;
+  }
+  auto dp = loadWith(true, MEMBRANE_TRACE_ALL, false, true);
+  setup(*dp, 10000, 10);
+  establish(*dp, ack);
+  const double n = nsWithEvents(*dp, syn_pkt, repeat);
+  const double e = nsWithEvents(*dp, ack_pkt, repeat);
+  std::printf("%-12s %10.1f %10.1f %10.1f %10.1f\n", "events(all)", n, n - prev_new, e,
+              e - prev_est);
+}
+
 void ringbufTable(uint32_t events) {
   std::printf("\nring buffer: %u forwarded-packet events (trace all), one consumer thread\n",
               events);
@@ -165,13 +268,23 @@ void ringbufTable(uint32_t events) {
 }  // namespace
 }  // namespace membrane::dataplane
 
-int main() {
+int main(int argc, char** argv) {
+  const std::string only = argc > 1 ? argv[1] : "";
+  if (only == "--help" || argc > 2 ||
+      (!only.empty() && only != "profile" && only != "paths" && only != "ringbuf")) {
+    std::fprintf(stderr,
+                 "usage: bpf_bench [profile|paths|ringbuf]  (root; default: all three)\n"
+                 "  MEMBRANE_BENCH_QUICK=1: 100,000 repetitions instead of 1,000,000\n"
+                 "exit: 0 done, 1 a step failed, 2 not root or bad usage\n");
+    return only == "--help" ? 0 : 2;
+  }
   if (geteuid() != 0) {
     std::fprintf(stderr, "bpf_bench: needs root (BPF_PROG_TEST_RUN)\n");
     return 2;
   }
   const uint32_t repeat = membrane::dataplane::bench::quick() ? 100000 : 1000000;
-  membrane::dataplane::pathTable(repeat);
-  membrane::dataplane::ringbufTable(repeat);
+  if (only.empty() || only == "profile") membrane::dataplane::profileTable(repeat);
+  if (only.empty() || only == "paths") membrane::dataplane::pathTable(repeat);
+  if (only.empty() || only == "ringbuf") membrane::dataplane::ringbufTable(repeat);
   return 0;
 }

@@ -34,10 +34,16 @@ enum membrane_ct_status {
 #define MEMBRANE_CT_F_TX_CLOSING     0x02 /* FIN seen in the forward direction */
 #define MEMBRANE_CT_F_RX_CLOSING     0x04 /* FIN seen in the reply direction */
 #define MEMBRANE_CT_F_PROXY_REDIRECT 0x08
+#define MEMBRANE_CT_F_VNI_IDENTITY                                                                 \
+	0x10 /* source identity from the overlay's VNI, not the ipcache */
 
-/* 64 bytes. */
+/* 64 bytes. Only allowed flows get an entry, so an entry is an allow verdict for its forward
+ * direction: peer identities, cookie, proxy port and match, made under `revision`. A forward
+ * packet is decided by this entry alone while `revision` equals membrane_revision; otherwise
+ * it takes the full path (ipcache, policy), which refreshes the entry or drops the packet.
+ */
 struct membrane_ct_entry {
-	__u64 expires_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) deadline */
+	__u64 expires_ns; /* CLOCK_MONOTONIC deadline, from bpf_ktime_get_coarse_ns() */
 	__u64 tx_packets; /* forward direction */
 	__u64 tx_bytes;
 	__u64 rx_packets; /* reply direction */
@@ -49,9 +55,19 @@ struct membrane_ct_entry {
 	__u8 flags;	    /* MEMBRANE_CT_F_* */
 	__u8 tx_flags_seen; /* TCP flags, forward */
 	__u8 rx_flags_seen; /* TCP flags, reply */
-	__u8 pad[7];
+	/* The verdict that let the flow in, reused by its later forward packets (fast path). */
+	__u8 match_type; /* enum membrane_match_type of the deciding policy entry */
+	__u8 prefix_len; /* its prefix over {protocol, port} */
+	__u8 pad;
+	__u32 revision; /* membrane_revision when decided; 0 = never reused */
 };
 
 #define MEMBRANE_CT_MAP_SIZE 262144
+
+/* membrane_revision (ARRAY, one u32 at key 0): bumped by userspace after every change that
+ * can change a verdict (a policy swap, an ipcache or endpoints entry written or removed). The
+ * datapath reads it before those maps; a conntrack entry stores the value it read.
+ */
+#define MEMBRANE_REVISION_KEY 0
 
 #endif /* MEMBRANE_BPF_INCLUDE_CONNTRACK_H */

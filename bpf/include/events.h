@@ -43,9 +43,16 @@ struct membrane_flow_event {
 
 #define MEMBRANE_EVENTS_SIZE (4 * 1024 * 1024) /* bytes, power of two */
 
-/* cfg_trace_forward values. */
+/* cfg_trace_forward values: which forwarded packets get a record (drops always do, with
+ * cfg_drop_events). Cilium's monitor aggregation levels map onto them: none = ALL,
+ * low = FORWARD, medium = FLAGS, maximum = NEW (docs/datapath.md, "Events").
+ */
 #define MEMBRANE_TRACE_NONE 0
 #define MEMBRANE_TRACE_NEW  1 /* first packet of each flow (CT_NEW) */
 #define MEMBRANE_TRACE_ALL  2 /* every forwarded packet */
+#define MEMBRANE_TRACE_FLAGS                                                                       \
+	3			 /* NEW, and packets with a TCP SYN/FIN/RST new to their direction \
+				  */
+#define MEMBRANE_TRACE_FORWARD 4 /* NEW and ESTABLISHED (forward direction); no replies */
 
 #endif /* MEMBRANE_BPF_INCLUDE_EVENTS_H */

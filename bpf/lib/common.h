@@ -44,16 +44,43 @@ const volatile __u32 cfg_ct_timeout_tcp_syn_s = 60;
 const volatile __u32 cfg_ct_timeout_tcp_s = 21600;
 const volatile __u32 cfg_ct_timeout_tcp_close_s = 10;
 const volatile __u32 cfg_ct_timeout_any_s = 60;
+/* Benchmarks only: return TC_ACT_OK right after stage N (MEMBRANE_STAGE_*) so test_run
+ * deltas between consecutive N give a per-stage cost. 0 (production) is constant-folded by
+ * the verifier and the checks vanish from the loaded program.
+ */
+const volatile __u8 cfg_profile_stop = 0;
 /* Overlay: the node's VXLAN device (external mode), 0 = native routing; the MAC every
  * node's VXLAN device carries (inner destination MAC of encapsulated frames).
  */
 const volatile __u32 cfg_tunnel_ifindex = 0;
 const volatile __u8 cfg_tunnel_mac[6] = {};
 
+#define MEMBRANE_STAGE_PARSE	 1 /* parse */
+#define MEMBRANE_STAGE_ENDPOINT	 2 /* endpoint lookup, anti-spoof */
+#define MEMBRANE_STAGE_CT_LOOKUP 3 /* revision and conntrack lookup */
+#define MEMBRANE_STAGE_IPCACHE	 4 /* peer identity (ipcache LPM); fast path: the revision check */
+#define MEMBRANE_STAGE_POLICY	 5 /* policy decision */
+#define MEMBRANE_STAGE_CT_WRITE	 6 /* conntrack create / update */
+#define MEMBRANE_STAGE_METRICS	 7 /* per-CPU counters */
+#define MEMBRANE_PROFILE_STOP(stage)                                                               \
+	do {                                                                                       \
+		if (cfg_profile_stop == (stage))                                                   \
+			return TC_ACT_OK;                                                          \
+	} while (0)
+
 /* Time seam: every timestamp comes from here. */
 static __always_inline __u64 membrane_now_ns(void)
 {
 	return bpf_ktime_get_ns();
+}
+
+/* Conntrack deadlines: CLOCK_MONOTONIC at tick resolution (the coarse clock reads a variable,
+ * no clocksource). Lags membrane_now_ns() by less than a tick, so entries live up to a tick
+ * longer than their timeout; timeouts are seconds.
+ */
+static __always_inline __u64 membrane_ct_now_ns(void)
+{
+	return bpf_ktime_get_coarse_ns();
 }
 
 #endif /* MEMBRANE_BPF_LIB_COMMON_H */

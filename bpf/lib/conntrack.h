@@ -15,6 +15,36 @@ struct {
 	__type(value, struct membrane_ct_entry);
 } membrane_ct4 SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} membrane_revision SEC(".maps");
+
+/* The datapath revision (see MEMBRANE_REVISION_KEY); 0 when unreadable, which no entry may
+ * be reused under.
+ */
+static __always_inline __u32 ct_revision(void)
+{
+	__u32 key = MEMBRANE_REVISION_KEY;
+	const __u32 *rev = bpf_map_lookup_elem(&membrane_revision, &key);
+
+	return rev ? *rev : 0;
+}
+
+/* The decision a NEW flow's entry records. */
+struct ct_decision {
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 cookie;
+	__u32 revision;
+	__u16 proxy_port;
+	__u8 match_type;
+	__u8 prefix_len;
+	__u8 vni_identity; /* src_identity came from the overlay mark */
+};
+
 struct ct_result {
 	struct membrane_ct_entry *entry; /* NULL for NEW */
 	__u8 status;			 /* enum membrane_ct_status */
@@ -37,8 +67,9 @@ static __always_inline struct membrane_ct_entry *ct_find(void *map, struct membr
 {
 	struct membrane_ct_entry *e = bpf_map_lookup_elem(map, t);
 
-	if (e && e->expires_ns < now)
-		return NULL; /* expired; ct_create4 overwrites it */
+	if (e && e->expires_ns <= now)
+		return NULL; /* expired (a zero timeout expires at once); ct_create4 overwrites it
+			      */
 	return e;
 }
 
@@ -50,11 +81,10 @@ static __always_inline int ct_tcp_reopened(const struct pkt4 *p, const struct me
 	       (e->flags & (MEMBRANE_CT_F_TX_CLOSING | MEMBRANE_CT_F_RX_CLOSING));
 }
 
-static __always_inline struct ct_result ct_lookup4(void *map, const struct pkt4 *p)
+static __always_inline struct ct_result ct_lookup4(void *map, const struct pkt4 *p, __u64 now)
 {
 	struct ct_result r = {.entry = NULL, .status = MEMBRANE_CT_NEW};
 	struct membrane_ct_tuple t = p->tuple;
-	__u64 now = membrane_now_ns();
 
 	r.entry = ct_find(map, &t, now);
 	if (r.entry) {
@@ -114,7 +144,7 @@ static __always_inline __u8 ct_tcp_flags(const struct pkt4 *p, __u8 flags, int r
 
 /* Accounts an accepted ESTABLISHED / REPLY / RELATED packet and refreshes the lifetime. */
 static __always_inline void ct_update(struct membrane_ct_entry *e, const struct pkt4 *p,
-				      __u8 status)
+				      __u8 status, __u64 now)
 {
 	int reply = status != MEMBRANE_CT_ESTABLISHED;
 	__u8 flags = e->flags;
@@ -132,26 +162,50 @@ static __always_inline void ct_update(struct membrane_ct_entry *e, const struct 
 		__sync_fetch_and_add(&e->tx_bytes, p->len);
 		e->tx_flags_seen |= p->tcp_flags;
 	}
-	e->expires_ns = membrane_now_ns() + ct_lifetime_ns(p->tuple.nexthdr, flags);
+	e->expires_ns = now + ct_lifetime_ns(p->tuple.nexthdr, flags);
+}
+
+/* Records a fresh decision for an existing entry (an ESTABLISHED packet re-checked by the full
+ * path after a revision change). Identities first, revision last: a concurrent fast path
+ * that sees the new revision also sees the new identities on x86-64.
+ */
+static __always_inline void ct_redecide(struct membrane_ct_entry *e, const struct ct_decision *d)
+{
+	e->src_identity = d->src_identity;
+	e->dst_identity = d->dst_identity;
+	e->cookie = d->cookie;
+	e->proxy_port = d->proxy_port;
+	e->match_type = d->match_type;
+	e->prefix_len = d->prefix_len;
+	e->flags = (e->flags & ~(MEMBRANE_CT_F_PROXY_REDIRECT | MEMBRANE_CT_F_VNI_IDENTITY)) |
+		   (d->proxy_port ? MEMBRANE_CT_F_PROXY_REDIRECT : 0) |
+		   (d->vni_identity ? MEMBRANE_CT_F_VNI_IDENTITY : 0);
+	asm volatile("" ::: "memory");
+	e->revision = d->revision;
 }
 
 /* Inserts the forward entry of a NEW flow. Returns 0 or a drop reason. */
-static __always_inline int ct_create4(void *map, const struct pkt4 *p, __u32 src_identity,
-				      __u32 dst_identity, __u32 cookie, __u16 proxy_port)
+static __always_inline int ct_create4(void *map, const struct pkt4 *p, const struct ct_decision *d,
+				      __u64 now)
 {
 	struct membrane_ct_entry e = {};
 
 	e.flags = ct_tcp_flags(p, 0, 0);
-	if (proxy_port)
+	if (d->proxy_port)
 		e.flags |= MEMBRANE_CT_F_PROXY_REDIRECT;
+	if (d->vni_identity)
+		e.flags |= MEMBRANE_CT_F_VNI_IDENTITY;
 	e.tx_packets = 1;
 	e.tx_bytes = p->len;
 	e.tx_flags_seen = p->tcp_flags;
-	e.src_identity = src_identity;
-	e.dst_identity = dst_identity;
-	e.cookie = cookie;
-	e.proxy_port = proxy_port;
-	e.expires_ns = membrane_now_ns() + ct_lifetime_ns(p->tuple.nexthdr, e.flags);
+	e.src_identity = d->src_identity;
+	e.dst_identity = d->dst_identity;
+	e.cookie = d->cookie;
+	e.proxy_port = d->proxy_port;
+	e.match_type = d->match_type;
+	e.prefix_len = d->prefix_len;
+	e.revision = d->revision;
+	e.expires_ns = now + ct_lifetime_ns(p->tuple.nexthdr, e.flags);
 	if (bpf_map_update_elem(map, &p->tuple, &e, BPF_ANY) < 0)
 		return MEMBRANE_DROP_CT_CREATE_FAILED;
 	return 0;

@@ -31,6 +31,20 @@ static __always_inline __u32 ipcache_identity4(void *map, __be32 addr)
 	return info ? info->sec_identity : MEMBRANE_IDENTITY_WORLD;
 }
 
+/* The VNI identity the overlay program left in the mark, consumed (cleared) here; `fallback`
+ * when the packet did not come through the overlay.
+ */
+static __always_inline __u32 resolve_src_identity_mark(struct __sk_buff *ctx, __u32 fallback)
+{
+	__u32 mark = ctx->mark;
+
+	if ((mark & MEMBRANE_MARK_MAGIC_MASK) == MEMBRANE_MARK_MAGIC_IDENTITY) {
+		ctx->mark = 0;
+		return mark & MEMBRANE_MARK_IDENTITY_MASK;
+	}
+	return fallback;
+}
+
 /* Source identity of a packet entering an endpoint: from the tunnel key (via the mark) when
  * it came through the overlay, else from the ipcache.
  */
