@@ -206,6 +206,12 @@ Status Agent::reconcile(bool reload) {
 
 void Agent::fail(const std::string& what) { last_error_ = what; }
 
+void Agent::onApplied(AppliedHook hook) {
+  std::lock_guard lock(mu_);
+  applied_hook_ = std::move(hook);
+  if (applied_hook_ && model_) applied_hook_(*model_, ids_);
+}
+
 Status Agent::reconcileLocked(bool reload) {
   if (reload || !manifests_read_) {
     manifests_ = readManifests(config_.manifests);
@@ -250,6 +256,7 @@ Status Agent::reconcileLocked(bool reload) {
     pending_read_ = false;
   }
   model_ = std::move(m);
+  if (applied_hook_) applied_hook_(*model_, ids_);
   ready_ = true;
   last_error_.clear();
   last_reconcile_ = std::chrono::system_clock::now();

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -75,6 +76,12 @@ class Agent {
   const AgentConfig& config() const { return config_; }
   dataplane::Datapath& datapath() { return node_->datapath(); }
 
+  // Called under the agent's lock after every reconcile that applied a desired state (and
+  // at once when one is in force): the flow observer takes its names from it (flows.h).
+  using AppliedHook =
+      std::function<void(const DesiredModel&, const dataplane::IdentityStabilizer&)>;
+  void onApplied(AppliedHook hook);
+
   // Removes everything an agent with `config` created: endpoints' veths, routes, the
   // VXLAN device, pins, state files, the socket. Works without a running agent.
   static Status uninstall(const AgentConfig& config, NodeNet& net);
@@ -113,6 +120,7 @@ class Agent {
   bool pending_read_ = false;  // manifests_ was read but not yet applied
   std::string last_error_;
   std::chrono::system_clock::time_point last_reconcile_{};
+  AppliedHook applied_hook_;
   std::mutex mu_;
 };
 

@@ -16,6 +16,8 @@
 
 #include "agent/agent.h"
 #include "agent/api.h"
+#include "agent/flows.h"
+#include "agent/observer_server.h"
 #include "agent/watch.h"
 
 namespace {
@@ -139,6 +141,7 @@ void runLoop(Agent& agent, DirWatcher& watcher, const std::atomic<bool>& stop) {
 }
 
 int runAgent(const AgentConfig& config) {
+  FlowRing flows(config.flow_ring_size);  // outlives the agent, whose hook writes to it
   auto agent = Agent::open(config, std::make_unique<KernelNodeNet>());
   if (!agent) {
     log("cannot start: " + agent.error().message());
@@ -152,6 +155,23 @@ int runAgent(const AgentConfig& config) {
   auto api = ApiServer::start(**agent, config.socket);
   if (!api) {
     log("cannot serve: " + api.error().message());
+    return kExitFailed;
+  }
+  // Flows: the ring, its reader thread, the Observer service (docs/observe.md).
+  (*agent)->onApplied([&](const DesiredModel& m, const dataplane::IdentityStabilizer& ids) {
+    flows.publish(buildFlowContext(config, m, ids));
+  });
+  auto reader = FlowReader::start((*agent)->datapath(), flows);
+  if (!reader) {
+    log("cannot read flow events: " + reader.error().message());
+    return kExitFailed;
+  }
+  auto observer = ObserverServer::start(
+      flows, {.socket = observerSocketPath(config),
+              .listen = config.observer_listen,
+              .node_name = config.node_name});
+  if (!observer) {
+    log("cannot serve the Observer: " + observer.error().message());
     return kExitFailed;
   }
   std::atomic<bool> stop{false};
@@ -177,6 +197,8 @@ int runAgent(const AgentConfig& config) {
   }
   runLoop(**agent, *watcher, stop);
   signals.join();
+  observer->reset();
+  reader->reset();
   api->reset();
   log("stopped; the datapath keeps running");
   return kExitOk;
