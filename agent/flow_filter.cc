@@ -60,9 +60,8 @@ Result<Predicate> ipPredicate(const google::protobuf::RepeatedPtrField<std::stri
     if (!f.has_ip()) return false;
     auto ip = model::parseIpv4(source ? f.ip().source() : f.ip().destination());
     if (!ip) return false;
-    return std::any_of(cidrs.begin(), cidrs.end(), [&](const model::Cidr& c) {
-      return c.contains(*ip);
-    });
+    return std::any_of(cidrs.begin(), cidrs.end(),
+                       [&](const model::Cidr& c) { return c.contains(*ip); });
   });
 }
 
@@ -98,9 +97,10 @@ struct LabelTerm {
     bool found = false;
     for (const auto& l : labels) {
       const auto colon = l.find(':');
-      const std::string_view src = colon == std::string::npos ? "" : std::string_view(l).substr(0, colon);
-      std::string_view kv = colon == std::string::npos ? std::string_view(l)
-                                                       : std::string_view(l).substr(colon + 1);
+      const std::string_view src =
+          colon == std::string::npos ? "" : std::string_view(l).substr(0, colon);
+      std::string_view kv =
+          colon == std::string::npos ? std::string_view(l) : std::string_view(l).substr(colon + 1);
       const auto eq = kv.find('=');
       const std::string_view k = kv.substr(0, eq);
       const std::string_view v = eq == std::string_view::npos ? "" : kv.substr(eq + 1);
@@ -255,12 +255,30 @@ Predicate workloadPredicate(const google::protobuf::RepeatedPtrField<flow::Workl
 
 // The fields compileOne() evaluates; any other field set is refused.
 const std::set<std::string>& supportedFields() {
-  static const std::set<std::string> s = {
-      "source_ip", "destination_ip", "source_pod", "destination_pod", "source_label",
-      "destination_label", "source_identity", "destination_identity", "verdict",
-      "drop_reason_desc", "event_type", "protocol", "source_port", "destination_port", "reply",
-      "tcp_flags", "node_name", "traffic_direction", "ip_version", "source_cluster_name",
-      "destination_cluster_name", "source_workload", "destination_workload", "encrypted"};
+  static const std::set<std::string> s = {"source_ip",
+                                          "destination_ip",
+                                          "source_pod",
+                                          "destination_pod",
+                                          "source_label",
+                                          "destination_label",
+                                          "source_identity",
+                                          "destination_identity",
+                                          "verdict",
+                                          "drop_reason_desc",
+                                          "event_type",
+                                          "protocol",
+                                          "source_port",
+                                          "destination_port",
+                                          "reply",
+                                          "tcp_flags",
+                                          "node_name",
+                                          "traffic_direction",
+                                          "ip_version",
+                                          "source_cluster_name",
+                                          "destination_cluster_name",
+                                          "source_workload",
+                                          "destination_workload",
+                                          "encrypted"};
   return s;
 }
 
@@ -283,8 +301,7 @@ Status checkFields(const flow::FlowFilter& f, const std::string& where) {
 }
 
 // The fields whose values must be parsed (and can be invalid).
-Status compileParsed(const flow::FlowFilter& f, const std::string& w,
-                     std::vector<Predicate>& c) {
+Status compileParsed(const flow::FlowFilter& f, const std::string& w, std::vector<Predicate>& c) {
   std::vector<Result<Predicate>> parsed;
   if (f.source_ip_size()) parsed.push_back(ipPredicate(f.source_ip(), true, w, "source_ip"));
   if (f.destination_ip_size()) {
@@ -318,7 +335,8 @@ void compileEndpoints(const flow::FlowFilter& f, std::vector<Predicate>& c) {
     c.push_back(workloadPredicate(f.destination_workload(), dstEp));
   }
   if (f.source_identity_size()) {
-    c.push_back(anyOf(f.source_identity(), [](const flow::Flow& x) { return x.source().identity(); }));
+    c.push_back(
+        anyOf(f.source_identity(), [](const flow::Flow& x) { return x.source().identity(); }));
   }
   if (f.destination_identity_size()) {
     c.push_back(anyOf(f.destination_identity(),
@@ -336,7 +354,9 @@ void compileEndpoints(const flow::FlowFilter& f, std::vector<Predicate>& c) {
 }
 
 void compileSimple(const flow::FlowFilter& f, std::vector<Predicate>& c) {
-  if (f.verdict_size()) c.push_back(anyOf(f.verdict(), [](const flow::Flow& x) { return static_cast<int>(x.verdict()); }));
+  if (f.verdict_size())
+    c.push_back(
+        anyOf(f.verdict(), [](const flow::Flow& x) { return static_cast<int>(x.verdict()); }));
   if (f.drop_reason_desc_size()) {
     c.push_back(anyOf(f.drop_reason_desc(),
                       [](const flow::Flow& x) { return static_cast<int>(x.drop_reason_desc()); }));
@@ -346,9 +366,11 @@ void compileSimple(const flow::FlowFilter& f, std::vector<Predicate>& c) {
                       [](const flow::Flow& x) { return static_cast<int>(x.traffic_direction()); }));
   }
   if (f.ip_version_size()) {
-    c.push_back(anyOf(f.ip_version(), [](const flow::Flow& x) { return static_cast<int>(x.ip().ipversion()); }));
+    c.push_back(anyOf(f.ip_version(),
+                      [](const flow::Flow& x) { return static_cast<int>(x.ip().ipversion()); }));
   }
-  if (f.encrypted_size()) c.push_back(anyOf(f.encrypted(), [](const flow::Flow& x) { return x.ip().encrypted(); }));
+  if (f.encrypted_size())
+    c.push_back(anyOf(f.encrypted(), [](const flow::Flow& x) { return x.ip().encrypted(); }));
   if (f.reply_size()) {
     std::vector<bool> v(f.reply().begin(), f.reply().end());
     c.push_back([v](const flow::Flow& x) {

@@ -270,8 +270,7 @@ void toFlow(const FlowRecord& r, const FlowContext* ctx, flow::Flow& out) {
     ip->set_ipversion(flow::IPv4);
     fillL4(ev, *out.mutable_l4());
   }
-  fillEndpoint(ctx, ev.saddr, ev.src_identity, egress ? ev.endpoint_id : 0,
-               *out.mutable_source());
+  fillEndpoint(ctx, ev.saddr, ev.src_identity, egress ? ev.endpoint_id : 0, *out.mutable_source());
   fillEndpoint(ctx, ev.daddr, ev.dst_identity, egress ? 0 : ev.endpoint_id,
                *out.mutable_destination());
   fillPolicies(ev, ctx, out);

@@ -166,10 +166,9 @@ int runAgent(const AgentConfig& config) {
     log("cannot read flow events: " + reader.error().message());
     return kExitFailed;
   }
-  auto observer = ObserverServer::start(
-      flows, {.socket = observerSocketPath(config),
-              .listen = config.observer_listen,
-              .node_name = config.node_name});
+  auto observer = ObserverServer::start(flows, {.socket = observerSocketPath(config),
+                                                .listen = config.observer_listen,
+                                                .node_name = config.node_name});
   if (!observer) {
     log("cannot serve the Observer: " + observer.error().message());
     return kExitFailed;
