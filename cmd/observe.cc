@@ -379,7 +379,7 @@ int cmdObserve(int argc, char** argv) {
     return kExitOk;
   }
   if (!o) {
-    std::cerr << "error: " << error << "\n\nUsage: " << kHelp;
+    std::cerr << "error: " << error << "\n(membrane observe --help: usage and exit codes)\n";
     return kExitBadInput;
   }
   std::vector<NodeResult> nodes(o->servers.size());

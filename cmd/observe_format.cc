@@ -178,7 +178,7 @@ void printTableHeader(const ObserveOptions& o, std::ostream& out) {
 void printResponse(const observer::GetFlowsResponse& r, const ObserveOptions& o,
                    std::ostream& out) {
   google::protobuf::util::JsonPrintOptions jo;
-  jo.preserve_proto_field_names = false;
+  jo.preserve_proto_field_names = true;  // as hubble observe prints (protojson UseProtoNames)
   if (o.output == "jsonpb" || (o.output == "json" && r.has_flow())) {
     std::string s;
     const google::protobuf::Message& m =
