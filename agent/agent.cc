@@ -204,15 +204,26 @@ Status Agent::reconcile(bool reload) {
   return reconcileLocked(reload);
 }
 
-void Agent::fail(const std::string& what) { last_error_ = what; }
+void Agent::fail(const std::string& what) {
+  last_error_ = what;
+  if (reconcile_hook_) reconcile_hook_({.ids = &ids_, .seconds = elapsed()});
+}
 
-void Agent::onApplied(AppliedHook hook) {
+double Agent::elapsed() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - reconcile_started_)
+      .count();
+}
+
+void Agent::onReconciled(ReconcileHook hook) {
   std::lock_guard lock(mu_);
-  applied_hook_ = std::move(hook);
-  if (applied_hook_ && model_) applied_hook_(*model_, ids_);
+  reconcile_hook_ = std::move(hook);
+  if (reconcile_hook_ && model_) {
+    reconcile_hook_({.model = model_.get(), .ids = &ids_, .replay = true});
+  }
 }
 
 Status Agent::reconcileLocked(bool reload) {
+  reconcile_started_ = std::chrono::steady_clock::now();
   if (reload || !manifests_read_) {
     manifests_ = readManifests(config_.manifests);
     manifests_read_ = true;
@@ -256,7 +267,7 @@ Status Agent::reconcileLocked(bool reload) {
     pending_read_ = false;
   }
   model_ = std::move(m);
-  if (applied_hook_) applied_hook_(*model_, ids_);
+  if (reconcile_hook_) reconcile_hook_({.model = model_.get(), .ids = &ids_, .seconds = elapsed()});
   ready_ = true;
   last_error_.clear();
   last_reconcile_ = std::chrono::system_clock::now();

@@ -76,11 +76,17 @@ class Agent {
   const AgentConfig& config() const { return config_; }
   dataplane::Datapath& datapath() { return node_->datapath(); }
 
-  // Called under the agent's lock after every reconcile that applied a desired state (and
-  // at once when one is in force): the flow observer takes its names from it (flows.h).
-  using AppliedHook =
-      std::function<void(const DesiredModel&, const dataplane::IdentityStabilizer&)>;
-  void onApplied(AppliedHook hook);
+  // Called under the agent's lock after every reconcile, and at once when set and a state
+  // is in force (replay): the flow observer takes its names from the applied state
+  // (flows.h), the metrics count regenerations and their time (metrics.h).
+  struct ReconcileOutcome {
+    const DesiredModel* model = nullptr;  // the applied state; null: the reconcile failed
+    const dataplane::IdentityStabilizer* ids = nullptr;
+    double seconds = 0;   // how long the reconcile took
+    bool replay = false;  // onReconciled() handing over the state already in force
+  };
+  using ReconcileHook = std::function<void(const ReconcileOutcome&)>;
+  void onReconciled(ReconcileHook hook);
 
   // Removes everything an agent with `config` created: endpoints' veths, routes, the
   // VXLAN device, pins, state files, the socket. Works without a running agent.
@@ -98,6 +104,7 @@ class Agent {
   uint32_t addressFor(const CreateRequest& req);
   Status removeLocked(const std::string& key);
   void fail(const std::string& what);
+  double elapsed() const;  // seconds since reconcile_started_
 
   AgentConfig config_;
   std::unique_ptr<NodeNet> net_;
@@ -120,7 +127,8 @@ class Agent {
   bool pending_read_ = false;  // manifests_ was read but not yet applied
   std::string last_error_;
   std::chrono::system_clock::time_point last_reconcile_{};
-  AppliedHook applied_hook_;
+  ReconcileHook reconcile_hook_;
+  std::chrono::steady_clock::time_point reconcile_started_{};
   std::mutex mu_;
 };
 

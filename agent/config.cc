@@ -99,6 +99,18 @@ const std::vector<Field>& fields() {
          c.observer_listen = v;
          return std::nullopt;
        }},
+      {{"--metrics-listen", "metricsListen",
+        "serve Prometheus /metrics on this IPv4 host:port (default: none)"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         const auto colon = v.rfind(':');
+         uint32_t port = 0;
+         if (colon == std::string::npos || !model::parseIpv4(v.substr(0, colon)) ||
+             setUint(port, v.substr(colon + 1), 1, 65535)) {
+           return "an IPv4 address and port a.b.c.d:port";
+         }
+         c.metrics_listen = v;
+         return std::nullopt;
+       }},
       {{"--flow-ring-size", "flowRingSize", "flows kept for the Observer (default 4095)"},
        [](AgentConfig& c, const std::string& v) {
          return setUint(c.flow_ring_size, v, 1, 1u << 20);

@@ -48,6 +48,7 @@ struct AgentConfig {
   std::string observer_socket;
   std::string observer_listen;
   uint32_t flow_ring_size = 4095;
+  std::string metrics_listen;  // Prometheus /metrics on host:port; empty = not served
 };
 
 // The Observer's socket: observer_socket, or hubble.sock in the API socket's directory.

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "agent/desired.h"
+#include "agent/metrics.h"
 #include "dataplane/agent.h"
 #include "dataplane/datapath.h"
 #include "dataplane/observe.h"
@@ -285,6 +286,7 @@ void toLostEvent(const FlowRecord& r, flow::LostEvent& out) {
 struct FlowReader::Impl {
   dataplane::Datapath* dp = nullptr;
   FlowRing* ring = nullptr;
+  FlowStats* stats = nullptr;
   std::unique_ptr<dataplane::EventReader> reader;
   std::atomic<bool> stop{false};
   std::thread thread;
@@ -301,6 +303,7 @@ struct FlowReader::Impl {
   }
   void onEvent(const dataplane::FlowEvent& ev) {
     if (ev.type != MEMBRANE_EVENT_FLOW) return;
+    if (stats != nullptr) stats->count(ev);
     decoder.decode(ev, context, batch[n++]);
     if (n == kBatch) flush();
   }
@@ -309,6 +312,7 @@ struct FlowReader::Impl {
     if (lost <= lost_seen) return;
     FlowRecord r{.kind = FlowRecord::Kind::Lost};
     r.lost = lost - lost_seen;
+    if (stats != nullptr) stats->lost(r.lost);
     r.time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
@@ -332,8 +336,10 @@ struct FlowReader::Impl {
 
 FlowReader::FlowReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Result<std::unique_ptr<FlowReader>> FlowReader::start(dataplane::Datapath& dp, FlowRing& ring) {
+Result<std::unique_ptr<FlowReader>> FlowReader::start(dataplane::Datapath& dp, FlowRing& ring,
+                                                      FlowStats* stats) {
   auto impl = std::make_unique<Impl>();
+  impl->stats = stats;
   impl->dp = &dp;
   impl->ring = &ring;
   // Losses before this agent started are not this run's to report.

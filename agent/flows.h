@@ -36,6 +36,7 @@ class IdentityStabilizer;
 namespace membrane::agent {
 
 struct DesiredModel;
+class FlowStats;
 
 // What flows are enriched with: the desired state a reconcile applied. Immutable once
 // published; records name it by generation.
@@ -143,7 +144,9 @@ void toLostEvent(const FlowRecord& r, flow::LostEvent& out);
 // Reads the datapath's ring buffer on a thread of its own into `ring`, in batches.
 class FlowReader {
  public:
-  static Result<std::unique_ptr<FlowReader>> start(dataplane::Datapath& dp, FlowRing& ring);
+  // `stats` (optional) counts every event for the metrics (metrics.h).
+  static Result<std::unique_ptr<FlowReader>> start(dataplane::Datapath& dp, FlowRing& ring,
+                                                   FlowStats* stats = nullptr);
   ~FlowReader();  // stops and joins
   FlowReader(const FlowReader&) = delete;
   FlowReader& operator=(const FlowReader&) = delete;

@@ -17,6 +17,7 @@
 #include "agent/agent.h"
 #include "agent/api.h"
 #include "agent/flows.h"
+#include "agent/metrics.h"
 #include "agent/observer_server.h"
 #include "agent/watch.h"
 
@@ -142,6 +143,8 @@ void runLoop(Agent& agent, DirWatcher& watcher, const std::atomic<bool>& stop) {
 
 int runAgent(const AgentConfig& config) {
   FlowRing flows(config.flow_ring_size);  // outlives the agent, whose hook writes to it
+  FlowStats stats;
+  std::unique_ptr<MetricsServer> metrics;  // set once the agent exists; the hook checks
   auto agent = Agent::open(config, std::make_unique<KernelNodeNet>());
   if (!agent) {
     log("cannot start: " + agent.error().message());
@@ -157,11 +160,8 @@ int runAgent(const AgentConfig& config) {
     log("cannot serve: " + api.error().message());
     return kExitFailed;
   }
-  // Flows: the ring, its reader thread, the Observer service (docs/observe.md).
-  (*agent)->onApplied([&](const DesiredModel& m, const dataplane::IdentityStabilizer& ids) {
-    flows.publish(buildFlowContext(config, m, ids));
-  });
-  auto reader = FlowReader::start((*agent)->datapath(), flows);
+  // Flows: the reader thread, the Observer service, the metrics (docs/observe.md).
+  auto reader = FlowReader::start((*agent)->datapath(), flows, &stats);
   if (!reader) {
     log("cannot read flow events: " + reader.error().message());
     return kExitFailed;
@@ -173,6 +173,16 @@ int runAgent(const AgentConfig& config) {
     log("cannot serve the Observer: " + observer.error().message());
     return kExitFailed;
   }
+  auto m = MetricsServer::start(config.metrics_listen, **agent, stats);
+  if (!m) {
+    log("cannot serve metrics: " + m.error().message());
+    return kExitFailed;
+  }
+  metrics = std::move(*m);  // no early return below: the shutdown path stops it first
+  (*agent)->onReconciled([&](const Agent::ReconcileOutcome& r) {
+    if (r.model != nullptr) flows.publish(buildFlowContext(config, *r.model, *r.ids));
+    if (metrics) metrics->reconciled(r);
+  });
   std::atomic<bool> stop{false};
   sigset_t set;
   sigemptyset(&set);
@@ -196,6 +206,8 @@ int runAgent(const AgentConfig& config) {
   }
   runLoop(**agent, *watcher, stop);
   signals.join();
+  (*agent)->onReconciled(nullptr);
+  metrics.reset();  // its scrapes read the agent
   observer->reset();
   reader->reset();
   api->reset();

@@ -7,7 +7,9 @@
 # drops with reason and pods, forwards with the allowing policy and its manifest
 # file:line, filters on both sides, an invalid filter refused (INVALID_ARGUMENT, exit 2),
 # several nodes merged, a node that does not answer named while the other's flows still
-# print (exit 1), nothing readable (exit 6), --follow seeing new traffic.
+# print (exit 1), nothing readable (exit 6), --follow seeing new traffic. A real Prometheus
+# (in a monitoring namespace linked to both nodes, private data directory, loopback port,
+# killed by PID) scrapes both agents' /metrics; values are checked through its query API.
 # Usage: observe_test.sh AGENT_BINARY MEMBRANE_CLI
 # Waits poll conditions, never fixed sleeps. Cleans up by PID and by this run's unique
 # names, also on failure. Exit 77 = skipped (not root).
@@ -26,7 +28,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
   wait 2>/dev/null
-  for ns in n1 n2 n1a n1b n1c n2a n2b n2c; do ip netns del "${P}$ns" 2>/dev/null; done
+  for ns in n1 n2 n1a n1b n1c n2a n2b n2c m; do ip netns del "${P}$ns" 2>/dev/null; done
   for m in "$T"/bpf1 "$T"/bpf2; do mountpoint -q "$m" && umount "$m"; done
   rm -rf "$T"
 }
@@ -87,8 +89,14 @@ spec:
     - podSelector: {matchLabels: {app: client}}
     ports: [{port: 8080, protocol: TCP}]
 YAML
-  local extra=()
-  [ "$i" = 2 ] && extra=(--observer-listen 127.0.0.1:4245)
+  # The monitoring namespace's link to this node: metrics on 10.250.I.1:9962.
+  ip -n "$node" link add mon type veth peer name "node$i" netns "${P}m"
+  ip -n "$node" addr add "10.250.$i.1/30" dev mon
+  ip -n "$node" link set mon up
+  ip -n "${P}m" addr add "10.250.$i.2/30" dev "node$i"
+  ip -n "${P}m" link set "node$i" up
+  local extra=(--metrics-listen "10.250.$i.1:9962")
+  [ "$i" = 2 ] && extra+=(--observer-listen 127.0.0.1:4245)
   nsenter --net=/run/netns/"$node" "$AGENT" --node-name "node-$i" --node-ip "192.168.98.$((i + 1))" \
     --pod-cidr "10.98.$i.0/24" --routing native --state-dir "$T/state$i" \
     --bpffs-dir "$T/bpf$i/membrane" --socket "$T/agent$i.sock" --manifests "$T/man$i" \
@@ -112,6 +120,8 @@ YAML
   until_ok 10 grep -q listening "$T/server$i.log" || fail "server $i did not start"
 }
 
+ip netns add "${P}m" || fail "netns add"
+ip -n "${P}m" link set lo up
 setup_node 1
 setup_node 2
 ok "two agents, three pods each"
@@ -206,4 +216,53 @@ followed() { probe n2b "$IP_2a" && grep -q '"pod_name":"web"' "$T/follow"; }
 until_ok 10 followed || fail "follow saw nothing: $(cat "$T/follow")"
 kill "$FPID"
 ok "--follow prints new flows"
+
+# Prometheus scrapes both agents every second.
+cat >"$T/prom.yml" <<YAML
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+- job_name: membrane
+  static_configs:
+  - targets: ['10.250.1.1:9962', '10.250.2.1:9962']
+YAML
+ip netns exec "${P}m" prometheus --config.file="$T/prom.yml" --storage.tsdb.path="$T/promdata" \
+  --web.listen-address=127.0.0.1:9090 >"$T/prom.log" 2>&1 &
+PIDS+=($!)
+# promq EXPR: the instant vector as "instance value" lines.
+promq() {
+  ip netns exec "${P}m" curl -s --max-time 5 --data-urlencode "query=$1" \
+    http://127.0.0.1:9090/api/v1/query | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["status"] == "success", d
+for r in d["data"]["result"]:
+    print(r["metric"].get("instance", "-"), r["value"][1])'
+}
+value() { promq "$1" | awk -v i="$2" '$1 == i {print $2}'; }
+N1=10.250.1.1:9962
+N2=10.250.2.1:9962
+both_up() { [ "$(value up "$N1")" = 1 ] && [ "$(value up "$N2")" = 1 ]; }
+until_ok 30 both_up || fail "Prometheus: targets not up: $(promq up) $(tail -5 "$T/prom.log")"
+[ "$(value cilium_endpoint "$N1")" = 3 ] && [ "$(value cilium_endpoint "$N2")" = 3 ] ||
+  fail "cilium_endpoint: $(promq cilium_endpoint)"
+[ "$(value cilium_policy "$N1")" = 1 ] || fail "cilium_policy: $(promq cilium_policy)"
+# Every policy drop on node 1 became a flow: the datapath's counter equals Hubble's.
+drops_agree() {
+  local dp hub
+  dp=$(value 'sum by (instance) (cilium_drop_count_total{reason="POLICY_DENIED"})' "$N1")
+  hub=$(value 'sum by (instance) (hubble_drop_total{reason="POLICY_DENIED",protocol="TCP"})' "$N1")
+  [ -n "$dp" ] && [ "$dp" -ge 1 ] && [ "$dp" = "$hub" ]
+}
+until_ok 15 drops_agree || fail "drops: $(promq 'cilium_drop_count_total') / $(promq hubble_drop_total)"
+[ -z "$(value 'sum by (instance) (hubble_drop_total{reason="POLICY_DENIED"})' "$N2")" ] ||
+  fail "node 2 had no denied connection: $(promq hubble_drop_total)"
+v=$(value 'hubble_policy_verdicts_total{direction="ingress",match="l3-l4",action="forwarded"}' "$N2")
+[ -n "$v" ] && [ "$v" -ge 1 ] || fail "policy verdicts: $(promq hubble_policy_verdicts_total)"
+v=$(value 'hubble_tcp_flags_total{flag="SYN"}' "$N2")
+[ -n "$v" ] && [ "$v" -ge 1 ] || fail "tcp flags: $(promq hubble_tcp_flags_total)"
+v=$(value 'hubble_flows_processed_total{type="Trace",verdict="FORWARDED",subtype="to-endpoint"}' "$N1")
+[ -n "$v" ] && [ "$v" -ge 1 ] || fail "flows processed: $(promq hubble_flows_processed_total)"
+v=$(value 'cilium_endpoint_regenerations_total{outcome="success"}' "$N1")
+[ -n "$v" ] && [ "$v" -ge 1 ] || fail "regenerations: $(promq cilium_endpoint_regenerations_total)"
+ok "Prometheus scraped both agents: endpoints, policies, drops (datapath = flows), verdicts, flags"
 echo "PASS"
