@@ -283,30 +283,34 @@ void toLostEvent(const FlowRecord& r, flow::LostEvent& out) {
   setTime(r.time_ns, *out.mutable_last());
 }
 
+void FlowBatcher::begin() {
+  context_ = ring_.currentContext();
+  decoder_.anchor();
+}
+
+void FlowBatcher::add(const dataplane::FlowEvent& ev) {
+  if (ev.type != MEMBRANE_EVENT_FLOW) return;
+  if (stats_ != nullptr) stats_->count(ev);
+  decoder_.decode(ev, context_, batch_[n_++]);
+  if (n_ == kBatch) flush();
+}
+
+void FlowBatcher::flush() {
+  ring_.append(std::span(batch_.data(), n_));
+  n_ = 0;
+}
+
 struct FlowReader::Impl {
   dataplane::Datapath* dp = nullptr;
   FlowRing* ring = nullptr;
   FlowStats* stats = nullptr;
   std::unique_ptr<dataplane::EventReader> reader;
+  std::unique_ptr<FlowBatcher> batcher;
   std::atomic<bool> stop{false};
   std::thread thread;
-  static constexpr size_t kBatch = 256;
-  std::array<FlowRecord, kBatch> batch;
-  size_t n = 0;
-  uint64_t context = 0;
   uint64_t lost_seen = 0;
-  FlowDecoder decoder;
 
-  void flush() {
-    ring->append(std::span(batch.data(), n));
-    n = 0;
-  }
-  void onEvent(const dataplane::FlowEvent& ev) {
-    if (ev.type != MEMBRANE_EVENT_FLOW) return;
-    if (stats != nullptr) stats->count(ev);
-    decoder.decode(ev, context, batch[n++]);
-    if (n == kBatch) flush();
-  }
+  // The datapath's count of events it could not write, as a Lost record in the ring.
   void noteLost() {
     const uint64_t lost = dp->eventsLost();
     if (lost <= lost_seen) return;
@@ -316,19 +320,18 @@ struct FlowReader::Impl {
     r.time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
-    r.context = context;
+    r.context = ring->currentContext();
     lost_seen = lost;
     ring->append(std::span(&r, 1));
   }
   void run() {
     const dataplane::EventReader::Callback fn = [this](const dataplane::FlowEvent& ev) {
-      onEvent(ev);
+      batcher->add(ev);
     };
     while (!stop) {
-      context = ring->currentContext();
-      decoder.anchor();
+      batcher->begin();
       (void)reader->poll(100, fn);
-      flush();
+      batcher->flush();
       noteLost();
     }
   }
@@ -340,6 +343,7 @@ Result<std::unique_ptr<FlowReader>> FlowReader::start(dataplane::Datapath& dp, F
                                                       FlowStats* stats) {
   auto impl = std::make_unique<Impl>();
   impl->stats = stats;
+  impl->batcher = std::make_unique<FlowBatcher>(ring, stats);
   impl->dp = &dp;
   impl->ring = &ring;
   // Losses before this agent started are not this run's to report.
