@@ -342,3 +342,61 @@ TEST_F(FilterTest, InvalidAndUnsupportedFiltersAreRefusedWithTheirPlace) {
 
 }  // namespace
 }  // namespace membrane::agent
+
+namespace membrane::agent {
+namespace {
+
+ConfigFlags required() {
+  return {{"--node-name", "node-1"},
+          {"--node-ip", "192.168.0.2"},
+          {"--pod-cidr", "10.0.1.0/24"},
+          {"--manifests", "/tmp"},
+          {"--socket", "/run/m/agent.sock"}};
+}
+
+std::string errorsOf(const model::Diagnostics& d) {
+  std::string s;
+  for (const auto& e : d.errors()) s += e.str() + "\n";
+  return s;
+}
+
+TEST(ObserveConfig, DefaultsFollowTheApiSocket) {
+  model::Diagnostics d;
+  const AgentConfig c = loadConfig("", required(), d);
+  ASSERT_TRUE(d.ok()) << errorsOf(d);
+  EXPECT_EQ(observerSocketPath(c), "/run/m/hubble.sock");
+  EXPECT_EQ(c.flow_ring_size, 4095u);
+  EXPECT_TRUE(c.observer_listen.empty());
+  EXPECT_TRUE(c.metrics_listen.empty());
+}
+
+TEST(ObserveConfig, ListenAddressesAreChecked) {
+  auto flags = required();
+  flags["--observer-listen"] = "10.0.0.1:4245";  // not loopback
+  flags["--metrics-listen"] = "10.0.0.1";        // no port
+  flags["--flow-ring-size"] = "0";
+  model::Diagnostics d;
+  loadConfig("", flags, d);
+  const std::string e = errorsOf(d);
+  EXPECT_NE(e.find("--observer-listen: \"10.0.0.1:4245\": expected a loopback address"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("--metrics-listen: \"10.0.0.1\": expected an IPv4 address and port"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("--flow-ring-size: \"0\": expected an integer 1-1048576"), std::string::npos)
+      << e;
+  flags = required();
+  flags["--observer-listen"] = "127.0.0.1:4245";
+  flags["--metrics-listen"] = "10.250.1.1:9962";
+  model::Diagnostics ok;
+  const AgentConfig c = loadConfig("", flags, ok);
+  EXPECT_TRUE(ok.ok()) << errorsOf(ok);
+  EXPECT_EQ(c.observer_listen, "127.0.0.1:4245");
+  EXPECT_TRUE(loopbackListenAddress("[::1]:80"));
+  EXPECT_FALSE(loopbackListenAddress("127.0.0.1:0"));
+  EXPECT_FALSE(loopbackListenAddress("127.0.0.1"));
+}
+
+}  // namespace
+}  // namespace membrane::agent
