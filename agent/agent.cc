@@ -26,7 +26,8 @@ static std::string mountedMarker(const AgentConfig& c) { return c.state_dir + "/
 namespace {
 
 dataplane::DatapathConfig datapathConfig(const AgentConfig& c, uint32_t tunnel_ifindex) {
-  return {.tunnel_ifindex = tunnel_ifindex,
+  return {.policy_audit = c.policy_audit,
+          .tunnel_ifindex = tunnel_ifindex,
           .tunnel_mac = kVxlanMac,
           .policy_map_size = c.policy_entries,
           .max_endpoints = c.max_endpoints,

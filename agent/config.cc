@@ -111,6 +111,13 @@ const std::vector<Field>& fields() {
          c.metrics_listen = v;
          return std::nullopt;
        }},
+      {{"--policy-audit-mode", "policyAuditMode",
+        "true: policy drops pass and are reported as AUDIT flows (default false)"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "true" && v != "false") return "true or false";
+         c.policy_audit = v == "true";
+         return std::nullopt;
+       }},
       {{"--flow-ring-size", "flowRingSize", "flows kept for the Observer (default 4095)"},
        [](AgentConfig& c, const std::string& v) {
          return setUint(c.flow_ring_size, v, 1, 1u << 20);

@@ -49,6 +49,7 @@ struct AgentConfig {
   std::string observer_listen;
   uint32_t flow_ring_size = 4095;
   std::string metrics_listen;  // Prometheus /metrics on host:port; empty = not served
+  bool policy_audit = false;   // node-wide policy audit mode (policy drops pass as AUDIT)
 };
 
 // The Observer's socket: observer_socket, or hubble.sock in the API socket's directory.

@@ -219,7 +219,7 @@ void fillPolicies(const dataplane::FlowEvent& ev, const FlowContext* ctx, flow::
   const FlowRule& rule = ctx->rules[ev.policy_cookie - 1];
   const bool egress = ev.direction == MEMBRANE_DIR_EGRESS;
   flow::Policy* p = nullptr;
-  if (ev.verdict == MEMBRANE_VERDICT_DROPPED) {
+  if (ev.verdict == MEMBRANE_VERDICT_DROPPED || ev.verdict == MEMBRANE_VERDICT_AUDIT) {
     if (ev.drop_reason != MEMBRANE_DROP_POLICY_DENY) return;
     p = egress ? out.add_egress_denied_by() : out.add_ingress_denied_by();
   } else {
@@ -256,6 +256,9 @@ void toFlow(const FlowRecord& r, const FlowContext* ctx, flow::Flow& out) {
     et->set_type(kMessageTypeTrace);
     et->set_sub_type(egress ? kTraceFromLxc : kTraceToLxc);
     out.set_trace_observation_point(egress ? flow::FROM_ENDPOINT : flow::TO_ENDPOINT);
+    // AUDIT: the reason it would have been dropped for.
+    if (ev.drop_reason != 0)
+      out.set_drop_reason_desc(static_cast<flow::DropReason>(ev.drop_reason));
     out.set_trace_reason(static_cast<flow::TraceReason>(ev.ct_status + 1));
     const bool reply = ev.ct_status == MEMBRANE_CT_REPLY;
     out.set_reply(reply);

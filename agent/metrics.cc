@@ -39,7 +39,7 @@ void add(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
 std::string dirName(uint8_t dir) { return dir == MEMBRANE_DIR_EGRESS ? "EGRESS" : "INGRESS"; }
 const char* kProto[] = {"TCP", "UDP", "ICMPv4", "Unknown"};
 const char* kFlags[] = {"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"};
-const char* kAction[] = {"forwarded", "dropped", "redirected"};
+const char* kAction[] = {"forwarded", "dropped", "redirected", "audit"};
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -139,7 +139,7 @@ void flowFamilies(const FlowStats& s, std::vector<MetricFamily>& out) {
   }
   for (int e = 0; e < 2; ++e) {
     for (uint8_t m = 0; m < 8; ++m) {
-      for (int a = 0; a < 3; ++a) {
+      for (int a = 0; a < 4; ++a) {
         const uint64_t n = s.policy(e, m, a);
         if (n == 0) continue;
         add(verdicts,

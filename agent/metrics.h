@@ -34,8 +34,11 @@ class FlowStats {
       }
     }
     if (ev.match_type != MEMBRANE_MATCH_NONE || ev.drop_reason == MEMBRANE_DROP_POLICY) {
-      const int action = drop ? 1 : (ev.verdict == MEMBRANE_VERDICT_REDIRECTED ? 2 : 0);
-      bump(policy_[(egress * 8 + (ev.match_type & 7)) * 3 + action]);
+      const int action = drop                                        ? 1
+                         : ev.verdict == MEMBRANE_VERDICT_REDIRECTED ? 2
+                         : ev.verdict == MEMBRANE_VERDICT_AUDIT      ? 3
+                                                                     : 0;
+      bump(policy_[(egress * 8 + (ev.match_type & 7)) * 4 + action]);
     }
   }
   void lost(uint64_t n) {
@@ -51,7 +54,7 @@ class FlowStats {
   }
   uint64_t tcpFlag(int bit) const { return get(tcp_flags_[bit]); }
   uint64_t policy(bool egress, uint8_t match, int action) const {
-    return get(policy_[(egress * 8 + (match & 7)) * 3 + action]);
+    return get(policy_[(egress * 8 + (match & 7)) * 4 + action]);
   }
   uint64_t lostEvents() const { return get(lost_); }
 
@@ -72,7 +75,7 @@ class FlowStats {
   std::array<Cell, 32> processed_{};      // [drop][egress][verdict]
   std::array<Cell, 256 * 4> drops_{};     // [reason][protocol class]
   std::array<Cell, 8> tcp_flags_{};       // [bit]: FIN SYN RST PSH ACK URG ECE CWR
-  std::array<Cell, 2 * 8 * 3> policy_{};  // [egress][match type][allowed, denied, redirected]
+  std::array<Cell, 2 * 8 * 4> policy_{};  // [egress][match][forwarded, dropped, redirected, audit]
   Cell lost_{0};
 };
 

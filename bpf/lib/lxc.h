@@ -19,13 +19,20 @@
 /* Accounts and reports the packet's fate; returns the tc action. */
 static __always_inline int lxc_finish(struct membrane_flow_event *ev, __u8 drop_reason, int action)
 {
-	ev->drop_reason = drop_reason;
+	const int audit = ev->verdict == MEMBRANE_VERDICT_AUDIT;
+
+	/* An audited packet keeps the reason it would have been dropped for (unless a later
+	 * step drops it after all).
+	 */
+	if (!audit || drop_reason)
+		ev->drop_reason = drop_reason;
 	if (drop_reason)
 		ev->verdict = MEMBRANE_VERDICT_DROPPED;
 	else if (!ev->verdict)
 		ev->verdict = MEMBRANE_VERDICT_FORWARDED;
 	metrics_account(&membrane_metrics, ev->direction, drop_reason, ev->pkt_len);
-	if (events_wanted(drop_reason, ev->ct_status)) {
+	/* Audited packets are reported like the drops they stand for. */
+	if (events_wanted(drop_reason, ev->ct_status) || (audit && cfg_drop_events)) {
 		ev->type = MEMBRANE_EVENT_FLOW;
 		ev->timestamp_ns = membrane_now_ns();
 		events_emit(&membrane_events, ev);
@@ -103,7 +110,7 @@ static __always_inline int lxc_policy_lookup4(__u32 endpoint_id, __u32 peer, int
 /* Policy for a NEW or ESTABLISHED forward packet, then CT bookkeeping. */
 static __always_inline int lxc_policy4(struct __sk_buff *ctx, struct membrane_flow_event *ev,
 				       const struct pkt4 *p, struct ct_result *ct,
-				       __u32 endpoint_id)
+				       __u32 endpoint_id, __u16 ep_flags)
 {
 	struct membrane_policy_verdict pr = {};
 	int egress = ev->direction == MEMBRANE_DIR_EGRESS;
@@ -114,8 +121,15 @@ static __always_inline int lxc_policy4(struct __sk_buff *ctx, struct membrane_fl
 	if (ret)
 		return lxc_drop(ev, ret);
 	lxc_record_policy(ev, &pr, p->tuple.nexthdr, p->policy_port);
-	if (pr.drop_reason)
-		return lxc_drop(ev, pr.drop_reason);
+	if (pr.drop_reason) {
+		/* Policy audit mode (node-wide or the endpoint's): the would-be drop passes and
+		 * is reported as AUDIT with its reason (Cilium's policy audit mode).
+		 */
+		if (!cfg_policy_audit && !(ep_flags & MEMBRANE_ENDPOINT_F_POLICY_AUDIT))
+			return lxc_drop(ev, pr.drop_reason);
+		ev->verdict = MEMBRANE_VERDICT_AUDIT;
+		ev->drop_reason = pr.drop_reason;
+	}
 	/* Before CT create: a flow no proxy can enforce leaves no connection behind. */
 	if (pr.proxy_port) {
 		ret = proxy_check4(&membrane_proxy_ports, pr.proxy_port);
@@ -179,7 +193,7 @@ static __always_inline int lxc_handle_ipv4(struct __sk_buff *ctx, struct membran
 	switch (ct.status) {
 	case MEMBRANE_CT_NEW:
 	case MEMBRANE_CT_ESTABLISHED:
-		return lxc_policy4(ctx, ev, &p, &ct, ep->endpoint_id);
+		return lxc_policy4(ctx, ev, &p, &ct, ep->endpoint_id, ep->flags);
 	case MEMBRANE_CT_REPLY:
 	case MEMBRANE_CT_RELATED:
 		/* Return traffic of an accepted connection: no policy lookup. */

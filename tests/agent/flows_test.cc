@@ -180,6 +180,19 @@ TEST_F(FlowsTest, DropCarriesReasonAndTheDenyingRuleOnlyForExplicitDeny) {
   EXPECT_EQ(f.egress_denied_by_size() + f.ingress_denied_by_size(), 0);
 }
 
+TEST_F(FlowsTest, AuditNamesTheWouldBeReasonAndTheDenyingRule) {
+  auto ev = synEvent();
+  ev.verdict = MEMBRANE_VERDICT_AUDIT;
+  ev.drop_reason = MEMBRANE_DROP_POLICY_DENY;
+  const flow::Flow f = flowOf(ev);
+  EXPECT_EQ(f.verdict(), flow::AUDIT);
+  EXPECT_EQ(f.drop_reason_desc(), flow::POLICY_DENY);
+  EXPECT_EQ(f.event_type().type(), 4);  // it passed: a trace, not a drop
+  ASSERT_EQ(f.ingress_denied_by_size(), 1);
+  EXPECT_EQ(f.ingress_allowed_by_size(), 0);
+  EXPECT_EQ(f.ingress_denied_by(0).name(), "web-ingress");
+}
+
 TEST_F(FlowsTest, IcmpAndUdpLayer4) {
   auto ev = synEvent();
   ev.protocol = IPPROTO_ICMP;
