@@ -113,13 +113,14 @@ struct Parser {
     return false;
   }
   bool option(const std::string& flag, const std::string& v);
+  // The flags naming one side or either side of a flow; false when `flag` is not one.
+  bool sideOption(const std::string& flag, const std::string& v, bool& ok);
   bool finish();
 };
 
-bool Parser::option(const std::string& flag, const std::string& v) {
-  if (flag == "--server") {
-    o.servers.push_back(v);
-  } else if (flag == "--from-pod" || flag == "--to-pod" || flag == "--pod") {
+bool Parser::sideOption(const std::string& flag, const std::string& v, bool& ok) {
+  ok = true;
+  if (flag == "--from-pod" || flag == "--to-pod" || flag == "--pod") {
     pods.emplace_back(flag, v);
   } else if (flag == "--namespace") {
     ns = v;
@@ -143,12 +144,25 @@ bool Parser::option(const std::string& flag, const std::string& v) {
     f.src.add_source_port(v), f.dst.add_destination_port(v), f.either = true;
   } else if (flag == "--from-identity" || flag == "--to-identity" || flag == "--identity") {
     auto n = number(v, UINT32_MAX);
-    if (!n) return fail(flag + ": \"" + v + "\": expected an identity number");
+    if (!n) {
+      ok = fail(flag + ": \"" + v + "\": expected an identity number");
+      return true;
+    }
     if (flag == "--from-identity") f.both.add_source_identity(*n);
     if (flag == "--to-identity") f.both.add_destination_identity(*n);
     if (flag == "--identity") {
       f.src.add_source_identity(*n), f.dst.add_destination_identity(*n), f.either = true;
     }
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool Parser::option(const std::string& flag, const std::string& v) {
+  if (bool ok = true; sideOption(flag, v, ok)) return ok;
+  if (flag == "--server") {
+    o.servers.push_back(v);
   } else if (flag == "--protocol") {
     f.both.add_protocol(v);
   } else if (flag == "--verdict") {
