@@ -5,7 +5,8 @@
 # namespaces wired through the API; real TCP traffic, allowed and denied. `membrane
 # observe` reads the agents' Observer service (unix socket; node 2 also on loopback TCP):
 # drops with reason and pods, forwards with the allowing policy and its manifest
-# file:line, filters on both sides, an invalid filter refused (INVALID_ARGUMENT, exit 2),
+# file:line, node 2's policy audit mode (AUDIT instead of DROPPED), filters on both sides,
+# an invalid filter refused (INVALID_ARGUMENT, exit 2),
 # several nodes merged, a node that does not answer named while the other's flows still
 # print (exit 1), nothing readable (exit 6), --follow seeing new traffic. A real Prometheus
 # (in a monitoring namespace linked to both nodes, private data directory, loopback port,
@@ -96,7 +97,8 @@ YAML
   ip -n "${P}m" addr add "10.250.$i.2/30" dev "node$i"
   ip -n "${P}m" link set "node$i" up
   local extra=(--metrics-listen "10.250.$i.1:9962")
-  [ "$i" = 2 ] && extra+=(--observer-listen 127.0.0.1:4245)
+  # Node 2 also serves the Observer on loopback TCP and runs in policy audit mode.
+  [ "$i" = 2 ] && extra+=(--observer-listen 127.0.0.1:4245 --policy-audit-mode true)
   nsenter --net=/run/netns/"$node" "$AGENT" --node-name "node-$i" --node-ip "192.168.98.$((i + 1))" \
     --pod-cidr "10.98.$i.0/24" --routing native --state-dir "$T/state$i" \
     --bpffs-dir "$T/bpf$i/membrane" --socket "$T/agent$i.sock" --manifests "$T/man$i" \
@@ -129,7 +131,8 @@ ok "two agents, three pods each"
 probe n1b "$IP_1a" || fail "node 1: client -> web should be allowed"
 ! probe n1c "$IP_1a" || fail "node 1: stray -> web should be denied"
 probe n2b "$IP_2a" || fail "node 2: client -> web should be allowed"
-ok "traffic: allowed and denied on both nodes"
+probe n2c "$IP_2a" || fail "node 2 (audit mode): stray -> web should pass"
+ok "traffic: allowed and denied on node 1; node 2 in audit mode lets the stray through"
 
 # Drops: reason, pods, direction; only drops with --verdict DROPPED.
 has_drop() { obs --server "$S1" --verdict DROPPED --to-pod default/web --all -o json >"$T/drops"; [ -s "$T/drops" ]; }
@@ -187,6 +190,21 @@ grep -q 'whitelist\[0\].source_ip\[0\]: "10.0.300.1": expected an IPv4 address o
 obs --server "$S1" --output yaml 2>/dev/null; rc=$?
 [ "$rc" = 2 ] || fail "-o yaml: exit $rc"
 ok "invalid filter: INVALID_ARGUMENT naming whitelist[0].source_ip[0], exit 2"
+
+# Audit mode: the stray's connection on node 2 is an AUDIT flow naming the would-be reason.
+obs --server "$S2" --verdict AUDIT --from-ip "$IP_2c" --to-port 8080 --all -o json >"$T/audit" ||
+  fail "observe audit: exit $?"
+python3 - "$T/audit" <<'PY' || fail "audit flows: $(cat "$T/audit")"
+import json, sys
+flows = [json.loads(l) for l in open(sys.argv[1])]
+assert flows, "no AUDIT flow"
+f = flows[0]
+assert f["verdict"] == "AUDIT" and f["drop_reason_desc"] == "POLICY_DENIED", f
+assert f["destination"]["pod_name"] == "web" and f["traffic_direction"] == "INGRESS", f
+PY
+n=$(obs --server "$S2" --verdict DROPPED --from-ip "$IP_2c" --to-port 8080 --all -o json | wc -l)
+[ "$n" = 0 ] || fail "node 2 (audit mode) dropped the stray: $n"
+ok "audit mode: the stray's connection is AUDIT (POLICY_DENIED), not DROPPED"
 
 # Several nodes: both nodes' flows, each named.
 obs --server "$S1" --server "$S2" --verdict FORWARDED --to-port 8080 --all >"$T/both" ||
@@ -258,6 +276,8 @@ until_ok 15 drops_agree || fail "drops: $(promq 'cilium_drop_count_total') / $(p
   fail "node 2 had no denied connection: $(promq hubble_drop_total)"
 v=$(value 'hubble_policy_verdicts_total{direction="ingress",match="l3-l4",action="forwarded"}' "$N2")
 [ -n "$v" ] && [ "$v" -ge 1 ] || fail "policy verdicts: $(promq hubble_policy_verdicts_total)"
+v=$(value 'sum by (instance) (hubble_policy_verdicts_total{action="audit"})' "$N2")
+[ -n "$v" ] && [ "$v" -ge 1 ] || fail "audit verdicts: $(promq hubble_policy_verdicts_total)"
 v=$(value 'hubble_tcp_flags_total{flag="SYN"}' "$N2")
 [ -n "$v" ] && [ "$v" -ge 1 ] || fail "tcp flags: $(promq hubble_tcp_flags_total)"
 v=$(value 'hubble_flows_processed_total{type="Trace",verdict="FORWARDED",subtype="to-endpoint"}' "$N1")
