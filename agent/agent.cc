@@ -381,8 +381,9 @@ Status Agent::uninstall(const AgentConfig& config, NodeNet& net) {
   auto marker = readFileIfExists(mountedMarker(config));
   if (marker && *marker) umount2(config.bpffs_dir.c_str(), MNT_DETACH);
   fs::remove(config.bpffs_dir, ec);
-  for (const auto& p : {ipamPath(config), endpointsPath(config), routesPath(config),
-                        identitiesPath(config), mountedMarker(config), config.socket}) {
+  for (const auto& p :
+       {ipamPath(config), endpointsPath(config), routesPath(config), identitiesPath(config),
+        mountedMarker(config), config.socket, observerSocketPath(config)}) {
     fs::remove(p, ec);
   }
   fs::remove(config.state_dir, ec);  // only when empty: the operator's files stay

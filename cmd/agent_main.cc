@@ -45,7 +45,7 @@ void usage(std::ostream& out) {
          "Other options:\n"
          "  --config FILE                       YAML configuration file\n"
          "  --uninstall                         remove everything the agent created (veths,\n"
-         "                                      VXLAN device, routes, pins, state, socket)\n"
+         "                                      VXLAN device, routes, pins, state, sockets)\n"
          "  -h, --help                          this help\n\n"
          "SIGTERM/SIGINT stop the agent and leave the datapath running; the next start\n"
          "re-adopts it (docs/agent.md).\n\n"
