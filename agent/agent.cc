@@ -27,7 +27,8 @@ static std::string mountedMarker(const AgentConfig& c) { return c.state_dir + "/
 namespace {
 
 dataplane::DatapathConfig datapathConfig(const AgentConfig& c, uint32_t tunnel_ifindex) {
-  return {.tunnel_ifindex = tunnel_ifindex,
+  return {.policy_audit = c.policy_audit,
+          .tunnel_ifindex = tunnel_ifindex,
           .tunnel_mac = kVxlanMac,
           .policy_map_size = c.policy_entries,
           .max_endpoints = c.max_endpoints,
@@ -206,7 +207,23 @@ Status Agent::reconcile(bool reload) {
   return reconcileLocked(reload);
 }
 
-void Agent::fail(const std::string& what) { last_error_ = what; }
+void Agent::fail(const std::string& what) {
+  last_error_ = what;
+  if (reconcile_hook_) reconcile_hook_({.ids = &ids_, .seconds = elapsed()});
+}
+
+double Agent::elapsed() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - reconcile_started_)
+      .count();
+}
+
+void Agent::onReconciled(ReconcileHook hook) {
+  std::lock_guard lock(mu_);
+  reconcile_hook_ = std::move(hook);
+  if (reconcile_hook_ && model_) {
+    reconcile_hook_({.model = model_.get(), .ids = &ids_, .replay = true});
+  }
+}
 
 // The store source: connect what is not connected, then take the mirrored objects. An
 // unreachable store with objects read before is no error: the last state stays in force.
@@ -224,6 +241,7 @@ Status Agent::readStore() {
 }
 
 Status Agent::reconcileLocked(bool reload) {
+  reconcile_started_ = std::chrono::steady_clock::now();
   if (reload || !manifests_read_) {
     if (cluster_ != nullptr) {
       if (auto s = readStore(); !s) return s;
@@ -276,6 +294,7 @@ Status Agent::reconcileLocked(bool reload) {
   }
   if (cluster_ != nullptr) cluster_->applied(*m, store_->all());
   model_ = std::move(m);
+  if (reconcile_hook_) reconcile_hook_({.model = model_.get(), .ids = &ids_, .seconds = elapsed()});
   ready_ = true;
   last_error_.clear();
   last_reconcile_ = std::chrono::system_clock::now();
@@ -392,9 +411,9 @@ Status Agent::uninstall(const AgentConfig& config, NodeNet& net) {
   auto marker = readFileIfExists(mountedMarker(config));
   if (marker && *marker) umount2(config.bpffs_dir.c_str(), MNT_DETACH);
   fs::remove(config.bpffs_dir, ec);
-  for (const auto& p :
-       {ipamPath(config), endpointsPath(config), routesPath(config), identitiesPath(config),
-        mountedMarker(config), config.socket, config.state_dir + "/etcd-lease.json"}) {
+  for (const auto& p : {ipamPath(config), endpointsPath(config), routesPath(config),
+                        identitiesPath(config), mountedMarker(config), config.socket,
+                        config.state_dir + "/etcd-lease.json", observerSocketPath(config)}) {
     fs::remove(p, ec);
   }
   fs::remove(config.state_dir, ec);  // only when empty: the operator's files stay

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -85,6 +86,18 @@ class Agent {
   const AgentConfig& config() const { return config_; }
   dataplane::Datapath& datapath() { return node_->datapath(); }
 
+  // Called under the agent's lock after every reconcile, and at once when set and a state
+  // is in force (replay): the flow observer takes its names from the applied state
+  // (flows.h), the metrics count regenerations and their time (metrics.h).
+  struct ReconcileOutcome {
+    const DesiredModel* model = nullptr;  // the applied state; null: the reconcile failed
+    const dataplane::IdentityStabilizer* ids = nullptr;
+    double seconds = 0;   // how long the reconcile took
+    bool replay = false;  // onReconciled() handing over the state already in force
+  };
+  using ReconcileHook = std::function<void(const ReconcileOutcome&)>;
+  void onReconciled(ReconcileHook hook);
+
   // Removes everything an agent with `config` created: endpoints' veths, routes, the
   // VXLAN device, pins, state files, the socket. Works without a running agent.
   static Status uninstall(const AgentConfig& config, NodeNet& net);
@@ -102,6 +115,7 @@ class Agent {
   uint32_t addressFor(const CreateRequest& req);
   Status removeLocked(const std::string& key);
   void fail(const std::string& what);
+  double elapsed() const;  // seconds since reconcile_started_
 
   AgentConfig config_;
   std::unique_ptr<NodeNet> net_;
@@ -127,6 +141,8 @@ class Agent {
   bool pending_read_ = false;  // manifests_ was read but not yet applied
   std::string last_error_;
   std::chrono::system_clock::time_point last_reconcile_{};
+  ReconcileHook reconcile_hook_;
+  std::chrono::steady_clock::time_point reconcile_started_{};
   std::mutex mu_;
 };
 

@@ -128,6 +128,41 @@ const std::vector<Field>& fields() {
        [](AgentConfig& c, const std::string& v) { return setPath(c.bpffs_dir, v); }},
       {{"--socket", "socket", "API socket (default /var/run/membrane/membrane.sock)"},
        [](AgentConfig& c, const std::string& v) { return setPath(c.socket, v); }},
+      {{"--observer-socket", "observerSocket",
+        "Hubble Observer gRPC socket (default: hubble.sock next to the API socket)"},
+       [](AgentConfig& c, const std::string& v) { return setPath(c.observer_socket, v); }},
+      {{"--observer-listen", "observerListen",
+        "also serve the Observer on this loopback host:port (default: none)"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         if (!loopbackListenAddress(v)) {
+           return "a loopback address host:port (127.x.y.z, [::1] or localhost)";
+         }
+         c.observer_listen = v;
+         return std::nullopt;
+       }},
+      {{"--metrics-listen", "metricsListen",
+        "serve Prometheus /metrics on this IPv4 host:port (default: none)"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         const auto colon = v.rfind(':');
+         uint32_t port = 0;
+         if (colon == std::string::npos || !model::parseIpv4(v.substr(0, colon)) ||
+             setUint(port, v.substr(colon + 1), 1, 65535)) {
+           return "an IPv4 address and port a.b.c.d:port";
+         }
+         c.metrics_listen = v;
+         return std::nullopt;
+       }},
+      {{"--policy-audit-mode", "policyAuditMode",
+        "true: policy drops pass and are reported as AUDIT flows (default false)"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "true" && v != "false") return "true or false";
+         c.policy_audit = v == "true";
+         return std::nullopt;
+       }},
+      {{"--flow-ring-size", "flowRingSize", "flows kept for the Observer (default 4095)"},
+       [](AgentConfig& c, const std::string& v) {
+         return setUint(c.flow_ring_size, v, 1, 1u << 20);
+       }},
       {{"--desired-state", "desiredState",
         "directory (default: the --manifests directory) or etcd (the kvstore section)"},
        [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
@@ -202,6 +237,31 @@ const std::vector<Field>& fields() {
   };
   return f;
 }
+
+}  // namespace
+
+bool loopbackListenAddress(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  const std::string host = listen.substr(0, colon);
+  const std::string port = listen.substr(colon + 1);
+  uint32_t p = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p == 0 ||
+      p > 65535) {
+    return false;
+  }
+  if (host == "localhost" || host == "[::1]") return true;
+  auto ip = model::parseIpv4(host);
+  return ip && (*ip >> 24) == 127;
+}
+
+std::string observerSocketPath(const AgentConfig& c) {
+  if (!c.observer_socket.empty()) return c.observer_socket;
+  return (std::filesystem::path(c.socket).parent_path() / "hubble.sock").string();
+}
+
+namespace {
 
 model::SourceLoc locOf(const std::string& file, const YAML::Node& n) {
   const YAML::Mark m = n.Mark();

@@ -65,7 +65,19 @@ struct AgentConfig {
   uint32_t ct_entries = 65536;
   uint32_t ipcache_entries = 65536;
   uint32_t policy_entries = 4096;  // per endpoint
+  // Flows (docs/observe.md): the Observer's socket (empty: observerSocketPath()), an
+  // optional loopback TCP address, and how many flows the ring keeps (Hubble's default).
+  std::string observer_socket;
+  std::string observer_listen;
+  uint32_t flow_ring_size = 4095;
+  std::string metrics_listen;  // Prometheus /metrics on host:port; empty = not served
+  bool policy_audit = false;   // node-wide policy audit mode (policy drops pass as AUDIT)
 };
+
+// The Observer's socket: observer_socket, or hubble.sock in the API socket's directory.
+std::string observerSocketPath(const AgentConfig& c);
+// Whether `listen` is a loopback "host:port" (127.0.0.0/8, [::1] or localhost).
+bool loopbackListenAddress(const std::string& listen);
 
 // Flags given on the command line ("--node-name" -> "node-1").
 using ConfigFlags = std::map<std::string, std::string>;

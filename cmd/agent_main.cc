@@ -16,6 +16,9 @@
 
 #include "agent/agent.h"
 #include "agent/api.h"
+#include "agent/flows.h"
+#include "agent/metrics.h"
+#include "agent/observer_server.h"
 #include "agent/store_source.h"
 #include "agent/watch.h"
 
@@ -45,7 +48,7 @@ void usage(std::ostream& out) {
          "Other options:\n"
          "  --config FILE                       YAML configuration file\n"
          "  --uninstall                         remove everything the agent created (veths,\n"
-         "                                      VXLAN device, routes, pins, state, socket)\n"
+         "                                      VXLAN device, routes, pins, state, sockets)\n"
          "  -h, --help                          this help\n\n"
          "SIGTERM/SIGINT stop the agent and leave the datapath running; the next start\n"
          "re-adopts it (docs/agent.md).\n\n"
@@ -175,6 +178,9 @@ bool openSource(const AgentConfig& config, Agent& agent, Source& src) {
 }
 
 int runAgent(const AgentConfig& config) {
+  FlowRing flows(config.flow_ring_size);  // outlives the agent, whose hook writes to it
+  FlowStats stats;
+  std::unique_ptr<MetricsServer> metrics;  // set once the agent exists; the hook checks
   auto agent = Agent::open(config, std::make_unique<KernelNodeNet>());
   if (!agent) {
     log("cannot start: " + agent.error().message());
@@ -188,6 +194,29 @@ int runAgent(const AgentConfig& config) {
     log("cannot serve: " + api.error().message());
     return kExitFailed;
   }
+  // Flows: the reader thread, the Observer service, the metrics (docs/observe.md).
+  auto reader = FlowReader::start((*agent)->datapath(), flows, &stats);
+  if (!reader) {
+    log("cannot read flow events: " + reader.error().message());
+    return kExitFailed;
+  }
+  auto observer = ObserverServer::start(flows, {.socket = observerSocketPath(config),
+                                                .listen = config.observer_listen,
+                                                .node_name = config.node_name});
+  if (!observer) {
+    log("cannot serve the Observer: " + observer.error().message());
+    return kExitFailed;
+  }
+  auto m = MetricsServer::start(config.metrics_listen, **agent, stats);
+  if (!m) {
+    log("cannot serve metrics: " + m.error().message());
+    return kExitFailed;
+  }
+  metrics = std::move(*m);  // no early return below: the shutdown path stops it first
+  (*agent)->onReconciled([&](const Agent::ReconcileOutcome& r) {
+    if (r.model != nullptr) flows.publish(buildFlowContext(config, *r.model, *r.ids));
+    if (metrics) metrics->reconciled(r);
+  });
   std::atomic<bool> stop{false};
   sigset_t set;
   sigemptyset(&set);
@@ -213,6 +242,10 @@ int runAgent(const AgentConfig& config) {
   if (source.store) pending = [&] { return source.store->pending(); };
   runLoop(**agent, *watcher, stop, pending);
   signals.join();
+  (*agent)->onReconciled(nullptr);
+  metrics.reset();  // its scrapes read the agent
+  observer->reset();
+  reader->reset();
   api->reset();
   (*agent)->attachStore(nullptr);
   log("stopped; the datapath keeps running");

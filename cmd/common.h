@@ -42,5 +42,6 @@ int cmdEndpoint(int argc, char** argv);  // cmd/agent_cli.cc
 int cmdApply(int argc, char** argv);     // cmd/store_cmds.cc
 int cmdDelete(int argc, char** argv);    // cmd/store_cmds.cc
 int cmdGet(int argc, char** argv);       // cmd/store_cmds.cc
+int cmdObserve(int argc, char** argv);   // cmd/observe.cc
 
 }  // namespace membrane::cmd

@@ -41,6 +41,9 @@ Commands:
   delete -f FILE|DIR     delete the objects the files name from etcd, all or none
   get KIND [NAME] [-n NS|-A] [-o yaml|json]
                          objects stored in etcd with their resourceVersion
+  observe [--server ADDR]... [FILTERS] [--last N|-f] [-o compact|dict|table|json|jsonpb]
+                         flows of the node agents (Hubble's Observer API, hubble observe's
+                         flags; docs/observe.md)
 
 Common options:
   --cluster-name NAME    cluster name (default "default")
@@ -56,6 +59,7 @@ Exit codes:
   3  the solver answered unknown (verify)
   5  the store (etcd) is unreachable or failed (apply, delete, get; 1 there: a
      conflict on resourceVersion or an object not found)
+  6  observe: no node could be read (1: some node did not answer)
 )";
 
 }  // namespace
@@ -89,6 +93,7 @@ int main(int argc, char** argv) {
   if (c == "apply") return cmdApply(argc - 1, argv + 1);
   if (c == "delete") return cmdDelete(argc - 1, argv + 1);
   if (c == "get") return cmdGet(argc - 1, argv + 1);
+  if (c == "observe") return cmdObserve(argc - 1, argv + 1);
   std::cerr << "membrane: unknown command \"" << c << "\"\n\n" << kUsage;
   return kExitBadInput;
 }

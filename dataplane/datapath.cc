@@ -257,6 +257,7 @@ void setKnobs(membrane_lxc* s, const DatapathConfig& config) {
   s->rodata->cfg_anti_spoof = config.anti_spoof ? 1 : 0;
   s->rodata->cfg_event_wakeup = config.event_wakeup ? 1 : 0;
   s->rodata->cfg_policy_cache = config.policy_cache ? 1 : 0;
+  s->rodata->cfg_policy_audit = config.policy_audit ? 1 : 0;
   s->rodata->cfg_ct_timeout_tcp_syn_s = config.ct_timeout_tcp_syn_s;
   s->rodata->cfg_ct_timeout_tcp_s = config.ct_timeout_tcp_s;
   s->rodata->cfg_ct_timeout_tcp_close_s = config.ct_timeout_tcp_close_s;

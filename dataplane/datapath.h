@@ -30,6 +30,8 @@ struct DatapathConfig {
   bool event_wakeup = true;  // false: BPF_RB_NO_WAKEUP, the reader must busy-poll
   bool anti_spoof = true;    // check the endpoint's ifindex
   bool policy_cache = true;  // memoise policy lookups per (policy generation, peer, port)
+  // Node-wide policy audit mode: policy drops pass and are reported as AUDIT.
+  bool policy_audit = false;
   // Conntrack timeouts, seconds (Cilium's defaults).
   uint32_t ct_timeout_tcp_syn_s = 60;
   uint32_t ct_timeout_tcp_s = 21600;

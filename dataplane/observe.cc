@@ -60,6 +60,8 @@ std::string_view verdictName(uint8_t verdict) {
       return "DROPPED";
     case MEMBRANE_VERDICT_REDIRECTED:
       return "REDIRECTED";
+    case MEMBRANE_VERDICT_AUDIT:
+      return "AUDIT";
     default:
       return "VERDICT_UNKNOWN";
   }

@@ -33,6 +33,7 @@ enum membrane_verdict {
 	MEMBRANE_VERDICT_UNKNOWN = 0,
 	MEMBRANE_VERDICT_FORWARDED = 1,
 	MEMBRANE_VERDICT_DROPPED = 2,
+	MEMBRANE_VERDICT_AUDIT = 4, /* a policy drop let through by policy audit mode */
 	MEMBRANE_VERDICT_REDIRECTED = 5,
 };
 

@@ -17,7 +17,8 @@ struct membrane_endpoint_key {
 	__u16 cluster_id;
 };
 
-#define MEMBRANE_ENDPOINT_F_HOST 0x1
+#define MEMBRANE_ENDPOINT_F_HOST	 0x1
+#define MEMBRANE_ENDPOINT_F_POLICY_AUDIT 0x2 /* policy drops pass, reported as AUDIT */
 
 /* 32 bytes. */
 struct membrane_endpoint_info {

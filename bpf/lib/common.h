@@ -40,6 +40,7 @@ const volatile __u8 cfg_drop_events = 1;
 const volatile __u8 cfg_anti_spoof = 1;
 const volatile __u8 cfg_event_wakeup = 1; /* 0: BPF_RB_NO_WAKEUP, consumer busy-polls */
 const volatile __u8 cfg_policy_cache = 1;
+const volatile __u8 cfg_policy_audit = 0; /* node-wide policy audit mode */
 const volatile __u32 cfg_ct_timeout_tcp_syn_s = 60;
 const volatile __u32 cfg_ct_timeout_tcp_s = 21600;
 const volatile __u32 cfg_ct_timeout_tcp_close_s = 10;

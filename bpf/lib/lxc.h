@@ -23,14 +23,21 @@
 static __always_inline int lxc_report(struct membrane_flow_event *ev, __u8 drop_reason, int action,
 				      int notable)
 {
-	ev->drop_reason = drop_reason;
+	const int audit = ev->verdict == MEMBRANE_VERDICT_AUDIT;
+
+	/* An audited packet keeps the reason it would have been dropped for (unless a later
+	 * step drops it after all).
+	 */
+	if (!audit || drop_reason)
+		ev->drop_reason = drop_reason;
 	if (drop_reason)
 		ev->verdict = MEMBRANE_VERDICT_DROPPED;
 	else if (!ev->verdict)
 		ev->verdict = MEMBRANE_VERDICT_FORWARDED;
 	metrics_account(&membrane_metrics, ev->direction, drop_reason, ev->pkt_len);
 	MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_METRICS);
-	if (events_wanted(drop_reason, ev->ct_status, notable)) {
+	/* Audited packets are reported like the drops they stand for. */
+	if (events_wanted(drop_reason, ev->ct_status, notable) || (audit && cfg_drop_events)) {
 		ev->type = MEMBRANE_EVENT_FLOW;
 		ev->timestamp_ns = membrane_now_ns(); /* only records pay for the fine clock */
 		events_emit(&membrane_events, ev);
@@ -207,7 +214,7 @@ static __always_inline int lxc_established4(struct __sk_buff *ctx, struct membra
 
 /* Full path for a NEW or ESTABLISHED forward packet: policy, then CT create or re-decide. */
 static __always_inline int lxc_policy4(struct __sk_buff *ctx, struct membrane_flow_event *ev,
-				       struct lxc_state *st, __u32 endpoint_id)
+				       struct lxc_state *st, __u32 endpoint_id, __u16 ep_flags)
 {
 	struct membrane_policy_verdict pr = {};
 	int egress = ev->direction == MEMBRANE_DIR_EGRESS;
@@ -220,8 +227,15 @@ static __always_inline int lxc_policy4(struct __sk_buff *ctx, struct membrane_fl
 		return lxc_drop(ev, ret);
 	MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_POLICY);
 	lxc_record_policy(ev, &pr, st->p.tuple.nexthdr, st->p.policy_port);
-	if (pr.drop_reason)
-		return lxc_drop(ev, pr.drop_reason);
+	if (pr.drop_reason) {
+		/* Policy audit mode (node-wide or the endpoint's): the would-be drop passes and
+		 * is reported as AUDIT with its reason (Cilium's policy audit mode).
+		 */
+		if (!cfg_policy_audit && !(ep_flags & MEMBRANE_ENDPOINT_F_POLICY_AUDIT))
+			return lxc_drop(ev, pr.drop_reason);
+		ev->verdict = MEMBRANE_VERDICT_AUDIT;
+		ev->drop_reason = pr.drop_reason;
+	}
 	/* Before CT create: a flow no proxy can enforce leaves no connection behind. */
 	if (pr.proxy_port) {
 		ret = proxy_check4(&membrane_proxy_ports, pr.proxy_port);
@@ -340,7 +354,7 @@ static __always_inline int lxc_handle_ipv4(struct __sk_buff *ctx, struct membran
 	case MEMBRANE_CT_NEW:
 		lxc_identities4(ctx, ev, &st, ep, egress);
 		MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_IPCACHE);
-		return lxc_policy4(ctx, ev, &st, ep->endpoint_id);
+		return lxc_policy4(ctx, ev, &st, ep->endpoint_id, ep->flags);
 	case MEMBRANE_CT_REPLY:
 		return lxc_reply4(ctx, ev, &st, egress);
 	case MEMBRANE_CT_RELATED:
