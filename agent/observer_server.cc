@@ -79,6 +79,9 @@ class ObserverService final : public observer::Observer::Service {
     }
     Materializer m(ring_, options_.node_name);
     uint64_t next = 0;
+    // A follower learns that its stream is set up before the first flow arrives (initial
+    // metadata), so it can tell a live, quiet node from one that is not answering.
+    if (req->follow()) writer->SendInitialMetadata();
     if (auto s = sendHeld(*req, *filters, since, until, m, writer, next); !s.ok()) return s;
     if (!req->follow()) return grpc::Status::OK;
     return follow(ctx, *filters, since, until, m, writer, next);

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sim/agent_process.h"
 
-#include <bpf/bpf.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -223,28 +222,17 @@ Status AgentProcess::waitApplied(const std::string& digest, int timeout_ms) {
                           " ms; last error: " + (last_error.empty() ? "none" : last_error)};
 }
 
-Result<dataplane::EventReader*> AgentProcess::events() {
-  if (events_) return events_.get();
-  const std::string pin = spec_.run_dir + "/bpf/membrane/maps/membrane_events";
-  events_fd_ = bpf_obj_get(pin.c_str());
-  if (events_fd_ < 0) return dataplane::errnoError(errno, "open pinned map " + pin);
-  auto r = dataplane::EventReader::create(events_fd_);
-  if (!r) {
-    close(events_fd_);
-    events_fd_ = -1;
-    return r.error();
-  }
-  events_ = std::move(*r);
-  return events_.get();
+Result<AgentFlowStream*> AgentProcess::flows() {
+  if (flows_) return flows_.get();
+  auto r = AgentFlowStream::open(observerSocket());
+  if (!r) return r.error();
+  flows_ = std::move(*r);
+  return flows_.get();
 }
 
 Status AgentProcess::stop() {
   Status result;
-  events_.reset();  // before its map's fd: the reader polls it
-  if (events_fd_ >= 0) {
-    close(events_fd_);
-    events_fd_ = -1;
-  }
+  flows_.reset();  // cancels the stream before the agent goes
   if (pid_ > 0) {
     kill(pid_, SIGTERM);
     if (!reap(pid_, 5000)) {

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/observe.h"
 #include "dataplane/result.h"
+#include "sim/agent_flows.h"
 
 namespace membrane::sim {
 
@@ -63,10 +63,11 @@ class AgentProcess {
   // Polls /status until desiredState.applied is `digest`; on timeout the error carries the
   // agent's lastError (e.g. the manifest it refused).
   dataplane::Status waitApplied(const std::string& digest, int timeout_ms);
-  // The node's flow events: the agent's ring buffer opened from its pin
-  // (<bpffs dir>/maps/membrane_events) and read with the dataplane's EventReader, in
-  // this process. The reader is valid until stop().
-  dataplane::Result<dataplane::EventReader*> events();
+  std::string observerSocket() const { return spec_.run_dir + "/hubble.sock"; }
+  // The node's flows as the agent serves them (its Hubble Observer, followed from the first
+  // call on): the agent consumes its datapath's ring buffer, a ring buffer has one reader.
+  // The stream is valid until stop().
+  dataplane::Result<AgentFlowStream*> flows();
   // Ends the process, uninstalls the node's state, unmounts and removes the run directory.
   dataplane::Status stop();
 
@@ -78,8 +79,7 @@ class AgentProcess {
   AgentSpec spec_;
   pid_t pid_ = -1;
   bool mounted_ = false;
-  int events_fd_ = -1;
-  std::unique_ptr<dataplane::EventReader> events_;
+  std::unique_ptr<AgentFlowStream> flows_;
 };
 
 }  // namespace membrane::sim

@@ -246,6 +246,9 @@ std::optional<std::string> NetnsBackend::setUp(const StepState& step) {
                 agents_.size(), msSince(t_agents));
   progress(agents_line);
   notes_.push_back(agents_line);
+  for (auto& [name, agent] : agents_) {
+    if (auto f = agent->flows(); !f) return "node " + name + ": " + f.error().message();
+  }
   auto servers = Servers::create();
   if (!servers) return servers.error().message();
   servers_ = std::move(*servers);
@@ -457,32 +460,35 @@ void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
     runnable.push_back(jobs[i]);
     index.push_back(i);
   }
-  // Events of every node, gathered while the probes run: a policy drop of a probe's first
-  // packet decides it at once instead of at the deadline.
-  std::vector<std::pair<std::string, dataplane::FlowEvent>> events;
+  // Flows of every node (its agent's Observer), gathered while the probes run: a policy drop
+  // of a probe's first packet decides it at once instead of at the deadline. A flow does
+  // not carry an ICMP echo's identifier: ICMP probes are told apart by their addresses
+  // (a step probes each pair once per table).
+  std::vector<std::pair<std::string, AgentFlow>> events;
   std::set<std::tuple<uint32_t, uint32_t, uint8_t, uint16_t, uint16_t>> policy_drops;
   ProbeHooks hooks{
       .refresh =
           [&] {
-            for (const auto& [name, ev] : drainNodeEvents()) {
-              {
-                events.push_back({name, ev});
-                if (ev.drop_reason == MEMBRANE_DROP_POLICY ||
-                    ev.drop_reason == MEMBRANE_DROP_POLICY_DENY ||
-                    ev.drop_reason == MEMBRANE_DROP_PROXY_LOOKUP_FAILED) {
-                  const bool icmp = ev.protocol == model::kProtoICMP;
-                  policy_drops.insert({ntohl(ev.saddr), ntohl(ev.daddr), ev.protocol,
-                                       ntohs(ev.sport), icmp ? uint16_t{0} : ntohs(ev.dport)});
-                }
+            for (auto& [name, f] : drainFlows()) {
+              const dataplane::FlowEvent& ev = f.ev;
+              if (ev.verdict == MEMBRANE_VERDICT_DROPPED &&
+                  (ev.drop_reason == MEMBRANE_DROP_POLICY ||
+                   ev.drop_reason == MEMBRANE_DROP_POLICY_DENY ||
+                   ev.drop_reason == MEMBRANE_DROP_PROXY_LOOKUP_FAILED)) {
+                const bool icmp = ev.protocol == model::kProtoICMP;
+                policy_drops.insert({ntohl(ev.saddr), ntohl(ev.daddr), ev.protocol,
+                                     icmp ? uint16_t{0} : ntohs(ev.sport),
+                                     icmp ? uint16_t{0} : ntohs(ev.dport)});
               }
+              events.push_back({name, std::move(f)});
             }
           },
       .dropped =
           [&](const ProbeJob& j) {
             if (j.sport == 0) return false;
             const bool icmp = j.protocol == model::kProtoICMP;
-            return policy_drops.count(
-                       {j.src_ip, j.dst_ip, j.protocol, j.sport, icmp ? uint16_t{0} : j.port}) != 0;
+            return policy_drops.count({j.src_ip, j.dst_ip, j.protocol, icmp ? uint16_t{0} : j.sport,
+                                       icmp ? uint16_t{0} : j.port}) != 0;
           }};
   runProbes(runnable, *servers_, options_.timeout_ms, &hooks);
   hooks.refresh();
@@ -492,21 +498,21 @@ void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
     const ProbeJob& j = jobs[i];
     const uint32_t src = j.src_ip != 0 ? j.src_ip : c.src.ip;
     bool egress_drop = false, ingress_drop = false;
-    for (const auto& [node, ev] : events) {
+    for (const auto& [node, f] : events) {
+      const dataplane::FlowEvent& ev = f.ev;
       const uint32_t s = ntohl(ev.saddr), d = ntohl(ev.daddr);
       if (ev.protocol != c.protocol) continue;
       const bool icmp = c.protocol == model::kProtoICMP;
       const bool fwd =
           s == src && d == c.dst.ip &&
-          (icmp ? ntohs(ev.sport) == j.sport
-                : ntohs(ev.dport) == c.port && (j.sport == 0 || ntohs(ev.sport) == j.sport));
+          (icmp || (ntohs(ev.dport) == c.port && (j.sport == 0 || ntohs(ev.sport) == j.sport)));
       const bool rev =
           s == c.dst.ip && d == src &&
-          (icmp ? ntohs(ev.sport) == j.sport || ntohs(ev.dport) == j.sport
-                : ntohs(ev.sport) == c.port && (j.sport == 0 || ntohs(ev.dport) == j.sport));
+          (icmp || (ntohs(ev.sport) == c.port && (j.sport == 0 || ntohs(ev.dport) == j.sport)));
       if (!fwd && !rev) continue;
-      c.events.push_back(node + ": " + dataplane::formatFlowEvent(ev));
-      if (fwd && ev.drop_reason != 0) {
+      c.events.push_back(node + ": " + dataplane::formatFlowEvent(ev) +
+                         (f.policies.empty() ? "" : " [" + f.policies + "]"));
+      if (fwd && ev.verdict == MEMBRANE_VERDICT_DROPPED) {
         (ev.direction == MEMBRANE_DIR_EGRESS ? egress_drop : ingress_drop) = true;
       }
     }
@@ -619,15 +625,22 @@ uint32_t NetnsBackend::addressOf(const StepState& step, const std::string& name)
   return e ? e->ip : 0;
 }
 
+std::vector<std::pair<std::string, AgentFlow>> NetnsBackend::drainFlows() {
+  std::vector<std::pair<std::string, AgentFlow>> out;
+  for (auto& [name, agent] : agents_) {
+    auto stream = agent->flows();
+    if (!stream) {
+      progress("node " + name + ": " + stream.error().message());
+      continue;
+    }
+    for (auto& f : (*stream)->drain()) out.push_back({name, std::move(f)});
+  }
+  return out;
+}
+
 std::vector<std::pair<std::string, dataplane::FlowEvent>> NetnsBackend::drainNodeEvents() {
   std::vector<std::pair<std::string, dataplane::FlowEvent>> out;
-  for (auto& [name, agent] : agents_) {
-    auto reader = agent->events();
-    if (!reader) continue;
-    auto evs = (*reader)->drain();
-    if (!evs) continue;
-    for (const auto& ev : *evs) out.push_back({name, ev});
-  }
+  for (const auto& [name, f] : drainFlows()) out.push_back({name, f.ev});
   return out;
 }
 

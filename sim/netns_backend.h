@@ -44,8 +44,11 @@ class NetnsBackend final : public Backend {
   // The address a flow end uses as its source.
   uint32_t addressOf(const StepState& step, const std::string& name) const;
   Servers& servers() { return *servers_; }
-  // Flow events every node's datapath emitted since the last drain: (node, event).
+  // Flows every node's agent served since the last drain, as the datapath records they
+  // stand for: (node, event).
   std::vector<std::pair<std::string, dataplane::FlowEvent>> drainNodeEvents();
+  // The same with what the agents add (the deciding policies with their file:line).
+  std::vector<std::pair<std::string, AgentFlow>> drainFlows();
   const std::vector<std::string>& namespaces() const { return all_ns_; }
   // The node agents: node name -> (PID, API socket).
   std::map<std::string, std::pair<pid_t, std::string>> agents() const;
