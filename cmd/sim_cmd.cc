@@ -2,6 +2,7 @@
 // membrane sim: replay scenarios with the model, the BPF programs (test-run) or real
 // namespaces, and compare the observed truth tables with the expected ones.
 #include <iostream>
+#include <tuple>
 
 #include "cmd/args.h"
 #include "sim/agent_process.h"
@@ -13,9 +14,9 @@ namespace membrane::cmd {
 int cmdSim(int argc, char** argv) {
   Args a;
   const std::string help =
-      "membrane sim SCENARIO... [--backend model|bpf|netns] [--mode overlay|native]\n"
+      "membrane sim SCENARIO... [--backend model|bpf|netns|ns3] [--mode overlay|native]\n"
       "                 [-o txt|json] [--timeout-ms N] [--quiet]\n"
-      "                 [--agent-bin PATH] [--cni-bin PATH]\n"
+      "                 [--agent-bin PATH] [--cni-bin PATH] [--seed N] [--bpf-cost-ns N]\n"
       "       membrane sim --cleanup\n"
       "  Replays each scenario (a directory with manifests.yaml, expect.yaml and optionally\n"
       "  scenario.yaml; docs/scenarios.md) and prints the observed truth table beside the\n"
@@ -29,7 +30,12 @@ int cmdSim(int argc, char** argv) {
       "  --backend  model (default): the reference engine; bpf: the BPF programs through\n"
       "             BPF_PROG_TEST_RUN (root); netns: nodes and pods as network namespaces with\n"
       "             the programs attached and real TCP/UDP/ICMP connections (root): one\n"
-      "             membrane-agent process per node, every pod created by membrane-cni ADD\n"
+      "             membrane-agent process per node, every pod created by membrane-cni ADD;\n"
+      "             ns3: the underlay (scenario.yaml `underlay`) simulated in ns-3, every pod\n"
+      "             hop decided by the BPF programs through BPF_PROG_TEST_RUN (root)\n"
+      "  --seed     ns3: the simulation's random seed (default 1)\n"
+      "  --bpf-cost-ns  ns3: charge N ns per program run instead of its measured run time\n"
+      "             (identical timings run after run)\n"
       "  --agent-bin, --cni-bin  the product binaries netns runs (default: $MEMBRANE_AGENT_BIN /\n"
       "             $MEMBRANE_CNI_BIN, else membrane-agent / membrane-cni next to membrane)\n"
       "  --mode     overrides the scenario's routing (overlay = VXLAN, native = routes)\n"
@@ -37,7 +43,7 @@ int cmdSim(int argc, char** argv) {
       "             bpffs mounts, run directories";
   if (!a.parse(argc, argv,
                {"--backend=", "--mode=", "--timeout-ms=", "--cleanup", "--quiet",
-                "--agent-bin=", "--cni-bin="},
+                "--agent-bin=", "--cni-bin=", "--seed=", "--bpf-cost-ns="},
                help, false)) {
     return a.exit_code;
   }
@@ -50,8 +56,8 @@ int cmdSim(int argc, char** argv) {
     return kExitBadInput;
   }
   const std::string backend = a.values.count("--backend") ? a.values["--backend"] : "model";
-  if (backend != "model" && backend != "bpf" && backend != "netns") {
-    std::cerr << "error: --backend: \"" << backend << "\" is not model, bpf or netns\n";
+  if (backend != "model" && backend != "bpf" && backend != "netns" && backend != "ns3") {
+    std::cerr << "error: --backend: \"" << backend << "\" is not model, bpf, netns or ns3\n";
     return kExitBadInput;
   }
   if (a.output != "txt" && a.output != "json") {
@@ -78,6 +84,26 @@ int cmdSim(int argc, char** argv) {
     if (options.timeout_ms < 50 || options.timeout_ms > 60000) {
       std::cerr << "error: --timeout-ms: \"" << t->second << "\" is not 50-60000\n";
       return kExitBadInput;
+    }
+  }
+  for (const auto& [flag, lo, hi] :
+       {std::tuple{"--seed", 1L, 2147483647L}, std::tuple{"--bpf-cost-ns", 0L, 1000000000L}}) {
+    auto v = a.values.find(flag);
+    if (v == a.values.end()) continue;
+    long n = -1;
+    try {
+      n = std::stol(v->second);
+    } catch (const std::exception&) {
+    }
+    if (n < lo || n > hi) {
+      std::cerr << "error: " << flag << ": \"" << v->second << "\" is not " << lo << "-" << hi
+                << "\n";
+      return kExitBadInput;
+    }
+    if (std::string_view(flag) == "--seed") {
+      options.seed = static_cast<uint32_t>(n);
+    } else {
+      options.bpf_cost_ns = static_cast<uint32_t>(n);
     }
   }
   if (backend == "netns") {
@@ -111,6 +137,7 @@ int cmdSim(int argc, char** argv) {
     if (a.cluster.name != "default" || a.cluster.id != 0) s->cluster = a.cluster;
     std::unique_ptr<sim::Backend> b = backend == "bpf"     ? sim::makeBpfBackend(options)
                                       : backend == "netns" ? sim::makeNetnsBackend(options)
+                                      : backend == "ns3"   ? sim::makeNs3Backend(options)
                                                            : sim::makeModelBackend();
     sim::SimReport r = sim::runScenario(*s, *b, options);
     b.reset();  // tears the run's namespaces down before the next scenario

@@ -123,10 +123,10 @@ std::optional<Scenario> loadScenario(const std::string& dir, model::Diagnostics&
   const size_t errors_before = diags.errors().size();
   YamlCtx ctx(file, "scenario " + fs::path(dir).filename().string(), &diags);
   if (!root.IsMap()) {
-    ctx.error(root, "", "expected a map with cluster, invariants, traffic");
+    ctx.error(root, "", "expected a map with cluster, invariants, traffic, underlay");
     return std::nullopt;
   }
-  ctx.checkKeys(root, "", {"cluster", "invariants", "traffic"});
+  ctx.checkKeys(root, "", {"cluster", "invariants", "traffic", "underlay"});
   if (YAML::Node cl = ctx.map(root, "cluster", "")) parseCluster(ctx, cl, s);
   if (auto inv = ctx.str(root, "invariants", "")) {
     s.invariants = (fs::path(dir) / *inv).string();
@@ -135,6 +135,7 @@ std::optional<Scenario> loadScenario(const std::string& dir, model::Diagnostics&
     }
   }
   if (YAML::Node t = ctx.seq(root, "traffic", "")) parseTraffic(ctx, t, s);
+  if (YAML::Node u = ctx.map(root, "underlay", "")) s.underlay = parseUnderlay(ctx, u);
   if (diags.errors().size() != errors_before) return std::nullopt;
   return s;
 }

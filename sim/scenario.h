@@ -13,6 +13,7 @@
 #include "model/diagnostics.h"
 #include "model/engine.h"
 #include "sim/corpus_case.h"
+#include "sim/underlay.h"
 
 namespace membrane::sim {
 
@@ -46,6 +47,7 @@ struct Scenario {
   std::vector<ScenarioNode> nodes;  // overrides and additions to the manifests' Nodes
   std::string invariants;           // path (resolved against dir), may be empty
   std::vector<TrafficFlow> traffic;
+  std::optional<UnderlaySpec> underlay;  // ns3 backend only; absent: defaultUnderlay()
 };
 
 // Loads <dir>/expect.yaml and, when present, <dir>/scenario.yaml (unknown fields are errors).

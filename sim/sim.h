@@ -6,6 +6,8 @@
 //   bpf    every probe's packets through the loaded BPF programs (BPF_PROG_TEST_RUN), hop by
 //          hop, maps filled by the node agent
 //   netns  nodes and pods as network namespaces, programs attached, real connections
+//   ns3    the underlay simulated in ns-3 (sim/ns3/), every pod hop decided by the BPF
+//          programs through BPF_PROG_TEST_RUN, their run time charged as node delay
 #pragma once
 
 #include <cstdint>
@@ -122,11 +124,16 @@ struct SimOptions {
   // netns: the product binaries (empty: findProductBinary's defaults, sim/agent_process.h).
   std::string agent_bin;
   std::string cni_bin;
+  // ns3: the random seed, and a fixed processing charge per program run instead of the
+  // measured run time (bit-identical timings across runs).
+  uint32_t seed = 1;
+  std::optional<uint32_t> bpf_cost_ns;
 };
 
 std::unique_ptr<Backend> makeModelBackend();
 std::unique_ptr<Backend> makeBpfBackend(const SimOptions& options);
 std::unique_ptr<Backend> makeNetnsBackend(const SimOptions& options);
+std::unique_ptr<Backend> makeNs3Backend(const SimOptions& options);  // membrane_sim_ns3
 
 SimReport runScenario(const Scenario& s, Backend& backend, const SimOptions& options);
 

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+// The ns3 backend: the scenario's nodes on an underlay simulated by ns-3 (sim/ns3/graph.h,
+// network.h), every probe's request and reply through the node agents' BPF programs hop by
+// hop (pod_path.h) in simulated time. Maps are filled by the node agent from
+// Engine::compile() and the ipcache, as the bpf backend does; the difference is where the
+// packets travel between the programs: over ns-3 links with bandwidth, delay and queues.
+#include <unistd.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "sim/ns3/pod_path.h"
+
+namespace membrane::sim {
+namespace {
+
+using ns3sim::HopOutcome;
+using ns3sim::PodEnd;
+
+class Ns3Backend final : public Backend {
+ public:
+  explicit Ns3Backend(const SimOptions& o) : options_(o) {}
+  ~Ns3Backend() override {
+    path_.reset();
+    net_.reset();  // Simulator::Destroy before the agents' maps go
+  }
+  std::string name() const override { return "ns3"; }
+
+  std::optional<std::string> apply(const StepState& step) override {
+    if (geteuid() != 0) return "needs root (BPF_PROG_TEST_RUN)";
+    if (auto err = reconcile(step)) return err;
+    if (!net_) return build(step);
+    for (const auto& n : step.topology->nodes) {
+      if (!graph_.index.count(n.name)) {
+        return "node " + n.name + " appears after the first step; the underlay is built once";
+      }
+    }
+    return std::nullopt;
+  }
+
+  void probe(const StepState& step, std::vector<SimCell>& cells) override {
+    uint16_t sport = 20000;
+    for (auto& c : cells) {
+      probeOne(step, c, sport++);
+      for (auto& [name, n] : nodes_) {
+        for (const auto& ev : drainEvents(n)) {
+          c.events.push_back(name + ": " + dataplane::formatFlowEvent(ev));
+        }
+      }
+    }
+  }
+
+  std::vector<std::string> notes() const override {
+    auto out = notes_;
+    if (path_) {
+      std::ostringstream o;
+      o << "ns-3: " << path_->programRuns() << " program runs (" << path_->programNs()
+        << " ns measured, charged as node processing delay"
+        << (options_.bpf_cost_ns ? ", fixed charge " + std::to_string(*options_.bpf_cost_ns) + " ns"
+                                 : std::string())
+        << "), " << net_->datagramsSent() << " underlay datagrams, " << net_->queueDrops()
+        << " queue drops";
+      out.push_back(o.str());
+    }
+    if (!rtts_.empty()) {
+      auto r = rtts_;
+      std::sort(r.begin(), r.end());
+      out.push_back("probe round trips in simulated time: min " + std::to_string(r.front()) +
+                    " ns, median " + std::to_string(r[r.size() / 2]) + " ns, max " +
+                    std::to_string(r.back()) + " ns (" + std::to_string(r.size()) + " probes)");
+    }
+    out.push_back(
+        "overlay hop: the source identity reaches the destination's to-container program in "
+        "skb->mark, as membrane_from_overlay does after checking the VNI; peers that are not "
+        "pods sit on the pod's node (no underlay hop)");
+    return out;
+  }
+
+ private:
+  std::optional<std::string> reconcile(const StepState& step) {
+    for (auto& [name, state] : desiredStates(step, identities_)) {
+      SimNode& n = nodes_[name];
+      if (!n.agent) {
+        n.name = name;
+        // Overlay: a non-zero tunnel device makes from-container redirect into the tunnel.
+        auto a = dataplane::NodeAgent::create(
+            simDatapathConfig(step.routing == Routing::Overlay ? 1 : 0));
+        if (!a) return "node " + name + ": " + a.error().message();
+        n.agent = std::move(*a);
+        auto ev = dataplane::EventReader::create(n.agent->datapath().eventsFd());
+        if (!ev) return "node " + name + ": " + ev.error().message();
+        n.events = std::move(*ev);
+      }
+      auto r = n.agent->reconcile(state);
+      if (!r) return "node " + name + ": " + r.error().message();
+      notes_.push_back("step " + std::to_string(step.index) + " " + name + ": " + r->str());
+    }
+    return std::nullopt;
+  }
+
+  std::optional<std::string> build(const StepState& step) {
+    std::vector<std::string> names;
+    for (const auto& n : step.topology->nodes) names.push_back(n.name);
+    const UnderlaySpec spec = step.scenario->underlay.value_or(defaultUnderlay());
+    std::string why;
+    auto g = ns3sim::buildUnderlayGraph(spec, names, &why);
+    if (!g) return why;
+    graph_ = std::move(*g);
+    net_ = ns3sim::Network::create(graph_, options_.seed);
+    path_ = std::make_unique<ns3sim::PodPath>(
+        nodes_, *net_, graph_, step.routing == Routing::Overlay, options_.bpf_cost_ns);
+    notes_.push_back("underlay " + ns3sim::shapeName(spec.shape) + ": " +
+                     std::to_string(graph_.hosts) + " nodes, " +
+                     std::to_string(graph_.names.size() - graph_.hosts) + " switches, " +
+                     std::to_string(graph_.edges.size()) + " links");
+    return std::nullopt;
+  }
+
+  PodEnd end(const StepState& step, const model::FlowEndpoint& e) const {
+    if (!e.pod) return {};
+    const auto& pod = step.cluster->pods[*e.pod];
+    auto it = step.topology->pod_node.find(pod.ref());
+    if (it == step.topology->pod_node.end()) return {};
+    return {.node = it->second, .identity = pod.identity};
+  }
+
+  void probeOne(const StepState& step, SimCell& c, uint16_t sport) {
+    dataplane::PacketSpec fwd{.saddr = c.src.ip, .daddr = c.dst.ip, .protocol = c.protocol};
+    dataplane::PacketSpec rep{.saddr = c.dst.ip, .daddr = c.src.ip, .protocol = c.protocol};
+    if (c.protocol == model::kProtoICMP) {
+      fwd.icmp_type = 8;
+      fwd.icmp_id = rep.icmp_id = sport;
+      rep.icmp_type = 0;
+    } else {
+      fwd.sport = rep.dport = sport;
+      fwd.dport = rep.sport = c.port;
+      fwd.tcp_flags = dataplane::kTcpSyn;
+      rep.tcp_flags = dataplane::kTcpSyn | dataplane::kTcpAck;
+    }
+    const PodEnd src = end(step, c.src), dst = end(step, c.dst);
+    std::optional<HopOutcome> there, back;
+    const uint64_t start = ns3sim::Network::nowNs();
+    path_->send(fwd, src, dst, [&, this](const HopOutcome& o) {
+      there = o;
+      if (o.cell == Cell::Allowed)
+        path_->send(rep, dst, src, [&](const HopOutcome& b) { back = b; });
+    });
+    ns3sim::Network::run();
+    if (!there) {
+      c.observed = Cell::Blocked;
+      c.note = "the request was lost in the underlay (queue drop)";
+    } else if (there->cell != Cell::Allowed) {
+      c.observed = there->cell;
+      c.note = there->how.empty() ? "dropped by a program in ns-3" : there->how;
+    } else if (!back || back->cell != Cell::Allowed) {
+      c.observed = Cell::Blocked;
+      c.note = "request passed, the reply was dropped" +
+               (back && !back->how.empty() ? ": " + back->how : std::string());
+    } else {
+      c.observed = Cell::Allowed;
+      c.note = "ns-3: request and reply over the underlay";
+      rtts_.push_back(back->done_ns - start);
+    }
+  }
+
+  SimOptions options_;
+  std::map<std::string, SimNode> nodes_;
+  std::vector<std::string> notes_;
+  dataplane::IdentityStabilizer identities_;
+  ns3sim::UnderlayGraph graph_;
+  std::unique_ptr<ns3sim::Network> net_;
+  std::unique_ptr<ns3sim::PodPath> path_;
+  std::vector<uint64_t> rtts_;  // simulated round trips of the allowed probes
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> makeNs3Backend(const SimOptions& options) {
+  return std::make_unique<Ns3Backend>(options);
+}
+
+}  // namespace membrane::sim

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+// A pod's packet through the simulated cluster: the source pod's from-container program on
+// its node (BPF_PROG_TEST_RUN with that node's maps), the underlay (ns-3) when the pods sit
+// on different nodes, the destination pod's to-container program on its node. Each
+// program's measured run time is charged as processing delay on its node: a node runs one
+// program at a time, so a busy node queues packets.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "dataplane/packet.h"
+#include "sim/agents.h"
+#include "sim/ns3/network.h"
+
+namespace membrane::sim::ns3sim {
+
+struct PodEnd {
+  std::string node;  // empty: not a pod (no program of ours runs for it)
+  uint32_t identity = 0;
+};
+
+struct HopOutcome {
+  Cell cell = Cell::Blocked;  // Allowed, Egress (source dropped), Ingress (destination dropped)
+  std::string how;            // why Blocked when no program dropped it
+  uint64_t done_ns = 0;       // simulated time of the delivery or the drop
+};
+
+class PodPath {
+ public:
+  // fixed_cost_ns: charge this per program run instead of the measured time (deterministic
+  // timings; the verdicts are the programs' either way).
+  PodPath(std::map<std::string, SimNode>& nodes, Network& net, const UnderlayGraph& g, bool overlay,
+          std::optional<uint32_t> fixed_cost_ns);
+
+  // Sends one packet (an Ethernet frame built from spec) now; `done` runs at the simulated
+  // time it is delivered or dropped by a program. A packet a link's queue drops never
+  // completes (the caller counts it as lost).
+  void send(const dataplane::PacketSpec& spec, const PodEnd& src, const PodEnd& dst,
+            std::function<void(const HopOutcome&)> done);
+
+  uint64_t programRuns() const { return runs_; }
+  uint64_t programNs() const { return run_ns_; }
+  // Bytes on the wire of an inner IPv4 packet of `ip_len` bytes between two nodes.
+  uint32_t carrierPayload(size_t ip_len) const;
+
+ private:
+  // Runs a program of `node`; returns the result and the delay until the node is done.
+  std::optional<dataplane::TestRunResult> run(const std::string& node, dataplane::Program p,
+                                              const std::vector<uint8_t>& frame, uint32_t mark,
+                                              uint64_t* delay_ns, std::string* how);
+  void ingress(std::vector<uint8_t> frame, uint32_t mark, const PodEnd& dst,
+               std::function<void(const HopOutcome&)> done);
+
+  std::map<std::string, SimNode>& nodes_;
+  Network& net_;
+  const UnderlayGraph& g_;
+  bool overlay_;
+  std::optional<uint32_t> fixed_cost_ns_;
+  std::map<std::string, uint64_t> busy_until_;
+  std::unordered_map<uint64_t, std::function<void()>> in_flight_;
+  uint64_t next_id_ = 1;
+  uint64_t runs_ = 0, run_ns_ = 0;
+};
+
+}  // namespace membrane::sim::ns3sim
