@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // membrane sim: replay scenarios with the model, the BPF programs (test-run) or real
 // namespaces, and compare the observed truth tables with the expected ones.
+#include <fstream>
 #include <iostream>
 #include <tuple>
 
@@ -15,7 +16,7 @@ int cmdSim(int argc, char** argv) {
   Args a;
   const std::string help =
       "membrane sim SCENARIO... [--backend model|bpf|netns|ns3] [--mode overlay|native]\n"
-      "                 [-o txt|json] [--timeout-ms N] [--quiet]\n"
+      "                 [-o txt|json] [--junit OUT.xml] [--timeout-ms N] [--quiet]\n"
       "                 [--agent-bin PATH] [--cni-bin PATH] [--seed N] [--bpf-cost-ns N]\n"
       "       membrane sim --cleanup\n"
       "  Replays each scenario (a directory with manifests.yaml, expect.yaml and optionally\n"
@@ -25,14 +26,19 @@ int cmdSim(int argc, char** argv) {
       "  agree with the model's prediction; scenario.yaml's invariants are proven on every\n"
       "  step; each traffic item must be observed as expected (its `expect`, else the model's\n"
       "  verdict; netns: every connection of the load delivered, or none).\n"
+      "  ns3 also runs the traffic as load and judges scenario.yaml's properties (latency,\n"
+      "  throughput, loss bounds), printing measured vs bound.\n"
       "  Exit codes: 0 all judged ok; 1 a mismatch, a disagreement with the model, a violated\n"
-      "  (or unprovable) invariant or a traffic item not as expected; 2 unusable input.\n"
+      "  (or unprovable) invariant, a traffic item not as expected or a property bound not\n"
+      "  met; 2 unusable input.\n"
       "  --backend  model (default): the reference engine; bpf: the BPF programs through\n"
       "             BPF_PROG_TEST_RUN (root); netns: nodes and pods as network namespaces with\n"
       "             the programs attached and real TCP/UDP/ICMP connections (root): one\n"
       "             membrane-agent process per node, every pod created by membrane-cni ADD;\n"
       "             ns3: the underlay (scenario.yaml `underlay`) simulated in ns-3, every pod\n"
       "             hop decided by the BPF programs through BPF_PROG_TEST_RUN (root)\n"
+      "  --junit    also writes the judgement as JUnit XML (a testcase per invariant, traffic\n"
+      "             item and property bound)\n"
       "  --seed     ns3: the simulation's random seed (default 1)\n"
       "  --bpf-cost-ns  ns3: charge N ns per program run instead of its measured run time\n"
       "             (identical timings run after run)\n"
@@ -43,7 +49,7 @@ int cmdSim(int argc, char** argv) {
       "             bpffs mounts, run directories";
   if (!a.parse(argc, argv,
                {"--backend=", "--mode=", "--timeout-ms=", "--cleanup", "--quiet",
-                "--agent-bin=", "--cni-bin=", "--seed=", "--bpf-cost-ns="},
+                "--agent-bin=", "--cni-bin=", "--seed=", "--bpf-cost-ns=", "--junit="},
                help, false)) {
     return a.exit_code;
   }
@@ -148,6 +154,14 @@ int cmdSim(int argc, char** argv) {
     reports.push_back(std::move(r));
   }
   if (a.output == "json") sim::printReportJson(reports, std::cout);
+  if (auto j = a.values.find("--junit"); j != a.values.end()) {
+    std::ofstream junit(j->second);
+    if (!junit) {
+      std::cerr << "error: cannot write " << j->second << "\n";
+      return kExitBadInput;
+    }
+    sim::printReportJunit(reports, junit);
+  }
   if (bad_input) return kExitBadInput;
   return failed ? kExitFailed : kExitOk;
 }

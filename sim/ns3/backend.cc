@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "sim/ns3/load.h"
 #include "sim/ns3/pod_path.h"
 
 namespace membrane::sim {
@@ -29,7 +30,12 @@ class Ns3Backend final : public Backend {
   std::optional<std::string> apply(const StepState& step) override {
     if (geteuid() != 0) return "needs root (BPF_PROG_TEST_RUN)";
     if (auto err = reconcile(step)) return err;
-    if (!net_) return build(step);
+    if (!net_) {
+      if (auto err = build(step)) return err;
+    }
+    if (step.index + 1 == step.scenario->c.steps.size()) {
+      if (auto err = checkLoad(*step.scenario)) return err;
+    }
     for (const auto& n : step.topology->nodes) {
       if (!graph_.index.count(n.name)) {
         return "node " + n.name + " appears after the first step; the underlay is built once";
@@ -40,6 +46,14 @@ class Ns3Backend final : public Backend {
 
   void probe(const StepState& step, std::vector<SimCell>& cells) override {
     uint16_t sport = 20000;
+    // After the last step the runner appends one probe per traffic item, in order: those
+    // cells also give the load's endpoints.
+    const auto& traffic = step.scenario->traffic;
+    if (step.index + 1 == step.scenario->c.steps.size() && !traffic.empty() &&
+        cells.size() >= traffic.size()) {
+      runLoad(step,
+              std::vector<SimCell>(cells.end() - static_cast<long>(traffic.size()), cells.end()));
+    }
     for (auto& c : cells) {
       probeOne(step, c, sport++);
       for (auto& [name, n] : nodes_) {
@@ -49,6 +63,8 @@ class Ns3Backend final : public Backend {
       }
     }
   }
+
+  std::vector<FlowStats> flowStats() const override { return stats_; }
 
   std::vector<std::string> notes() const override {
     auto out = notes_;
@@ -106,6 +122,7 @@ class Ns3Backend final : public Backend {
     auto g = ns3sim::buildUnderlayGraph(spec, names, &why);
     if (!g) return why;
     graph_ = std::move(*g);
+    overlay_ = step.routing == Routing::Overlay;
     net_ = ns3sim::Network::create(graph_, options_.seed);
     path_ = std::make_unique<ns3sim::PodPath>(
         nodes_, *net_, graph_, step.routing == Routing::Overlay, options_.bpf_cost_ns);
@@ -114,6 +131,48 @@ class Ns3Backend final : public Backend {
                      std::to_string(graph_.names.size() - graph_.hosts) + " switches, " +
                      std::to_string(graph_.edges.size()) + " links");
     return std::nullopt;
+  }
+
+  // The largest payload one packet carries: the smallest MTU of the underlay less the
+  // IPv4 and TCP headers (40) and, in overlay mode, VXLAN's 50 bytes.
+  uint32_t mss() const {
+    uint32_t mtu = 65535;
+    for (const auto& e : graph_.edges) mtu = std::min(mtu, e.link.mtu);
+    return mtu - 40 - (overlay_ ? 50 : 0);
+  }
+
+  std::optional<std::string> checkLoad(const Scenario& s) const {
+    for (const auto& f : s.traffic) {
+      if (f.kind == TrafficKind::Bulk) continue;
+      const uint32_t biggest =
+          std::max(f.size, f.kind == TrafficKind::RequestResponse ? f.response : 0);
+      if (biggest > mss()) {
+        return f.loc.str() + ": traffic: size " + std::to_string(biggest) +
+               " exceeds one packet's payload on this underlay (" + std::to_string(mss()) +
+               " bytes: the smallest MTU less headers" + (overlay_ ? " and VXLAN" : "") + ")";
+      }
+    }
+    return std::nullopt;
+  }
+
+  // The traffic as load through the programs and the underlay (load.h); its conntrack
+  // entries stay in the maps like any other connection's.
+  void runLoad(const StepState& step, const std::vector<SimCell>& probes) {
+    std::vector<ns3sim::LoadFlow> flows;
+    for (size_t i = 0; i < probes.size(); ++i) {
+      const SimCell& c = probes[i];
+      flows.push_back({.index = i,
+                       .spec = &step.scenario->traffic[i],
+                       .src = end(step, c.src),
+                       .dst = end(step, c.dst),
+                       .saddr = c.src.ip,
+                       .daddr = c.dst.ip,
+                       .sport = static_cast<uint16_t>(40000 + i),
+                       .dport = c.port});
+    }
+    ns3sim::LoadRunner runner(*path_, mss());
+    stats_ = runner.run(std::move(flows), options_.progress);
+    for (auto& [name, n] : nodes_) drainEvents(n);  // the load's events are not the probes'
   }
 
   PodEnd end(const StepState& step, const model::FlowEndpoint& e) const {
@@ -171,6 +230,8 @@ class Ns3Backend final : public Backend {
   std::unique_ptr<ns3sim::Network> net_;
   std::unique_ptr<ns3sim::PodPath> path_;
   std::vector<uint64_t> rtts_;  // simulated round trips of the allowed probes
+  std::vector<FlowStats> stats_;
+  bool overlay_ = true;
 };
 
 }  // namespace
