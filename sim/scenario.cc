@@ -105,6 +105,7 @@ void parseLoadShape(const YamlCtx& ctx, const YAML::Node& n, const std::string& 
   if (f.kind == TrafficKind::OnOff && f.protocol != model::kProtoUDP) {
     ctx.error(n, model::joinPath(p, "kind"), "on-off traffic is UDP");
   }
+  if (f.kind == TrafficKind::Bulk) f.size = 0;  // a bulk transfer lasts the duration
   if (auto v = ctx.integer(n, "size", p, 0, 1 << 30)) f.size = static_cast<uint32_t>(*v);
   if (auto v = ctx.integer(n, "response", p, 0, 1 << 20)) f.response = static_cast<uint32_t>(*v);
   for (auto [key, out] : {std::pair{"on", &f.on_ms}, std::pair{"off", &f.off_ms}}) {

@@ -42,8 +42,9 @@ struct TrafficFlow {
   // `expect: allow|deny`; absent: the model's verdict for the flow is the expectation.
   std::optional<bool> expect_allow;
   TrafficKind kind = TrafficKind::RequestResponse;
-  uint32_t size = 100;      // request / datagram payload bytes (bulk: total bytes, 0 = unbounded)
-  uint32_t response = 100;  // request-response: response payload bytes
+  uint32_t size =
+      100;  // request / datagram payload bytes; bulk: total bytes (default 0: unbounded)
+  uint32_t response = 100;             // request-response: response payload bytes
   uint32_t on_ms = 100, off_ms = 100;  // on-off periods
   model::SourceLoc loc;
 };

@@ -5,6 +5,7 @@
 #include <ns3/internet-module.h>
 #include <ns3/network-module.h>
 #include <ns3/point-to-point-module.h>
+#include <ns3/traffic-control-module.h>
 
 #include <map>
 
@@ -50,6 +51,7 @@ struct Network::Impl {
   std::vector<ns3::Ipv4Address> host_addr;
   std::vector<ns3::Ptr<ns3::Socket>> sockets;
   std::function<void(size_t, uint64_t)> arrived;
+  ns3::NetDeviceContainer devices;
   uint64_t queue_drops = 0;
   uint64_t sent = 0;
 
@@ -75,6 +77,7 @@ struct Network::Impl {
       p2p.SetQueue("ns3::DropTailQueue<Packet>", "MaxSize",
                    ns3::QueueSizeValue(ns3::QueueSize(std::to_string(e.link.queue_packets) + "p")));
       ns3::NetDeviceContainer d = p2p.Install(nodes.Get(e.a), nodes.Get(e.b));
+      devices.Add(d);
       for (uint32_t i = 0; i < 2; ++i) {
         auto dev = ns3::DynamicCast<ns3::PointToPointNetDevice>(d.Get(i));
         dev->GetQueue()->TraceConnectWithoutContext("Drop", ns3::MakeCallback(&Impl::onDrop, this));
@@ -122,6 +125,9 @@ std::unique_ptr<Network> Network::create(const UnderlayGraph& g, uint32_t seed) 
   std::vector<std::pair<uint32_t, uint32_t>> ifs;
   std::vector<std::pair<ns3::Ipv4Address, ns3::Ipv4Address>> addrs;
   impl->buildLinks(g, ifs, addrs);
+  // The internet stack puts a 1000-packet pfifo queue disc in front of every device: gone,
+  // so a link's queue is the one scenario.yaml states.
+  ns3::TrafficControlHelper().Uninstall(impl->devices);
   // A host's address: the one of its first link.
   impl->host_addr.resize(g.hosts);
   for (size_t h = 0; h < g.hosts; ++h) {
