@@ -2,6 +2,8 @@
 #include "sim/ns3/load.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 
 namespace membrane::sim::ns3sim {
 namespace {
@@ -49,7 +51,12 @@ std::vector<FlowStats> LoadRunner::run(std::vector<LoadFlow> flows, const Progre
     start(*st);
     states_.push_back(std::move(st));
   }
-  if (progress) progress("ns3: running " + std::to_string(flows.size()) + " traffic flow(s)");
+  if (progress) {
+    progress("ns3: running " + std::to_string(flows.size()) + " traffic flow(s)");
+    uint64_t end = 0;
+    for (const auto& st : states_) end = std::max(end, st->end);
+    reportProgress(end, std::chrono::steady_clock::now(), path_.packets(), progress);
+  }
   Network::run();
   std::vector<FlowStats> out;
   for (auto& st : states_) {
@@ -58,6 +65,25 @@ std::vector<FlowStats> LoadRunner::run(std::vector<LoadFlow> flows, const Progre
   }
   states_.clear();
   return out;
+}
+
+// A line every tenth of the load's simulated duration: simulated time, pod packets, wall
+// time and the rate (long runs show they are alive and how fast they go).
+void LoadRunner::reportProgress(uint64_t end, std::chrono::steady_clock::time_point t0,
+                                uint64_t packets0, const Progress& progress) {
+  const uint64_t step = std::max<uint64_t>(1'000'000, end / 10);
+  Network::schedule(step, [this, end, t0, packets0, progress] {
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const uint64_t n = path_.packets() - packets0;
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "ns3: %.3f s simulated, %llu pod packets, %.2f s wall, %.0f packets/s",
+                  double(Network::nowNs()) / 1e9, static_cast<unsigned long long>(n), wall,
+                  wall > 0 ? double(n) / wall : 0.0);
+    progress(line);
+    if (Network::nowNs() < end) reportProgress(end, t0, packets0, progress);
+  });
 }
 
 void LoadRunner::start(State& st) {

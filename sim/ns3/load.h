@@ -11,6 +11,7 @@
 // TCP flows open with a handshake through the programs (conntrack then carries them).
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <memory>
 
@@ -37,6 +38,8 @@ class LoadRunner {
 
  private:
   void start(State& st);
+  void reportProgress(uint64_t end, std::chrono::steady_clock::time_point t0, uint64_t packets0,
+                      const Progress& progress);
   void requests(State& st);
   void onOff(State& st);
   void bulkSend(State& st);

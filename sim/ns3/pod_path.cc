@@ -56,6 +56,7 @@ std::optional<dataplane::TestRunResult> PodPath::run(const std::string& node, da
 void PodPath::send(const dataplane::PacketSpec& spec, const PodEnd& src, const PodEnd& dst,
                    std::function<void(const HopOutcome&)> done) {
   std::vector<uint8_t> frame = dataplane::buildIpv4Frame(spec);
+  ++packets_;
   if (src.node.empty()) {
     ingress(std::move(frame), 0, dst, std::move(done));
     return;

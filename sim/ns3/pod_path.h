@@ -44,6 +44,7 @@ class PodPath {
             std::function<void(const HopOutcome&)> done);
 
   uint64_t programRuns() const { return runs_; }
+  uint64_t packets() const { return packets_; }  // pod packets sent
   uint64_t programNs() const { return run_ns_; }
   // Bytes on the wire of an inner IPv4 packet of `ip_len` bytes between two nodes.
   uint32_t carrierPayload(size_t ip_len) const;
@@ -64,7 +65,7 @@ class PodPath {
   std::map<std::string, uint64_t> busy_until_;
   std::unordered_map<uint64_t, std::function<void()>> in_flight_;
   uint64_t next_id_ = 1;
-  uint64_t runs_ = 0, run_ns_ = 0;
+  uint64_t runs_ = 0, run_ns_ = 0, packets_ = 0;
 };
 
 }  // namespace membrane::sim::ns3sim
