@@ -39,6 +39,9 @@ int cmdSim(int argc, char** argv) {
       "             hop decided by the BPF programs through BPF_PROG_TEST_RUN (root)\n"
       "  --junit    also writes the judgement as JUnit XML (a testcase per invariant, traffic\n"
       "             item and property bound)\n"
+      "  --verdict-cache off|on|verify  ns3: reuse a program's verdict for reply packets of an\n"
+      "             accepted connection (conntrack passes them without a policy lookup);\n"
+      "             verify runs the program anyway and counts differences (default off)\n"
       "  --seed     ns3: the simulation's random seed (default 1)\n"
       "  --bpf-cost-ns  ns3: charge N ns per program run instead of its measured run time\n"
       "             (identical timings run after run)\n"
@@ -48,8 +51,8 @@ int cmdSim(int argc, char** argv) {
       "  --cleanup  removes what runs whose process died left: namespaces, agent processes,\n"
       "             bpffs mounts, run directories";
   if (!a.parse(argc, argv,
-               {"--backend=", "--mode=", "--timeout-ms=", "--cleanup", "--quiet",
-                "--agent-bin=", "--cni-bin=", "--seed=", "--bpf-cost-ns=", "--junit="},
+               {"--backend=", "--mode=", "--timeout-ms=", "--cleanup", "--quiet", "--agent-bin=",
+                "--cni-bin=", "--seed=", "--bpf-cost-ns=", "--junit=", "--verdict-cache="},
                help, false)) {
     return a.exit_code;
   }
@@ -111,6 +114,13 @@ int cmdSim(int argc, char** argv) {
     } else {
       options.bpf_cost_ns = static_cast<uint32_t>(n);
     }
+  }
+  if (auto v = a.values.find("--verdict-cache"); v != a.values.end()) {
+    if (v->second != "off" && v->second != "on" && v->second != "verify") {
+      std::cerr << "error: --verdict-cache: \"" << v->second << "\" is not off, on or verify\n";
+      return kExitBadInput;
+    }
+    options.verdict_cache = v->second;
   }
   if (backend == "netns") {
     // Found before anything is created: a missing binary is unusable input, not a failed run.

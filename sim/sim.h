@@ -157,6 +157,8 @@ struct SimOptions {
   // measured run time (bit-identical timings across runs).
   uint32_t seed = 1;
   std::optional<uint32_t> bpf_cost_ns;
+  // ns3: the per-flow verdict cache for reply packets (sim/ns3/pod_path.h): off, on, verify.
+  std::string verdict_cache = "off";
 };
 
 std::unique_ptr<Backend> makeModelBackend();

@@ -79,6 +79,15 @@ class Ns3Backend final : public Backend {
         << "), " << net_->datagramsSent() << " underlay datagrams, " << net_->queueDrops()
         << " queue drops";
       out.push_back(o.str());
+      if (options_.verdict_cache != "off") {
+        out.push_back("verdict cache (" + options_.verdict_cache +
+                      "): " + std::to_string(path_->cacheHits()) +
+                      " program runs of reply packets served from it" +
+                      (options_.verdict_cache == "verify"
+                           ? ", checked against the program: " +
+                                 std::to_string(path_->cacheMismatches()) + " differed"
+                           : std::string(" (no test-run)")));
+      }
     }
     if (!rtts_.empty()) {
       auto r = rtts_;
@@ -127,12 +136,18 @@ class Ns3Backend final : public Backend {
     overlay_ = step.routing == Routing::Overlay;
     net_ = ns3sim::Network::create(graph_, options_.seed);
     path_ = std::make_unique<ns3sim::PodPath>(
-        nodes_, *net_, graph_, step.routing == Routing::Overlay, options_.bpf_cost_ns);
+        nodes_, *net_, graph_, step.routing == Routing::Overlay, options_.bpf_cost_ns, cacheMode());
     notes_.push_back("underlay " + ns3sim::shapeName(spec.shape) + ": " +
                      std::to_string(graph_.hosts) + " nodes, " +
                      std::to_string(graph_.names.size() - graph_.hosts) + " switches, " +
                      std::to_string(graph_.edges.size()) + " links");
     return std::nullopt;
+  }
+
+  ns3sim::VerdictCache cacheMode() const {
+    if (options_.verdict_cache == "on") return ns3sim::VerdictCache::On;
+    if (options_.verdict_cache == "verify") return ns3sim::VerdictCache::Verify;
+    return ns3sim::VerdictCache::Off;
   }
 
   // The largest payload one packet carries: the smallest MTU of the underlay less the
@@ -181,9 +196,11 @@ class Ns3Backend final : public Backend {
     const uint64_t n = path_->packets() - packets0;
     char line[200];
     std::snprintf(line, sizeof line,
-                  "load: %llu pod packets (every one through the programs) in %.3f s wall: %.0f "
+                  "load: %llu pod packets (every hop through the programs%s) in %.3f s wall: %.0f "
                   "simulated packets/s",
-                  static_cast<unsigned long long>(n), wall, wall > 0 ? double(n) / wall : 0.0);
+                  static_cast<unsigned long long>(n),
+                  options_.verdict_cache == "on" ? " or the reply verdict cache" : "", wall,
+                  wall > 0 ? double(n) / wall : 0.0);
     notes_.push_back(line);
     for (auto& [name, n] : nodes_) drainEvents(n);  // the load's events are not the probes'
   }

@@ -36,7 +36,9 @@ void LoadRunner::send(State& st, bool forward, uint32_t bytes, uint8_t flags,
                           .dport = forward ? f.dport : f.sport,
                           .tcp_flags = flags};
   p.payload.assign(bytes, 0);
-  path_.send(p, forward ? f.src : f.dst, forward ? f.dst : f.src, std::move(done));
+  // Replies after the handshake are what conntrack passes without a policy lookup.
+  const bool reply = !forward && !(flags & dataplane::kTcpSyn);
+  path_.send(p, forward ? f.src : f.dst, forward ? f.dst : f.src, std::move(done), reply);
 }
 
 std::vector<FlowStats> LoadRunner::run(std::vector<LoadFlow> flows, const Progress& progress) {

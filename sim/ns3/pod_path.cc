@@ -16,8 +16,13 @@ constexpr uint32_t kCarrierHeaders = 28;  // the carrier datagram's own IPv4 + U
 }  // namespace
 
 PodPath::PodPath(std::map<std::string, SimNode>& nodes, Network& net, const UnderlayGraph& g,
-                 bool overlay, std::optional<uint32_t> fixed_cost_ns)
-    : nodes_(nodes), net_(net), g_(g), overlay_(overlay), fixed_cost_ns_(fixed_cost_ns) {
+                 bool overlay, std::optional<uint32_t> fixed_cost_ns, VerdictCache cache)
+    : nodes_(nodes),
+      net_(net),
+      g_(g),
+      overlay_(overlay),
+      fixed_cost_ns_(fixed_cost_ns),
+      cache_mode_(cache) {
   net_.onArrival([this](size_t, uint64_t id) {
     auto it = in_flight_.find(id);
     if (it == in_flight_.end()) return;
@@ -37,14 +42,9 @@ uint32_t PodPath::carrierPayload(size_t ip_len) const {
 std::optional<dataplane::TestRunResult> PodPath::run(const std::string& node, dataplane::Program p,
                                                      const std::vector<uint8_t>& frame,
                                                      uint32_t mark, uint64_t* delay_ns,
-                                                     std::string* how) {
-  auto r = nodes_.at(node).agent->datapath().testRun(p, frame, 1, mark);
-  if (!r) {
-    *how = node + ": test-run failed: " + r.error().message();
-    return std::nullopt;
-  }
-  ++runs_;
-  run_ns_ += r->duration_ns;
+                                                     std::string* how, bool reply) {
+  auto r = runProgram(node, p, frame, mark, reply, how);
+  if (!r) return std::nullopt;
   const uint64_t cost = fixed_cost_ns_ ? *fixed_cost_ns_ : r->duration_ns;
   const uint64_t now = Network::nowNs();
   uint64_t& busy = busy_until_[node];
@@ -53,17 +53,47 @@ std::optional<dataplane::TestRunResult> PodPath::run(const std::string& node, da
   return *r;
 }
 
+std::optional<dataplane::TestRunResult> PodPath::runProgram(const std::string& node,
+                                                            dataplane::Program p,
+                                                            const std::vector<uint8_t>& frame,
+                                                            uint32_t mark, bool reply,
+                                                            std::string* how) {
+  const bool use_cache = reply && cache_mode_ != VerdictCache::Off;
+  auto key = std::make_tuple(node, static_cast<int>(p), frame, mark);
+  auto hit = use_cache ? cache_.find(key) : cache_.end();
+  if (hit != cache_.end() && cache_mode_ == VerdictCache::On) {
+    ++cache_hits_;
+    return hit->second;
+  }
+  auto r = nodes_.at(node).agent->datapath().testRun(p, frame, 1, mark);
+  if (!r) {
+    *how = node + ": test-run failed: " + r.error().message();
+    return std::nullopt;
+  }
+  ++runs_;
+  run_ns_ += r->duration_ns;
+  if (hit != cache_.end()) {  // verify: the cached result must be the program's
+    ++cache_hits_;
+    if (hit->second.retval != r->retval || hit->second.data_out != r->data_out) {
+      ++cache_mismatches_;
+    }
+  } else if (use_cache && r->retval == kTcOk) {
+    cache_.emplace(std::move(key), *r);
+  }
+  return *r;
+}
+
 void PodPath::send(const dataplane::PacketSpec& spec, const PodEnd& src, const PodEnd& dst,
-                   std::function<void(const HopOutcome&)> done) {
+                   std::function<void(const HopOutcome&)> done, bool reply) {
   std::vector<uint8_t> frame = dataplane::buildIpv4Frame(spec);
   ++packets_;
   if (src.node.empty()) {
-    ingress(std::move(frame), 0, dst, std::move(done));
+    ingress(std::move(frame), 0, dst, std::move(done), reply);
     return;
   }
   HopOutcome out;
   uint64_t delay = 0;
-  auto r = run(src.node, dataplane::Program::FromContainer, frame, 0, &delay, &out.how);
+  auto r = run(src.node, dataplane::Program::FromContainer, frame, 0, &delay, &out.how, reply);
   const bool remote = !dst.node.empty() && dst.node != src.node;
   const bool tunnel = overlay_ && remote;
   if (r && r->retval == kTcShot) out.cell = Cell::Egress;
@@ -83,8 +113,8 @@ void PodPath::send(const dataplane::PacketSpec& spec, const PodEnd& src, const P
   // Overlay: the VNI carries the source identity; the runner hands it to to-container in
   // skb->mark as membrane_from_overlay does after checking the VNI.
   const uint32_t mark = tunnel ? (MEMBRANE_MARK_MAGIC_IDENTITY | (src.identity & 0xffffff)) : 0;
-  auto cont = [this, f = std::move(r->data_out), mark, dst, done]() mutable {
-    ingress(std::move(f), mark, dst, std::move(done));
+  auto cont = [this, f = std::move(r->data_out), mark, dst, done, reply]() mutable {
+    ingress(std::move(f), mark, dst, std::move(done), reply);
   };
   if (!remote) {
     Network::schedule(delay, std::move(cont));
@@ -98,11 +128,11 @@ void PodPath::send(const dataplane::PacketSpec& spec, const PodEnd& src, const P
 }
 
 void PodPath::ingress(std::vector<uint8_t> frame, uint32_t mark, const PodEnd& dst,
-                      std::function<void(const HopOutcome&)> done) {
+                      std::function<void(const HopOutcome&)> done, bool reply) {
   HopOutcome out{.cell = Cell::Allowed};
   uint64_t delay = 0;
   if (!dst.node.empty()) {
-    auto r = run(dst.node, dataplane::Program::ToContainer, frame, mark, &delay, &out.how);
+    auto r = run(dst.node, dataplane::Program::ToContainer, frame, mark, &delay, &out.how, reply);
     if (!r) {
       out.cell = Cell::Blocked;
     } else if (r->retval == kTcShot) {
