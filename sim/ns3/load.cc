@@ -35,6 +35,10 @@ void LoadRunner::send(State& st, bool forward, uint32_t bytes, uint8_t flags,
                           .sport = forward ? f.sport : f.dport,
                           .dport = forward ? f.dport : f.sport,
                           .tcp_flags = flags};
+  if (p.protocol == model::kProtoICMP) {  // echo request out, echo reply back
+    p.icmp_type = forward ? 8 : 0;
+    p.icmp_id = f.sport;
+  }
   p.payload.assign(bytes, 0);
   // Replies after the handshake are what conntrack passes without a policy lookup.
   const bool reply = !forward && !(flags & dataplane::kTcpSyn);
