@@ -128,6 +128,12 @@ std::unique_ptr<Network> Network::create(const UnderlayGraph& g, uint32_t seed) 
   // The internet stack puts a 1000-packet pfifo queue disc in front of every device: gone,
   // so a link's queue is the one scenario.yaml states.
   ns3::TrafficControlHelper().Uninstall(impl->devices);
+  // Without a queue disc, a packet meeting a full device queue is dropped by the traffic
+  // control layer (the device stops its queue when full): count those too.
+  for (uint32_t i = 0; i < impl->nodes.GetN(); ++i) {
+    impl->nodes.Get(i)->GetObject<ns3::TrafficControlLayer>()->TraceConnectWithoutContext(
+        "TcDrop", ns3::MakeCallback(&Impl::onDrop, impl.get()));
+  }
   // A host's address: the one of its first link.
   impl->host_addr.resize(g.hosts);
   for (size_t h = 0; h < g.hosts; ++h) {

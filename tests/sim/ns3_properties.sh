@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # ns3_properties.sh MEMBRANE SOURCE_DIR: the ns3 backend judges performance properties.
-#  - perf-api-under-bulk and perf-two-zones hold (exit 0, every bound "ok");
+#  - perf-api-under-bulk, perf-two-zones and perf-onoff-burst hold (exit 0, every bound
+#    "ok"; the bursts' loss is the queues' drops);
 #  - perf-saturated-interzone (the same load, a 100 Mbit/s inter-zone link) breaks the API's
 #    p99 and the transfer's throughput: exit 1, both named with measured vs bound, in text,
 #    JSON and JUnit;
@@ -15,12 +16,16 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; [ -f "$tmp/out" ] && cat "$tmp/out"; exit 1; }
 
-for s in perf-api-under-bulk perf-two-zones; do
+for s in perf-api-under-bulk perf-two-zones perf-onoff-burst; do
   "$membrane" sim --quiet --backend ns3 "$src/scenarios/$s" >"$tmp/out" 2>&1 || fail "$s: exit $?"
   grep -q "^property .*: ok, measured" "$tmp/out" || fail "$s: no property judged ok"
   ! grep -q "^property .*FAIL" "$tmp/out" || fail "$s: a property failed"
   grep "^property\|^PASS" "$tmp/out"
 done
+
+# The bursts really overflow the queues: the loss is queue drops, not zero.
+grep -q "queue drops" "$tmp/out" && ! grep -q " 0 queue drops" "$tmp/out" || fail "perf-onoff-burst: no queue drop"
+grep -q "^flow \[0\] .*loss [1-9]" "$tmp/out" || fail "perf-onoff-burst: no loss measured"
 
 s=$src/scenarios/perf-saturated-interzone
 "$membrane" sim --quiet --backend ns3 "$s" --junit "$tmp/junit.xml" >"$tmp/out" 2>&1
