@@ -28,11 +28,12 @@ Commands:
   diff OLD NEW           connections a policy change adds, removes or changes (np-guard text)
   lint PATH...           shadowed, redundant and never-matching rules, empty selectors,
                          equivalent policies
-  sim SCENARIO... [--backend model|bpf|netns] [--mode overlay|native]
+  sim SCENARIO... [--backend model|bpf|netns|ns3] [--mode overlay|native]
                          replay scenarios (docs/scenarios.md): observed truth table beside
                          the expected one and the model's; fails on a mismatch, a
-                         disagreement with the model, a violated invariant or traffic not
-                         as expected; --cleanup removes dead runs
+                         disagreement with the model, a violated invariant, traffic not
+                         as expected or (ns3) a performance property not met; --cleanup
+                         removes dead runs
   status [--socket PATH] the node agent's status (membrane-agent, docs/agent.md)
   endpoint list|get ID [--socket PATH]
                          the node agent's endpoints

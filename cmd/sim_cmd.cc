@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // membrane sim: replay scenarios with the model, the BPF programs (test-run) or real
 // namespaces, and compare the observed truth tables with the expected ones.
+#include <fstream>
 #include <iostream>
+#include <tuple>
 
 #include "cmd/args.h"
 #include "sim/agent_process.h"
@@ -13,9 +15,9 @@ namespace membrane::cmd {
 int cmdSim(int argc, char** argv) {
   Args a;
   const std::string help =
-      "membrane sim SCENARIO... [--backend model|bpf|netns] [--mode overlay|native]\n"
-      "                 [-o txt|json] [--timeout-ms N] [--quiet]\n"
-      "                 [--agent-bin PATH] [--cni-bin PATH]\n"
+      "membrane sim SCENARIO... [--backend model|bpf|netns|ns3] [--mode overlay|native]\n"
+      "                 [-o txt|json] [--junit OUT.xml] [--timeout-ms N] [--quiet]\n"
+      "                 [--agent-bin PATH] [--cni-bin PATH] [--seed N] [--bpf-cost-ns N]\n"
       "       membrane sim --cleanup\n"
       "  Replays each scenario (a directory with manifests.yaml, expect.yaml and optionally\n"
       "  scenario.yaml; docs/scenarios.md) and prints the observed truth table beside the\n"
@@ -24,20 +26,33 @@ int cmdSim(int argc, char** argv) {
       "  agree with the model's prediction; scenario.yaml's invariants are proven on every\n"
       "  step; each traffic item must be observed as expected (its `expect`, else the model's\n"
       "  verdict; netns: every connection of the load delivered, or none).\n"
+      "  ns3 also runs the traffic as load and judges scenario.yaml's properties (latency,\n"
+      "  throughput, loss bounds), printing measured vs bound.\n"
       "  Exit codes: 0 all judged ok; 1 a mismatch, a disagreement with the model, a violated\n"
-      "  (or unprovable) invariant or a traffic item not as expected; 2 unusable input.\n"
+      "  (or unprovable) invariant, a traffic item not as expected or a property bound not\n"
+      "  met; 2 unusable input.\n"
       "  --backend  model (default): the reference engine; bpf: the BPF programs through\n"
       "             BPF_PROG_TEST_RUN (root); netns: nodes and pods as network namespaces with\n"
       "             the programs attached and real TCP/UDP/ICMP connections (root): one\n"
-      "             membrane-agent process per node, every pod created by membrane-cni ADD\n"
+      "             membrane-agent process per node, every pod created by membrane-cni ADD;\n"
+      "             ns3: the underlay (scenario.yaml `underlay`) simulated in ns-3, every pod\n"
+      "             hop decided by the BPF programs through BPF_PROG_TEST_RUN (root)\n"
+      "  --junit    also writes the judgement as JUnit XML (a testcase per invariant, traffic\n"
+      "             item and property bound)\n"
+      "  --verdict-cache off|on|verify  ns3: reuse a program's verdict for reply packets of an\n"
+      "             accepted connection (conntrack passes them without a policy lookup);\n"
+      "             verify runs the program anyway and counts differences (default off)\n"
+      "  --seed     ns3: the simulation's random seed (default 1)\n"
+      "  --bpf-cost-ns  ns3: charge N ns per program run instead of its measured run time\n"
+      "             (identical timings run after run)\n"
       "  --agent-bin, --cni-bin  the product binaries netns runs (default: $MEMBRANE_AGENT_BIN /\n"
       "             $MEMBRANE_CNI_BIN, else membrane-agent / membrane-cni next to membrane)\n"
       "  --mode     overrides the scenario's routing (overlay = VXLAN, native = routes)\n"
       "  --cleanup  removes what runs whose process died left: namespaces, agent processes,\n"
       "             bpffs mounts, run directories";
   if (!a.parse(argc, argv,
-               {"--backend=", "--mode=", "--timeout-ms=", "--cleanup", "--quiet",
-                "--agent-bin=", "--cni-bin="},
+               {"--backend=", "--mode=", "--timeout-ms=", "--cleanup", "--quiet", "--agent-bin=",
+                "--cni-bin=", "--seed=", "--bpf-cost-ns=", "--junit=", "--verdict-cache="},
                help, false)) {
     return a.exit_code;
   }
@@ -50,8 +65,8 @@ int cmdSim(int argc, char** argv) {
     return kExitBadInput;
   }
   const std::string backend = a.values.count("--backend") ? a.values["--backend"] : "model";
-  if (backend != "model" && backend != "bpf" && backend != "netns") {
-    std::cerr << "error: --backend: \"" << backend << "\" is not model, bpf or netns\n";
+  if (backend != "model" && backend != "bpf" && backend != "netns" && backend != "ns3") {
+    std::cerr << "error: --backend: \"" << backend << "\" is not model, bpf, netns or ns3\n";
     return kExitBadInput;
   }
   if (a.output != "txt" && a.output != "json") {
@@ -79,6 +94,33 @@ int cmdSim(int argc, char** argv) {
       std::cerr << "error: --timeout-ms: \"" << t->second << "\" is not 50-60000\n";
       return kExitBadInput;
     }
+  }
+  for (const auto& [flag, lo, hi] :
+       {std::tuple{"--seed", 1L, 2147483647L}, std::tuple{"--bpf-cost-ns", 0L, 1000000000L}}) {
+    auto v = a.values.find(flag);
+    if (v == a.values.end()) continue;
+    long n = -1;
+    try {
+      n = std::stol(v->second);
+    } catch (const std::exception&) {
+    }
+    if (n < lo || n > hi) {
+      std::cerr << "error: " << flag << ": \"" << v->second << "\" is not " << lo << "-" << hi
+                << "\n";
+      return kExitBadInput;
+    }
+    if (std::string_view(flag) == "--seed") {
+      options.seed = static_cast<uint32_t>(n);
+    } else {
+      options.bpf_cost_ns = static_cast<uint32_t>(n);
+    }
+  }
+  if (auto v = a.values.find("--verdict-cache"); v != a.values.end()) {
+    if (v->second != "off" && v->second != "on" && v->second != "verify") {
+      std::cerr << "error: --verdict-cache: \"" << v->second << "\" is not off, on or verify\n";
+      return kExitBadInput;
+    }
+    options.verdict_cache = v->second;
   }
   if (backend == "netns") {
     // Found before anything is created: a missing binary is unusable input, not a failed run.
@@ -111,6 +153,7 @@ int cmdSim(int argc, char** argv) {
     if (a.cluster.name != "default" || a.cluster.id != 0) s->cluster = a.cluster;
     std::unique_ptr<sim::Backend> b = backend == "bpf"     ? sim::makeBpfBackend(options)
                                       : backend == "netns" ? sim::makeNetnsBackend(options)
+                                      : backend == "ns3"   ? sim::makeNs3Backend(options)
                                                            : sim::makeModelBackend();
     sim::SimReport r = sim::runScenario(*s, *b, options);
     b.reset();  // tears the run's namespaces down before the next scenario
@@ -121,6 +164,14 @@ int cmdSim(int argc, char** argv) {
     reports.push_back(std::move(r));
   }
   if (a.output == "json") sim::printReportJson(reports, std::cout);
+  if (auto j = a.values.find("--junit"); j != a.values.end()) {
+    std::ofstream junit(j->second);
+    if (!junit) {
+      std::cerr << "error: cannot write " << j->second << "\n";
+      return kExitBadInput;
+    }
+    sim::printReportJunit(reports, junit);
+  }
   if (bad_input) return kExitBadInput;
   return failed ? kExitFailed : kExitOk;
 }

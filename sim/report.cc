@@ -6,6 +6,7 @@
 #include <map>
 #include <ostream>
 
+#include "sim/properties.h"
 #include "sim/sim.h"
 
 namespace membrane::sim {
@@ -157,6 +158,7 @@ void printReportText(const SimReport& r, std::ostream& out) {
   for (const auto& [note, n] : kinds) out << "note: " << n << " cell(s): " << note << "\n";
   printCellVerdicts(r, out);
   printInvariantsAndTraffic(r, out);
+  printPropertiesText(r, out);
   out << (r.ok() ? "PASS " : "FAIL ") << r.scenario << " (" << r.backend << ", " << r.cells.size()
       << " cells, " << r.mismatches << " mismatches, " << r.disagreements
       << " disagreements with the model, " << r.invariants.size() - r.invariants_failed << "/"
@@ -200,7 +202,8 @@ void printReportJson(const std::vector<SimReport>& reports, std::ostream& out) {
         << "\", \"ok\": " << (r.ok() ? "true" : "false") << ", \"mismatches\": " << r.mismatches
         << ", \"disagreements\": " << r.disagreements
         << ", \"invariants_failed\": " << r.invariants_failed
-        << ", \"traffic_failed\": " << r.traffic_failed << ", \"seconds\": " << r.seconds
+        << ", \"traffic_failed\": " << r.traffic_failed
+        << ", \"properties_failed\": " << r.properties_failed << ", \"seconds\": " << r.seconds
         << ",\n  \"notes\": [";
     for (size_t j = 0; j < r.notes.size(); ++j) {
       out << (j ? ", " : "") << "\"" << jsonEscape(r.notes[j]) << "\"";
@@ -227,6 +230,7 @@ void printReportJson(const std::vector<SimReport>& reports, std::ostream& out) {
     }
     out << "],\n";
     printJudgementJson(r, out);
+    printPropertiesJson(r, out);
     out << "}";
   }
   out << "\n]\n";

@@ -148,6 +148,11 @@ SimReport runScenario(const Scenario& s, Backend& backend, const SimOptions& opt
     report.diags.error({.loc = {.file = s.dir},
                         .message = "nothing to judge: no probe cell, traffic item or invariant"});
   }
+  if (report.diags.ok()) {
+    report.flows = backend.flowStats();
+    report.properties = judgeProperties(s, report.flows);
+    for (const auto& p : report.properties) report.properties_failed += p.judged && !p.ok;
+  }
   report.notes = backend.notes();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;

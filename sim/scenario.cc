@@ -15,6 +15,18 @@ using model::YamlCtx;
 
 std::string_view routingName(Routing r) { return r == Routing::Overlay ? "overlay" : "native"; }
 
+std::string_view trafficKindName(TrafficKind k) {
+  switch (k) {
+    case TrafficKind::RequestResponse:
+      return "request-response";
+    case TrafficKind::OnOff:
+      return "on-off";
+    case TrafficKind::Bulk:
+      return "bulk";
+  }
+  return "?";
+}
+
 namespace {
 
 void parseCluster(const YamlCtx& ctx, const YAML::Node& n, Scenario& s) {
@@ -72,10 +84,48 @@ std::optional<uint8_t> parseProtocol(const std::string& p) {
   return std::nullopt;
 }
 
+// The ns3 backend's load shape of a traffic item: kind, sizes, on/off periods.
+void parseLoadShape(const YamlCtx& ctx, const YAML::Node& n, const std::string& p, TrafficFlow& f) {
+  f.name = ctx.str(n, "name", p).value_or("");
+  if (auto k = ctx.str(n, "kind", p)) {
+    if (*k == "request-response") {
+      f.kind = TrafficKind::RequestResponse;
+    } else if (*k == "on-off") {
+      f.kind = TrafficKind::OnOff;
+    } else if (*k == "bulk") {
+      f.kind = TrafficKind::Bulk;
+    } else {
+      ctx.error(n["kind"], model::joinPath(p, "kind"),
+                "\"" + *k + "\" is not request-response, on-off or bulk");
+    }
+  }
+  if (f.kind == TrafficKind::Bulk && f.protocol != model::kProtoTCP) {
+    ctx.error(n, model::joinPath(p, "kind"), "bulk transfers are TCP");
+  }
+  if (f.kind == TrafficKind::OnOff && f.protocol != model::kProtoUDP) {
+    ctx.error(n, model::joinPath(p, "kind"), "on-off traffic is UDP");
+  }
+  if (f.kind == TrafficKind::Bulk) f.size = 0;  // a bulk transfer lasts the duration
+  if (auto v = ctx.integer(n, "size", p, 0, 1 << 30)) f.size = static_cast<uint32_t>(*v);
+  if (auto v = ctx.integer(n, "response", p, 0, 1 << 20)) f.response = static_cast<uint32_t>(*v);
+  for (auto [key, out] : {std::pair{"on", &f.on_ms}, std::pair{"off", &f.off_ms}}) {
+    if (auto v = ctx.str(n, key, p)) {
+      auto d = parseDuration(*v);
+      if (!d || *d < 1'000'000) {
+        ctx.error(n[key], model::joinPath(p, key), "\"" + *v + "\" is not a duration >= 1ms");
+      } else {
+        *out = static_cast<uint32_t>(*d / 1'000'000);
+      }
+    }
+  }
+}
+
 void parseTraffic(const YamlCtx& ctx, const YAML::Node& n, Scenario& s) {
   for (size_t i = 0; i < n.size(); ++i) {
     const std::string p = model::indexPath("", "traffic", i);
-    ctx.checkKeys(n[i], p, {"from", "to", "protocol", "port", "rate", "duration", "expect"});
+    ctx.checkKeys(n[i], p,
+                  {"name", "from", "to", "protocol", "port", "rate", "duration", "expect", "kind",
+                   "size", "response", "on", "off"});
     TrafficFlow f{.loc = ctx.loc(n[i])};
     auto from = ctx.str(n[i], "from", p);
     auto to = ctx.str(n[i], "to", p);
@@ -105,7 +155,78 @@ void parseTraffic(const YamlCtx& ctx, const YAML::Node& n, Scenario& s) {
                   "\"" + *e + "\" is not allow or deny");
       }
     }
+    parseLoadShape(ctx, n[i], p, f);
     s.traffic.push_back(std::move(f));
+  }
+}
+
+// A property's bounds: p50/p99 (durations), throughput (a bandwidth), loss ("1%" or 0.01).
+void parseBounds(const YamlCtx& ctx, const YAML::Node& n, const std::string& p, Property& pr) {
+  for (auto [key, out] : {std::pair{"p50", &pr.p50_ns}, std::pair{"p99", &pr.p99_ns}}) {
+    if (auto v = ctx.str(n, key, p)) {
+      *out = parseDuration(*v);
+      if (!*out) {
+        ctx.error(n[key], model::joinPath(p, key), "\"" + *v + "\" is not a duration (e.g. 2ms)");
+      }
+    }
+  }
+  if (auto v = ctx.str(n, "throughput", p)) {
+    pr.throughput_bps = parseBandwidth(*v);
+    if (!pr.throughput_bps) {
+      ctx.error(n["throughput"], model::joinPath(p, "throughput"),
+                "\"" + *v + "\" is not a bandwidth (e.g. 100Mbps)");
+    }
+  }
+  if (auto v = ctx.str(n, "loss", p)) {
+    double x = -1;
+    try {
+      size_t used = 0;
+      x = std::stod(*v, &used);
+      if (used < v->size() && v->substr(used) == "%")
+        x /= 100;
+      else if (used != v->size())
+        x = -1;
+    } catch (const std::exception&) {
+    }
+    if (x < 0 || x > 1) {
+      ctx.error(n["loss"], model::joinPath(p, "loss"),
+                "\"" + *v + "\" is not a loss fraction 0..1 or a percentage (e.g. 0, 1%)");
+    } else {
+      pr.loss = x;
+    }
+  }
+  if (!pr.p50_ns && !pr.p99_ns && !pr.throughput_bps && !pr.loss) {
+    ctx.error(n, p, "a property needs at least one bound: p50, p99, throughput or loss");
+  }
+}
+
+void parseProperties(const YamlCtx& ctx, const YAML::Node& n, Scenario& s) {
+  for (size_t i = 0; i < n.size(); ++i) {
+    const std::string p = model::indexPath("", "properties", i);
+    ctx.checkKeys(n[i], p, {"flow", "from", "to", "p50", "p99", "throughput", "loss"});
+    Property pr{.loc = ctx.loc(n[i])};
+    pr.flow = ctx.str(n[i], "flow", p).value_or("");
+    pr.from = ctx.str(n[i], "from", p).value_or("");
+    pr.to = ctx.str(n[i], "to", p).value_or("");
+    if (pr.flow.empty() == (pr.from.empty() || pr.to.empty())) {
+      ctx.error(n[i], p, "name a traffic item (flow: NAME) or a flow class (from and to)");
+      continue;
+    }
+    for (size_t t = 0; t < s.traffic.size(); ++t) {
+      const TrafficFlow& f = s.traffic[t];
+      if (pr.flow.empty() ? f.from == pr.from && f.to == pr.to : f.name == pr.flow) {
+        pr.flows.push_back(t);
+      }
+    }
+    if (pr.flows.empty()) {
+      const YAML::Node at = !pr.flow.empty() ? n[i]["flow"] : n[i]["from"];
+      ctx.error(at, model::joinPath(p, pr.flow.empty() ? "from" : "flow"),
+                pr.flow.empty() ? "no traffic item goes from " + pr.from + " to " + pr.to
+                                : "no traffic item is named \"" + pr.flow + "\"");
+      continue;
+    }
+    parseBounds(ctx, n[i], p, pr);
+    s.properties.push_back(std::move(pr));
   }
 }
 
@@ -123,10 +244,10 @@ std::optional<Scenario> loadScenario(const std::string& dir, model::Diagnostics&
   const size_t errors_before = diags.errors().size();
   YamlCtx ctx(file, "scenario " + fs::path(dir).filename().string(), &diags);
   if (!root.IsMap()) {
-    ctx.error(root, "", "expected a map with cluster, invariants, traffic");
+    ctx.error(root, "", "expected a map with cluster, invariants, traffic, underlay, properties");
     return std::nullopt;
   }
-  ctx.checkKeys(root, "", {"cluster", "invariants", "traffic"});
+  ctx.checkKeys(root, "", {"cluster", "invariants", "traffic", "underlay", "properties"});
   if (YAML::Node cl = ctx.map(root, "cluster", "")) parseCluster(ctx, cl, s);
   if (auto inv = ctx.str(root, "invariants", "")) {
     s.invariants = (fs::path(dir) / *inv).string();
@@ -135,6 +256,8 @@ std::optional<Scenario> loadScenario(const std::string& dir, model::Diagnostics&
     }
   }
   if (YAML::Node t = ctx.seq(root, "traffic", "")) parseTraffic(ctx, t, s);
+  if (YAML::Node u = ctx.map(root, "underlay", "")) s.underlay = parseUnderlay(ctx, u);
+  if (YAML::Node pr = ctx.seq(root, "properties", "")) parseProperties(ctx, pr, s);
   if (diags.errors().size() != errors_before) return std::nullopt;
   return s;
 }

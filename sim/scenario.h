@@ -13,6 +13,7 @@
 #include "model/diagnostics.h"
 #include "model/engine.h"
 #include "sim/corpus_case.h"
+#include "sim/underlay.h"
 
 namespace membrane::sim {
 
@@ -26,7 +27,12 @@ struct ScenarioNode {
   model::SourceLoc loc;
 };
 
+// How the ns3 backend generates a traffic item's load (the other backends ignore it).
+enum class TrafficKind { RequestResponse, OnOff, Bulk };
+std::string_view trafficKindName(TrafficKind k);
+
 struct TrafficFlow {
+  std::string name;  // optional; properties refer to it
   std::string from;  // row/column names as in expect.yaml
   std::string to;
   uint8_t protocol = model::kProtoTCP;
@@ -35,6 +41,23 @@ struct TrafficFlow {
   uint32_t duration_s = 1;
   // `expect: allow|deny`; absent: the model's verdict for the flow is the expectation.
   std::optional<bool> expect_allow;
+  TrafficKind kind = TrafficKind::RequestResponse;
+  uint32_t size =
+      100;  // request / datagram payload bytes; bulk: total bytes (default 0: unbounded)
+  uint32_t response = 100;             // request-response: response payload bytes
+  uint32_t on_ms = 100, off_ms = 100;  // on-off periods
+  model::SourceLoc loc;
+};
+
+// A performance bound on a traffic item (`flow: NAME`) or on every item between two ends
+// (`from`/`to`: a flow class); judged by the ns3 backend.
+struct Property {
+  std::string flow;  // a traffic item's name, or empty with from/to
+  std::string from, to;
+  std::optional<uint64_t> p50_ns, p99_ns;  // latency upper bounds
+  std::optional<uint64_t> throughput_bps;  // lower bound
+  std::optional<double> loss;              // upper bound, fraction 0..1
+  std::vector<size_t> flows;               // the traffic items it covers (resolved)
   model::SourceLoc loc;
 };
 
@@ -46,6 +69,8 @@ struct Scenario {
   std::vector<ScenarioNode> nodes;  // overrides and additions to the manifests' Nodes
   std::string invariants;           // path (resolved against dir), may be empty
   std::vector<TrafficFlow> traffic;
+  std::optional<UnderlaySpec> underlay;
+  std::vector<Property> properties;  // ns3 backend only; absent: defaultUnderlay()
 };
 
 // Loads <dir>/expect.yaml and, when present, <dir>/scenario.yaml (unknown fields are errors).

@@ -6,6 +6,8 @@
 //   bpf    every probe's packets through the loaded BPF programs (BPF_PROG_TEST_RUN), hop by
 //          hop, maps filled by the node agent
 //   netns  nodes and pods as network namespaces, programs attached, real connections
+//   ns3    the underlay simulated in ns-3 (sim/ns3/), every pod hop decided by the BPF
+//          programs through BPF_PROG_TEST_RUN, their run time charged as node delay
 #pragma once
 
 #include <cstdint>
@@ -68,6 +70,30 @@ struct TrafficCheck {
   bool match = true;
 };
 
+// What the ns3 backend measured for one traffic item under its load (simulated time).
+struct FlowStats {
+  size_t index = 0;        // into Scenario::traffic
+  uint64_t sent = 0;       // requests / datagrams / segments
+  uint64_t delivered = 0;  // answered requests / delivered datagrams and segments
+  uint64_t bytes = 0;      // payload bytes delivered (both directions for request-response)
+  double seconds = 0;      // the load's duration
+  std::vector<uint64_t> latency_ns;  // sorted: request-response round trip, else one way
+  uint64_t percentile(double q) const;
+  double loss() const { return sent == 0 ? 0 : 1.0 - double(delivered) / double(sent); }
+  double throughputBps() const { return seconds > 0 ? double(bytes) * 8 / seconds : 0; }
+};
+
+// One bound of one property of scenario.yaml, measured vs bound.
+struct PropertyCheck {
+  std::string subject;  // "flow api" or "shop/frontend -> shop/backend"
+  std::string metric;   // p50, p99, throughput, loss
+  std::string measured;
+  std::string bound;    // "<= 2ms", ">= 100Mbps"
+  bool judged = false;  // the backend measured it (ns3); else not judged
+  bool ok = false;
+  model::SourceLoc loc;
+};
+
 struct SimReport {
   std::string scenario;
   std::string backend;
@@ -77,15 +103,18 @@ struct SimReport {
   std::vector<std::string> notes;  // backend remarks (setup figures, simplifications)
   std::vector<InvariantCheck> invariants;
   std::vector<TrafficCheck> traffic;
+  std::vector<PropertyCheck> properties;
+  std::vector<FlowStats> flows;  // ns3: every traffic item's measured load
   model::Diagnostics diags;
   size_t mismatches = 0;     // cells whose observation does not satisfy the expectation
   size_t disagreements = 0;  // cells (and traffic probes) where backend and model differ
   size_t invariants_failed = 0;
   size_t traffic_failed = 0;
+  size_t properties_failed = 0;
   double seconds = 0;
   bool ok() const {
     return diags.ok() && mismatches == 0 && disagreements == 0 && invariants_failed == 0 &&
-           traffic_failed == 0;
+           traffic_failed == 0 && properties_failed == 0;
   }
 };
 
@@ -113,6 +142,8 @@ class Backend {
   virtual std::vector<std::string> notes() const { return {}; }
   // Sent / delivered of the scenario's traffic, for backends that run it as load (netns).
   virtual std::vector<TrafficLoad> trafficLoad() const { return {}; }
+  // Per-flow measurements of the scenario's traffic (ns3); empty: properties not judged.
+  virtual std::vector<FlowStats> flowStats() const { return {}; }
 };
 
 struct SimOptions {
@@ -122,11 +153,18 @@ struct SimOptions {
   // netns: the product binaries (empty: findProductBinary's defaults, sim/agent_process.h).
   std::string agent_bin;
   std::string cni_bin;
+  // ns3: the random seed, and a fixed processing charge per program run instead of the
+  // measured run time (bit-identical timings across runs).
+  uint32_t seed = 1;
+  std::optional<uint32_t> bpf_cost_ns;
+  // ns3: the per-flow verdict cache for reply packets (sim/ns3/pod_path.h): off, on, verify.
+  std::string verdict_cache = "off";
 };
 
 std::unique_ptr<Backend> makeModelBackend();
 std::unique_ptr<Backend> makeBpfBackend(const SimOptions& options);
 std::unique_ptr<Backend> makeNetnsBackend(const SimOptions& options);
+std::unique_ptr<Backend> makeNs3Backend(const SimOptions& options);  // membrane_sim_ns3
 
 SimReport runScenario(const Scenario& s, Backend& backend, const SimOptions& options);
 
@@ -146,10 +184,16 @@ std::vector<TrafficCheck> enumerateTraffic(const Scenario& s, size_t step,
 size_t judgeTraffic(std::vector<TrafficCheck>& checks, const std::vector<TrafficLoad>& load,
                     const Scenario& s);
 
+// Judges scenario.yaml's properties against the flows' measurements (none: not judged).
+std::vector<PropertyCheck> judgeProperties(const Scenario& s, const std::vector<FlowStats>& flows);
+
 // Output: observed, expected and predicted tables per probe, then every mismatch and
 // disagreement with its events, the invariants and the traffic; json: one object per
 // scenario.
 void printReportText(const SimReport& r, std::ostream& out);
 void printReportJson(const std::vector<SimReport>& reports, std::ostream& out);
+// JUnit XML: one testsuite per scenario, a testcase per cell mismatch class, invariant,
+// traffic item and property bound.
+void printReportJunit(const std::vector<SimReport>& reports, std::ostream& out);
 
 }  // namespace membrane::sim
