@@ -252,7 +252,8 @@ Status Agent::reconcileLocked(bool reload) {
     pending_read_ = true;
   }
   const ClusterView view = cluster_ != nullptr ? cluster_->view() : ClusterView{};
-  auto m = buildDesiredModel(config_, manifests_, store_->all(), cluster_ ? &view : nullptr);
+  auto m =
+      buildDesiredModel(config_, manifests_, store_->all(), cluster_ ? &view : nullptr, &loads_);
   if (!m->loaded.diags.ok() || !m->engine) {
     // Fail closed: the maps keep the last good state; the error says what to fix.
     std::string msg = "desired state not applied: ";

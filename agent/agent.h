@@ -123,6 +123,7 @@ class Agent {
   std::unique_ptr<Ipam> ipam_;
   std::unique_ptr<EndpointStore> store_;
   ManifestSet manifests_;
+  LoadCache loads_;  // model loads of unchanged manifests are copied, not parsed again
   bool manifests_read_ = false;
   std::unique_ptr<DesiredModel> model_;  // the last good one
   dataplane::IdentityStabilizer ids_;

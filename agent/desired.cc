@@ -172,14 +172,42 @@ void addPodRoutes(const AgentConfig& config, const model::Cluster& c, DesiredMod
 
 }  // namespace
 
+model::LoadResult LoadCache::load(const std::vector<model::ManifestText>& texts,
+                                  const model::ClusterOptions& options) {
+  const std::string key = options.name + "/" + std::to_string(options.id);
+  auto same = [&](const Slot& s) {
+    if (s.used == 0 || s.options != key || s.texts.size() != texts.size()) return false;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      if (s.texts[i].name != texts[i].name || s.texts[i].text != texts[i].text) return false;
+    }
+    return true;
+  };
+  for (Slot& s : slots_) {
+    if (same(s)) {
+      s.used = ++clock_;
+      ++hits_;
+      return s.result;
+    }
+  }
+  Slot& victim = slots_[0].used <= slots_[1].used ? slots_[0] : slots_[1];
+  victim.result = model::loadClusterFromTexts(texts, options);
+  victim.texts = texts;
+  victim.options = key;
+  victim.used = ++clock_;
+  return victim.result;
+}
+
 std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
                                                 const ManifestSet& manifests,
                                                 const std::map<std::string, EndpointRecord>& eps,
-                                                const ClusterView* view) {
+                                                const ClusterView* view, LoadCache* cache) {
   auto m = std::make_unique<DesiredModel>();
   const model::ClusterOptions opts{.name = config.cluster_name,
                                    .id = config.cluster_id,
                                    .identities = view ? view->identities : nullptr};
+  auto load = [&](const std::vector<model::ManifestText>& texts) {
+    return cache ? cache->load(texts, opts) : model::loadClusterFromTexts(texts, opts);
+  };
   // The Pod objects endpoints bind to: known from the store's keys without a load (one load
   // per reconcile instead of two), else from a first load of the manifests.
   std::function<std::optional<std::string>(const EndpointRecord&)> pod_of;
@@ -191,7 +219,7 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
       return ref;
     };
   } else {
-    m->loaded = model::loadClusterFromTexts(manifests.texts, opts);
+    m->loaded = load(manifests.texts);
     m->loaded.diags.merge(manifests.diags);
     if (!m->loaded.diags.ok()) return m;
     pod_of = [&](const EndpointRecord& r) -> std::optional<std::string> {
@@ -223,7 +251,7 @@ std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
   if (!extra.text.empty() || manifests.pod_refs) {
     auto texts = manifests.texts;
     if (!extra.text.empty()) texts.push_back(std::move(extra));
-    m->loaded = model::loadClusterFromTexts(texts, opts);
+    m->loaded = load(texts);
     m->loaded.diags.merge(manifests.diags);
     if (!m->loaded.diags.ok()) return m;
   }

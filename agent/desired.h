@@ -84,12 +84,37 @@ struct DesiredModel {
 // The Pod of the manifests an endpoint binds to, when there is one.
 std::optional<size_t> manifestPod(const model::Cluster& c, const EndpointRecord& r);
 
+// The last model loads of an agent, by their input texts: a reconcile whose manifests and
+// endpoint documents did not change (an endpoint created for a Pod object, a routine
+// resync) copies the loaded cluster instead of parsing every manifest again. Two slots:
+// buildDesiredModel loads the manifests alone and, when endpoints need Pods of their own,
+// the manifests with those appended.
+class LoadCache {
+ public:
+  model::LoadResult load(const std::vector<model::ManifestText>& texts,
+                         const model::ClusterOptions& options);
+  size_t hits() const { return hits_; }
+
+ private:
+  struct Slot {
+    std::vector<model::ManifestText> texts;
+    std::string options;  // cluster name and id (the identity allocator is the agent's own)
+    model::LoadResult result;
+    uint64_t used = 0;
+  };
+  Slot slots_[2];
+  uint64_t clock_ = 0;
+  size_t hits_ = 0;
+};
+
 // Loads manifests + endpoints. On errors in the manifests loaded.diags is not ok and the
-// engine is null: the caller keeps its previous state.
+// engine is null: the caller keeps its previous state. `cache` (may be null) saves loads of
+// unchanged texts.
 std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,
                                                 const ManifestSet& manifests,
                                                 const std::map<std::string, EndpointRecord>& eps,
-                                                const ClusterView* view = nullptr);
+                                                const ClusterView* view = nullptr,
+                                                LoadCache* cache = nullptr);
 
 // The node's desired datapath state from the model (identities through `ids`), with the
 // endpoints' ifindex and MACs; fills identity/model_pod/effective_labels of `eps`.
