@@ -53,6 +53,7 @@ class AgentProcess {
   AgentProcess& operator=(const AgentProcess&) = delete;
 
   pid_t pid() const { return pid_; }
+  std::string dir() const { return spec_.run_dir; }  // removed by stop()
   std::string socket() const { return spec_.run_dir + "/membrane.sock"; }
   std::string manifestDir() const { return spec_.run_dir + "/manifests"; }
   // Makes the watched directory hold exactly `files` (name -> YAML text; names without

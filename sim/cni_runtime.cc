@@ -76,16 +76,21 @@ Result<nlohmann::json> runCni(const CniCall& call) {
     close(in[1]);
     return dataplane::errnoError(errno, "pipe");
   }
+  const int log_fd = call.log.empty()
+                         ? -1
+                         : open(call.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   const pid_t pid = fork();
   if (pid == 0) {
     dup2(in[0], STDIN_FILENO);
     dup2(out[1], STDOUT_FILENO);
+    if (log_fd >= 0) dup2(log_fd, STDERR_FILENO);
     execve(argv[0], argv, env.data());
     _exit(127);
   }
   const int err = errno;
   close(in[0]);
   close(out[1]);
+  if (log_fd >= 0) close(log_fd);
   if (pid < 0) {
     close(in[1]);
     close(out[0]);

@@ -19,6 +19,8 @@ struct CniCall {
   std::string ifname = "eth0";
   std::string args;     // CNI_ARGS: "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=pod;IP=a.b.c.d"
   std::string netconf;  // the network configuration (JSON)
+  std::string log;      // the plugin's stderr is appended here (a runtime keeps it off the
+                        // user's terminal); empty: inherited
 };
 
 // The network configuration the simulator hands the plugin: cniVersion 1.1.0, type

@@ -72,7 +72,8 @@ std::optional<std::string> cniAdd(const model::Pod& pod, const std::string& netn
        .container_id = container,
        .netns = netns,
        .args = "K8S_POD_NAMESPACE=" + pod.namespace_ + ";K8S_POD_NAME=" + pod.name + ";IP=" + ip,
-       .netconf = simNetconf(agent.socket())});
+       .netconf = simNetconf(agent.socket()),
+       .log = agent.dir() + "/cni.log"});
   if (!r) return r.error().message();
   std::string got;
   try {
@@ -101,6 +102,11 @@ NetnsBackend::~NetnsBackend() {
 
 void NetnsBackend::progress(const std::string& line) const {
   if (options_.progress) options_.progress("netns: " + line);
+}
+
+void NetnsBackend::note(const std::string& line) {
+  progress(line);
+  notes_.push_back(line);
 }
 
 std::string NetnsBackend::newNamespace(const std::string& suffix) {
@@ -244,8 +250,7 @@ std::optional<std::string> NetnsBackend::setUp(const StepState& step) {
   char agents_line[96];
   std::snprintf(agents_line, sizeof(agents_line), "%zu membrane-agent processes healthy in %.0f ms",
                 agents_.size(), msSince(t_agents));
-  progress(agents_line);
-  notes_.push_back(agents_line);
+  note(agents_line);
   for (auto& [name, agent] : agents_) {
     if (auto f = agent->flows(); !f) return "node " + name + ": " + f.error().message();
   }
@@ -256,8 +261,7 @@ std::optional<std::string> NetnsBackend::setUp(const StepState& step) {
   std::snprintf(line, sizeof(line), "%zu nodes, %zu external peers, underlay up in %.0f ms (%s)",
                 topo.nodes.size(), topo.external_peers.size(), msSince(t0),
                 std::string(routingName(step.routing)).c_str());
-  progress(line);
-  notes_.push_back(line);
+  note(line);
   return std::nullopt;
 }
 
@@ -280,7 +284,8 @@ std::optional<std::string> NetnsBackend::removePods(const StepState& step) {
                      .command = "DEL",
                      .container_id = pod_container_[ref],
                      .netns = it->second,
-                     .netconf = simNetconf(agents_.at(pod_on_[ref])->socket())});
+                     .netconf = simNetconf(agents_.at(pod_on_[ref])->socket()),
+                     .log = agents_.at(pod_on_[ref])->dir() + "/cni.log"});
     if (!r) return "pod " + ref + ": " + r.error().message();
     dropNamespace(it->second);
     pod_on_.erase(ref);
@@ -316,8 +321,7 @@ std::optional<std::string> NetnsBackend::applyManifests(const StepState& step) {
   char line[128];
   std::snprintf(line, sizeof(line), "step %zu: %zu agents applied the step's manifests in %.0f ms",
                 step.index, agents_.size(), msSince(t0));
-  progress(line);
-  notes_.push_back(line);
+  note(line);
   return std::nullopt;
 }
 
@@ -370,8 +374,7 @@ std::optional<std::string> NetnsBackend::addPods(const StepState& step) {
   char line[160];
   std::snprintf(line, sizeof(line), "step %zu: %zu pods added by membrane-cni ADD in %.0f ms",
                 step.index, add.size(), msSince(t0));
-  progress(line);
-  notes_.push_back(line);
+  note(line);
   return std::nullopt;
 }
 
@@ -531,8 +534,7 @@ void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
   std::snprintf(line, sizeof(line), "step %zu: %zu probes in %.0f ms (%.0f probes/s)", step.index,
                 cells.size(), msSince(t0),
                 cells.empty() ? 0.0 : 1000.0 * static_cast<double>(cells.size()) / msSince(t0));
-  progress(line);
-  notes_.push_back(line);
+  note(line);
   if (step.index + 1 == step.scenario->c.steps.size()) runTraffic(step);
 }
 

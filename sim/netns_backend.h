@@ -66,6 +66,7 @@ class NetnsBackend final : public Backend {
   std::string newNamespace(const std::string& suffix);
   void dropNamespace(const std::string& name);
   void progress(const std::string& line) const;
+  void note(const std::string& line);  // a progress line that is also a note of the report
 
   SimOptions options_;
   std::string prefix_;
