@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "dataplane/observe.h"
 #include "observer/observer.grpc.pb.h"
 
 namespace membrane::sim {
@@ -81,6 +82,17 @@ AgentFlow agentFlowFromHubble(const flow::Flow& f) {
   describe("ingress allowed", f.ingress_allowed_by(), out.policies);
   describe("egress denied", f.egress_denied_by(), out.policies);
   describe("ingress denied", f.ingress_denied_by(), out.policies);
+  return out;
+}
+
+std::string formatAgentFlow(const AgentFlow& f) {
+  dataplane::FlowEvent ev = f.ev;
+  ev.match_type = MEMBRANE_MATCH_NONE;  // the entry's key is not part of a flow
+  std::string out = dataplane::formatFlowEvent(ev);
+  if (f.ev.match_type != MEMBRANE_MATCH_NONE) {
+    out += " match " + std::string(dataplane::matchTypeName(f.ev.match_type));
+  }
+  if (!f.policies.empty()) out += " [" + f.policies + "]";
   return out;
 }
 

@@ -31,6 +31,11 @@ struct AgentFlow {
 // The record a flow stands for (as agent/flows.cc built the flow from it).
 AgentFlow agentFlowFromHubble(const flow::Flow& f);
 
+// One line: the record as dataplane::formatFlowEvent prints it, with the match type but
+// without the policy entry's key and cookie (a flow names the policy instead), then the
+// policies that decided it.
+std::string formatAgentFlow(const AgentFlow& f);
+
 class AgentFlowStream {
  public:
   // Connects to `socket` (the agent's observer socket) and follows its flows from now on.

@@ -513,8 +513,7 @@ void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
           s == c.dst.ip && d == src &&
           (icmp || (ntohs(ev.sport) == c.port && (j.sport == 0 || ntohs(ev.dport) == j.sport)));
       if (!fwd && !rev) continue;
-      c.events.push_back(node + ": " + dataplane::formatFlowEvent(ev) +
-                         (f.policies.empty() ? "" : " [" + f.policies + "]"));
+      c.events.push_back(node + ": " + formatAgentFlow(f));
       if (fwd && ev.verdict == MEMBRANE_VERDICT_DROPPED) {
         (ev.direction == MEMBRANE_DIR_EGRESS ? egress_drop : ingress_drop) = true;
       }

@@ -6,8 +6,13 @@
 #include <cstdio>
 #include <sstream>
 
+#include "verify/report.h"
+
 namespace membrane::sim {
 namespace {
+
+using verify::jsonEscape;
+using verify::xmlEscape;
 
 std::string fmt(const char* f, double v) {
   char b[64];
@@ -33,38 +38,6 @@ FlowStats merged(const Property& p, const std::vector<FlowStats>& flows) {
   m.seconds = 1;
   m.bytes = static_cast<uint64_t>(bps / 8);
   return m;
-}
-
-std::string jsonEscape(const std::string& s) {
-  std::string o;
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') o += '\\';
-    o += static_cast<unsigned char>(ch) < 0x20 ? ' ' : ch;
-  }
-  return o;
-}
-
-std::string xmlEscape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        o += "&lt;";
-        break;
-      case '>':
-        o += "&gt;";
-        break;
-      case '&':
-        o += "&amp;";
-        break;
-      case '"':
-        o += "&quot;";
-        break;
-      default:
-        o += c;
-    }
-  }
-  return o;
 }
 
 }  // namespace

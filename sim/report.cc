@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Reports of `membrane sim`: truth tables side by side (observed | expected | model), the
 // mismatches with the datapath's flow events, and the same as JSON.
+#include "verify/report.h"
+
 #include <algorithm>
 #include <iomanip>
 #include <map>
@@ -12,6 +14,8 @@
 namespace membrane::sim {
 namespace {
 
+using verify::jsonEscape;
+
 struct Table {
   std::vector<std::string> rows, cols;
   std::map<std::pair<size_t, size_t>, const SimCell*> cells;
@@ -22,23 +26,6 @@ size_t place(std::vector<std::string>& v, size_t index, const std::string& name)
   if (v.size() <= index) v.resize(index + 1);
   v[index] = name;
   return index;
-}
-
-std::string jsonEscape(const std::string& s) {
-  std::string o;
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') {
-      o += '\\';
-      o += ch;
-    } else if (ch == '\n') {
-      o += "\\n";
-    } else if (static_cast<unsigned char>(ch) < 0x20) {
-      o += ' ';
-    } else {
-      o += ch;
-    }
-  }
-  return o;
 }
 
 std::string cellStr(Cell c) { return std::string(1, static_cast<char>(c)); }
