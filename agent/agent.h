@@ -74,6 +74,10 @@ class Agent {
   std::vector<EndpointRecord> endpoints();
   Status checkEndpoint(const std::string& container_id, const std::string& ifname);
   Result<nlohmann::json> endpointPolicy(const std::string& container_id, const std::string& ifname);
+  // Per-endpoint options (today: policy audit mode); persisted, then in force through a
+  // reconcile. Returns the endpoint as recorded afterwards.
+  Result<EndpointRecord> configureEndpoint(const std::string& container_id,
+                                           const std::string& ifname, bool policy_audit);
   Result<std::vector<std::string>> gc(const std::set<std::string>& keep);
 
   bool ready();

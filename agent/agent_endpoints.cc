@@ -218,6 +218,22 @@ Result<nlohmann::json> Agent::endpointPolicy(const std::string& container_id,
   return out;
 }
 
+Result<EndpointRecord> Agent::configureEndpoint(const std::string& container_id,
+                                                const std::string& ifname, bool policy_audit) {
+  std::lock_guard lock(mu_);
+  const std::string key = container_id + "/" + ifname;
+  const auto* r = store_->find(key);
+  if (r == nullptr) return Error{.code = ENOENT, .context = "no endpoint " + key};
+  if (r->policy_audit == policy_audit) return *r;
+  EndpointRecord changed = *r;
+  changed.policy_audit = policy_audit;
+  store_->put(changed);
+  // Persisted first: a restart keeps what the API confirmed.
+  if (auto s = store_->save(); !s) return s.error();
+  if (auto s = reconcileLocked(false); !s) return s.error();
+  return *store_->find(key);
+}
+
 Result<std::vector<std::string>> Agent::gc(const std::set<std::string>& keep) {
   std::lock_guard lock(mu_);
   std::vector<std::string> drop;

@@ -82,6 +82,27 @@ Result<CreateRequest> parseCreate(const httplib::Request& req) {
   return c;
 }
 
+// PATCH /v1/endpoints/ID/config: {"policyAuditMode": true|false}; nothing else is accepted.
+Result<bool> parseEndpointConfig(const std::string& body) {
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::exception& e) {
+    return Error{.code = EINVAL, .context = std::string("body: not JSON: ") + e.what()};
+  }
+  if (!j.is_object()) return Error{.code = EINVAL, .context = "body: expected a JSON object"};
+  for (const auto& [k, v] : j.items()) {
+    if (k != "policyAuditMode") {
+      return Error{.code = EINVAL,
+                   .context = "unknown field \"" + k + "\" (expected policyAuditMode)"};
+    }
+  }
+  if (!j.contains("policyAuditMode") || !j["policyAuditMode"].is_boolean()) {
+    return Error{.code = EINVAL, .context = "policyAuditMode: expected true or false"};
+  }
+  return j["policyAuditMode"].get<bool>();
+}
+
 void routeEndpoints(httplib::Server& s, Agent& a) {
   s.Put(R"(/v1/endpoints/([^/]+))", [&a](const httplib::Request& req, httplib::Response& res) {
     auto c = parseCreate(req);
@@ -111,6 +132,14 @@ void routeEndpoints(httplib::Server& s, Agent& a) {
           if (!st) return replyError(res, st.error());
           reply(res, 200, {{"ok", true}});
         });
+  s.Patch(R"(/v1/endpoints/([^/]+)/config)",
+          [&a](const httplib::Request& req, httplib::Response& res) {
+            auto audit = parseEndpointConfig(req.body);
+            if (!audit) return replyError(res, audit.error());
+            auto e = a.configureEndpoint(req.matches[1], ifnameOf(req), *audit);
+            if (!e) return replyError(res, e.error());
+            reply(res, 200, {{"endpoint", toJson(*e)}});
+          });
   s.Get(R"(/v1/endpoints/([^/]+)/policy)",
         [&a](const httplib::Request& req, httplib::Response& res) {
           auto p = a.endpointPolicy(req.matches[1], ifnameOf(req));

@@ -12,13 +12,15 @@ dataplane::Result<ApiReply> apiRequest(const std::string& socket, const std::str
   cli.set_address_family(AF_UNIX);
   cli.set_connection_timeout(2);
   cli.set_read_timeout(60);
-  if (method != "GET" && method != "PUT" && method != "POST" && method != "DELETE") {
+  if (method != "GET" && method != "PUT" && method != "POST" && method != "PATCH" &&
+      method != "DELETE") {
     return dataplane::Error{.code = EINVAL, .context = "method " + method};
   }
-  httplib::Result r = method == "GET"    ? cli.Get(path)
-                      : method == "PUT"  ? cli.Put(path, body, "application/json")
-                      : method == "POST" ? cli.Post(path, body, "application/json")
-                                         : cli.Delete(path);
+  httplib::Result r = method == "GET"     ? cli.Get(path)
+                      : method == "PUT"   ? cli.Put(path, body, "application/json")
+                      : method == "POST"  ? cli.Post(path, body, "application/json")
+                      : method == "PATCH" ? cli.Patch(path, body, "application/json")
+                                          : cli.Delete(path);
   if (!r) {
     return dataplane::Error{.code = ECONNREFUSED,
                             .context = "agent at " + socket + ": " + httplib::to_string(r.error())};

@@ -211,7 +211,11 @@ kv::Status ClusterStore::publish() {
   if (!node_published_) {
     auto r = reg.publishNode({.name = config_.node_name,
                               .ip = model::formatIpv4(config_.node_ip),
-                              .pod_cidr = cidrStr(config_.pod_cidr, config_.pod_cidr_len)});
+                              .pod_cidr = cidrStr(config_.pod_cidr, config_.pod_cidr_len),
+                              // Only an address other nodes can reach is worth publishing.
+                              .observer = loopbackListenAddress(config_.observer_listen)
+                                              ? ""
+                                              : config_.observer_listen});
     if (!r) return r.error();
     node_published_ = true;
   }

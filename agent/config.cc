@@ -132,10 +132,12 @@ const std::vector<Field>& fields() {
         "Hubble Observer gRPC socket (default: hubble.sock next to the API socket)"},
        [](AgentConfig& c, const std::string& v) { return setPath(c.observer_socket, v); }},
       {{"--observer-listen", "observerListen",
-        "also serve the Observer on this loopback host:port (default: none)"},
+        "also serve the Observer on host:port: loopback, or the node's IP for other nodes' "
+        "`membrane observe` (published in the store; default: none)"},
        [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
-         if (!loopbackListenAddress(v)) {
-           return "a loopback address host:port (127.x.y.z, [::1] or localhost)";
+         if (!loopbackListenAddress(v) && !ipv4ListenAddress(v)) {
+           return "host:port with a loopback address (127.x.y.z, [::1], localhost) or the "
+                  "node's IPv4 address";
          }
          c.observer_listen = v;
          return std::nullopt;
@@ -239,6 +241,21 @@ const std::vector<Field>& fields() {
 }
 
 }  // namespace
+
+std::optional<uint32_t> ipv4ListenAddress(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  uint32_t p = 0;
+  const std::string port = listen.substr(colon + 1);
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p == 0 ||
+      p > 65535) {
+    return std::nullopt;
+  }
+  auto ip = model::parseIpv4(listen.substr(0, colon));
+  if (!ip) return std::nullopt;
+  return *ip;
+}
 
 bool loopbackListenAddress(const std::string& listen) {
   const auto colon = listen.rfind(':');
@@ -422,6 +439,18 @@ void validate(const std::string& file, AgentConfig& c, model::Diagnostics& diags
     diags.error({.loc = {.file = file.empty() ? "(flags)" : file},
                  .field = "manifests",
                  .message = "\"" + c.manifests + "\": expected an existing directory"});
+  }
+  // The Observer is plaintext gRPC without authentication: beyond loopback only on the
+  // node's own (cluster-internal) address, never a wildcard or another interface's.
+  if (!c.observer_listen.empty() && !loopbackListenAddress(c.observer_listen)) {
+    auto ip = ipv4ListenAddress(c.observer_listen);
+    if (!ip || *ip != c.node_ip) {
+      diags.error({.loc = {.file = file.empty() ? "(flags)" : file},
+                   .field = "observerListen",
+                   .message = "\"" + c.observer_listen +
+                              "\": expected a loopback address or the node's IP (nodeIP " +
+                              model::formatIpv4(c.node_ip) + ") with a port"});
+    }
   }
   for (const auto& n : c.nodes) {
     if (n.name == c.node_name) {

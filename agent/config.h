@@ -78,6 +78,8 @@ struct AgentConfig {
 std::string observerSocketPath(const AgentConfig& c);
 // Whether `listen` is a loopback "host:port" (127.0.0.0/8, [::1] or localhost).
 bool loopbackListenAddress(const std::string& listen);
+// The address of an IPv4 "a.b.c.d:port" (host order), nullopt for anything else.
+std::optional<uint32_t> ipv4ListenAddress(const std::string& listen);
 
 // Flags given on the command line ("--node-name" -> "node-1").
 using ConfigFlags = std::map<std::string, std::string>;

@@ -315,6 +315,7 @@ dataplane::NodeState desiredNodeState(const AgentConfig& config, const DesiredMo
     ep.ifindex = static_cast<uint32_t>(r.host_ifindex);
     ep.mac = podMacFor(r.ip);
     ep.node_mac = hostMacFor(r.ip);
+    ep.flags = r.policy_audit ? MEMBRANE_ENDPOINT_F_POLICY_AUDIT : 0;
     r.identity = ep.identity;
     const auto slash = ep.name.find('/');
     if (auto p = c.findPod(ep.name.substr(0, slash), ep.name.substr(slash + 1))) {

@@ -53,6 +53,7 @@ nlohmann::json toJson(const EndpointRecord& r) {
           {"hostIfname", r.host_ifname},
           {"hostIfindex", r.host_ifindex},
           {"mtu", r.mtu},
+          {"policyAuditMode", r.policy_audit},
           {"state", r.id != 0 ? "ready" : "pending"}};
 }
 
@@ -68,7 +69,8 @@ nlohmann::json persisted(const EndpointRecord& r) {
           {"ip", model::formatIpv4(r.ip)},
           {"hostIfname", r.host_ifname},
           {"hostIfindex", r.host_ifindex},
-          {"mtu", r.mtu}};
+          {"mtu", r.mtu},
+          {"policyAuditMode", r.policy_audit}};
 }
 
 }  // namespace
@@ -94,6 +96,7 @@ Result<EndpointStore> EndpointStore::open(const std::string& path) {
       auto ip = model::parseIpv4(e.at("ip").get<std::string>());
       if (!ip) return Error{.code = EINVAL, .context = path + ": bad address in " + r.key()};
       r.ip = *ip;
+      r.policy_audit = e.value("policyAuditMode", false);  // absent in stores before it existed
       s.records_[r.key()] = r;
     }
   } catch (const nlohmann::json::exception& e) {

@@ -23,6 +23,9 @@ struct EndpointRecord {
   std::string host_ifname;
   int host_ifindex = 0;
   uint32_t mtu = 0;
+  // Per-endpoint policy audit mode (PATCH /v1/endpoints/ID/config): policy drops of this
+  // endpoint pass and are reported as AUDIT. Persisted.
+  bool policy_audit = false;
   // Filled by the reconcile (not persisted: derived state).
   uint16_t id = 0;
   uint32_t identity = 0;

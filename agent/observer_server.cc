@@ -195,10 +195,12 @@ ObserverServer::ObserverServer(std::unique_ptr<Impl> impl) : impl_(std::move(imp
 
 Result<std::unique_ptr<ObserverServer>> ObserverServer::start(FlowRing& ring,
                                                               const ObserverOptions& options) {
-  if (!options.listen.empty() && !loopbackListenAddress(options.listen)) {
+  // The configuration allows only loopback or the node's own address (agent/config.cc).
+  if (!options.listen.empty() && !loopbackListenAddress(options.listen) &&
+      !ipv4ListenAddress(options.listen)) {
     return Error{.code = EINVAL,
                  .context = "observer listen address \"" + options.listen +
-                            "\": expected a loopback host:port"};
+                            "\": expected a loopback or IPv4 host:port"};
   }
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(options.socket).parent_path(), ec);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Hubble's Observer gRPC service (agent/proto/observer/observer.proto) over the agent's
 // flow ring: GetFlows (filters, number/first, follow, since/until), GetNodes, ServerStatus.
-// Served on a unix socket and, optionally, a loopback TCP address; `hubble observe
+// Served on a unix socket and, optionally, a TCP address (loopback or the node IP); `hubble observe
 // --server unix://<socket>` and `membrane observe` are its clients.
 #pragma once
 

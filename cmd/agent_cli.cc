@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// membrane status, membrane endpoint list|get: thin clients of the agent's API.
+// membrane status, membrane endpoint list|get|config: thin clients of the agent's API.
 #include <cstdio>
 #include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "agent/client.h"
 #include "cmd/args.h"
@@ -13,11 +16,12 @@ constexpr const char* kAgentExits =
     "\n  Exit codes: 0 ok, 1 the agent is unreachable or answered an error (e.g. no such\n"
     "  endpoint; its message is printed), 2 usage";
 
-// GET `path`; prints the agent's error and returns nullopt on failure.
-std::optional<nlohmann::json> get(const Args& a, const std::string& path) {
+// `method` `path`; prints the agent's error and returns nullopt on failure.
+std::optional<nlohmann::json> call(const Args& a, const std::string& method,
+                                   const std::string& path, const std::string& body = "") {
   const std::string socket =
       a.values.count("--socket") ? a.values.at("--socket") : agent::kDefaultSocket;
-  auto r = agent::apiRequest(socket, "GET", path);
+  auto r = agent::apiRequest(socket, method, path, body);
   if (!r) {
     std::cerr << "error: " << r.error().context << "\n";
     return std::nullopt;
@@ -29,6 +33,36 @@ std::optional<nlohmann::json> get(const Args& a, const std::string& path) {
     return std::nullopt;
   }
   return r->body;
+}
+
+std::optional<nlohmann::json> get(const Args& a, const std::string& path) {
+  return call(a, "GET", path);
+}
+
+// "PolicyAuditMode=Enabled|Disabled" (Cilium's `cilium endpoint config` syntax) -> the
+// body of PATCH /v1/endpoints/ID/config; nullopt (with `error`) for anything else.
+std::optional<std::string> endpointConfigBody(const std::vector<std::string>& settings,
+                                              std::string& error) {
+  nlohmann::json body = nlohmann::json::object();
+  for (const auto& s : settings) {
+    const auto eq = s.find('=');
+    const std::string key = s.substr(0, eq);
+    const std::string value = eq == std::string::npos ? "" : s.substr(eq + 1);
+    if (key != "PolicyAuditMode") {
+      error = "unknown option \"" + key + "\" (expected PolicyAuditMode=Enabled|Disabled)";
+      return std::nullopt;
+    }
+    if (value != "Enabled" && value != "Disabled") {
+      error = "PolicyAuditMode: expected Enabled or Disabled, got \"" + value + "\"";
+      return std::nullopt;
+    }
+    body["policyAuditMode"] = value == "Enabled";
+  }
+  if (body.empty()) {
+    error = "expected an option, e.g. PolicyAuditMode=Enabled";
+    return std::nullopt;
+  }
+  return body.dump();
 }
 
 void printStatus(const nlohmann::json& s) {
@@ -88,8 +122,12 @@ int cmdEndpoint(int argc, char** argv) {
       std::string(
           "membrane endpoint list|get CONTAINER_ID [--ifname NAME] [--socket PATH] [-o "
           "txt|json]\n"
+          "membrane endpoint config CONTAINER_ID PolicyAuditMode=Enabled|Disabled [--ifname "
+          "NAME]\n"
           "  The agent's endpoints (GET /v1/endpoints[/ID]); get prints one endpoint as "
-          "JSON.\n  --ifname defaults to eth0, --socket to ") +
+          "JSON;\n  config sets the endpoint's policy audit mode (policy drops pass and are "
+          "reported\n  as AUDIT; kept across agent restarts) and prints the endpoint.\n"
+          "  --ifname defaults to eth0, --socket to ") +
       agent::kDefaultSocket + "." + kAgentExits;
   if (!a.parse(argc, argv, {"--socket=", "--ifname="}, help, true)) return a.exit_code;
   const std::string verb = a.paths[0];
@@ -100,8 +138,23 @@ int cmdEndpoint(int argc, char** argv) {
     std::cout << (*e)["endpoint"].dump(2) << "\n";
     return kExitOk;
   }
+  if (verb == "config" && a.paths.size() >= 2) {
+    const std::string ifname = a.values.count("--ifname") ? a.values["--ifname"] : "eth0";
+    std::string error;
+    auto body = endpointConfigBody({a.paths.begin() + 2, a.paths.end()}, error);
+    if (!body) {
+      std::cerr << "error: " << error << "\n\nUsage: " << help << "\n";
+      return kExitBadInput;
+    }
+    auto e = call(a, "PATCH", "/v1/endpoints/" + a.paths[1] + "/config?ifname=" + ifname, *body);
+    if (!e) return kExitFailed;
+    std::cout << (*e)["endpoint"].dump(2) << "\n";
+    return kExitOk;
+  }
   if (verb != "list" || a.paths.size() != 1) {
-    std::cerr << "error: expected list or get CONTAINER_ID\n\nUsage: " << help << "\n";
+    std::cerr
+        << "error: expected list, get CONTAINER_ID or config CONTAINER_ID OPTION=VALUE\n\nUsage: "
+        << help << "\n";
     return kExitBadInput;
   }
   auto l = get(a, "/v1/endpoints");

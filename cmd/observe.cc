@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "cmd/common.h"
+#include "cmd/store_flags.h"
+#include "kvstore/registry.h"
 #include "observer/observer.grpc.pb.h"
 
 namespace membrane::cmd {
@@ -32,6 +34,10 @@ constexpr const char* kHelp = R"(membrane observe [FLAGS]
 Selecting nodes:
   --server ADDR         an agent's Observer: unix:///path/hubble.sock or host:port;
                         repeat for several nodes (default unix:///var/run/membrane/hubble.sock)
+  --etcd-endpoints URLS every node of the cluster: the nodes the store lists, each at the
+                        Observer address its agent publishes (observerListen on its node IP);
+                        with --etcd-prefix P, --etcd-ca/--etcd-cert/--etcd-key FILE,
+                        --etcd-timeout-ms N as for membrane apply
 Filters (the same flag repeated: any value; different flags: all must match):
   --from-pod [NS/]POD   source pod (name prefix; NS defaults to --namespace or "default")
   --to-pod [NS/]POD     destination pod
@@ -61,6 +67,7 @@ Exit codes:
   0  every node answered
   1  some node did not answer (named on stderr; the other nodes' flows were printed)
   2  wrong usage or a filter the agent refused (INVALID_ARGUMENT)
+  5  the store (--etcd-endpoints) could not be read
   6  no node could be read
 )";
 
@@ -163,6 +170,9 @@ bool Parser::option(const std::string& flag, const std::string& v) {
   if (bool ok = true; sideOption(flag, v, ok)) return ok;
   if (flag == "--server") {
     o.servers.push_back(v);
+  } else if (flag == "--etcd-endpoints" || flag == "--etcd-prefix" || flag == "--etcd-ca" ||
+             flag == "--etcd-cert" || flag == "--etcd-key" || flag == "--etcd-timeout-ms") {
+    o.store_flags[flag] = v;
   } else if (flag == "--protocol") {
     f.both.add_protocol(v);
   } else if (flag == "--verdict") {
@@ -246,8 +256,11 @@ bool Parser::finish() {
   } else if (!all && !req.follow() && since.empty()) {
     req.set_number(20);  // hubble observe's default
   }
-  if (o.servers.empty()) o.servers.push_back(kDefaultServer);
-  o.print_node = o.servers.size() > 1;
+  if (!o.store_flags.empty() && !o.store_flags.count("--etcd-endpoints")) {
+    return fail("--etcd-prefix/--etcd-ca/...: give --etcd-endpoints too");
+  }
+  if (o.servers.empty() && o.store_flags.empty()) o.servers.push_back(kDefaultServer);
+  o.print_node = o.servers.size() > 1 || !o.store_flags.empty();
   return true;
 }
 
@@ -350,12 +363,14 @@ namespace {
 
 struct NodeResult {
   std::string server;
+  std::string name;  // the store's node name (nodes listed by the store)
   grpc::Status status;
   std::vector<observer::GetFlowsResponse> held;  // without --follow: merged, sorted
 };
 
 // Reads one node; with --follow prints as flows arrive (under `mu`).
 void readNode(const ObserveOptions& o, NodeResult& res, std::mutex& mu) {
+  if (!res.status.ok()) return;  // known unreadable (no Observer published)
   auto channel = grpc::CreateChannel(res.server, grpc::InsecureChannelCredentials());
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
     res.status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "not answering (5 s)");
@@ -380,6 +395,41 @@ void readNode(const ObserveOptions& o, NodeResult& res, std::mutex& mu) {
   res.status = reader->Finish();
 }
 
+// The nodes the store lists, each at its published Observer address (a node that publishes
+// none is a failed node, named). An unreachable store is exit 5; an empty one exit 6.
+int addStoreNodes(const std::map<std::string, std::string>& flags, std::vector<NodeResult>& out) {
+  std::string error;
+  auto f = storeFlags(flags, error);
+  if (!f) {
+    std::cerr << "error: " << error << "\n";
+    return kExitBadInput;
+  }
+  auto client = kvstore::Client::create(f->client);
+  if (!client) {
+    std::cerr << "error: " << client.error().message << "\n";
+    return kExitStore;
+  }
+  auto listed = kvstore::listNodes(**client, kvstore::Layout(f->prefix));
+  if (!listed) {
+    std::cerr << "error: store: " << listed.error().message << "\n";
+    return kExitStore;
+  }
+  if (listed->empty() && out.empty()) {
+    std::cerr << "error: the store lists no node under " << f->prefix << "nodes/\n";
+    return kExitNothingRead;
+  }
+  for (const auto& n : *listed) {
+    NodeResult r{.server = n.observer.empty() ? "-" : n.observer, .name = n.name};
+    if (n.observer.empty()) {
+      r.status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "publishes no Observer address (its agent needs observerListen on "
+                              "the node's IP)");
+    }
+    out.push_back(std::move(r));
+  }
+  return kExitOk;
+}
+
 int64_t ns(const google::protobuf::Timestamp& t) { return t.seconds() * 1000000000LL + t.nanos(); }
 
 }  // namespace
@@ -397,11 +447,14 @@ int cmdObserve(int argc, char** argv) {
     return kExitBadInput;
   }
   std::vector<NodeResult> nodes(o->servers.size());
+  for (size_t i = 0; i < nodes.size(); ++i) nodes[i].server = o->servers[i];
+  if (!o->store_flags.empty()) {
+    if (int rc = addStoreNodes(o->store_flags, nodes); rc != kExitOk) return rc;
+  }
   std::mutex mu;
   printTableHeader(*o, std::cout);
   std::vector<std::thread> threads;
   for (size_t i = 0; i < nodes.size(); ++i) {
-    nodes[i].server = o->servers[i];
     threads.emplace_back([&, i] { readNode(*o, nodes[i], mu); });
   }
   for (auto& t : threads) t.join();
@@ -421,7 +474,9 @@ int cmdObserve(int argc, char** argv) {
     if (node.status.ok()) continue;
     ++failed;
     invalid |= node.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT;
-    std::cerr << "error: node " << node.server << ": " << node.status.error_message() << "\n";
+    std::cerr << "error: node "
+              << (node.name.empty() ? node.server : node.name + " (" + node.server + ")") << ": "
+              << node.status.error_message() << "\n";
   }
   if (invalid) return kExitBadInput;
   if (failed == nodes.size()) return kExitNothingRead;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -18,6 +19,8 @@ struct ObserveOptions {
   observer::GetFlowsRequest request;
   std::string output = "compact";  // compact | dict | json | jsonpb | table
   bool print_node = false;         // several servers: name the node of each flow
+  // --etcd-* flags given: every node the store lists is read too (its published Observer).
+  std::map<std::string, std::string> store_flags;
 };
 
 // Parses argv (after "observe"). On failure `error` says what (exit 2); `help` set when

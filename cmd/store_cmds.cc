@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cmd/args.h"
+#include "cmd/store_flags.h"
 #include "kvstore/objects.h"
 #include "model/manifest_set.h"
 
@@ -37,34 +38,18 @@ struct Store {
 };
 
 std::optional<Store> openStore(Args& a) {
-  kv::ClientConfig cfg;
-  if (a.values.count("--etcd-endpoints")) {
-    cfg.endpoints.clear();
-    std::stringstream s(a.values["--etcd-endpoints"]);
-    for (std::string e; std::getline(s, e, ',');) {
-      if (!e.empty()) cfg.endpoints.push_back(e);
-    }
+  std::string error;
+  auto flags = storeFlags(a.values, error);
+  if (!flags) {
+    std::cerr << "error: " << error << "\n";
+    return std::nullopt;
   }
-  cfg.tls = {.ca_file = a.values["--etcd-ca"],
-             .cert_file = a.values["--etcd-cert"],
-             .key_file = a.values["--etcd-key"]};
-  if (a.values.count("--etcd-timeout-ms")) {
-    const std::string& v = a.values["--etcd-timeout-ms"];
-    unsigned ms = 0;
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), ms);
-    if (ec != std::errc() || p != v.data() + v.size() || ms == 0) {
-      std::cerr << "error: --etcd-timeout-ms: \"" << v << "\" is not a positive number\n";
-      return std::nullopt;
-    }
-    cfg.request_timeout = std::chrono::milliseconds(ms);
-  }
-  auto c = kv::Client::create(cfg);
+  auto c = kv::Client::create(flags->client);
   if (!c) {
     std::cerr << "error: " << c.error().message << "\n";
     return std::nullopt;
   }
-  return Store{
-      *c, kv::Layout(a.values.count("--etcd-prefix") ? a.values["--etcd-prefix"] : "membrane/")};
+  return Store{*c, kv::Layout(flags->prefix)};
 }
 
 int storeError(const kv::Error& e) {

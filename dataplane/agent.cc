@@ -187,6 +187,7 @@ Result<ReconcileStats> NodeAgent::reconcile(const NodeState& desired) {
     eps[ep->ip] = {.endpoint_id = ids_.at(name),
                    .identity = ep->identity,
                    .ifindex = ep->ifindex,
+                   .flags = ep->flags,
                    .mac = ep->mac,
                    .node_mac = ep->node_mac};
   }

@@ -37,6 +37,7 @@ struct AgentEndpoint {
   uint32_t ifindex = 0;  // host-side veth in the node's namespace; 0 = not checked
   Mac mac{};             // the pod's interface
   Mac node_mac{};        // the host-side veth
+  uint16_t flags = 0;    // MEMBRANE_ENDPOINT_F_* (e.g. per-endpoint policy audit mode)
   model::MapState policy;
 };
 

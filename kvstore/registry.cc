@@ -11,7 +11,8 @@ std::string encodeNode(const NodeRecord& n) {
   return json{{"name", n.name},
               {"ip", n.ip},
               {"podCIDR", n.pod_cidr},
-              {"tunnelEndpoint", n.tunnel_endpoint}}
+              {"tunnelEndpoint", n.tunnel_endpoint},
+              {"observer", n.observer}}
       .dump();
 }
 
@@ -21,7 +22,8 @@ std::optional<NodeRecord> decodeNode(const std::string& text) {
   return NodeRecord{.name = j.value("name", ""),
                     .ip = j.value("ip", ""),
                     .pod_cidr = j.value("podCIDR", ""),
-                    .tunnel_endpoint = j.value("tunnelEndpoint", "")};
+                    .tunnel_endpoint = j.value("tunnelEndpoint", ""),
+                    .observer = j.value("observer", "")};
 }
 
 std::string encodeEndpoint(const EndpointRecord& e) {

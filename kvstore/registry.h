@@ -19,6 +19,7 @@ struct NodeRecord {
   std::string ip;               // the node's address (tunnel endpoint unless set below)
   std::string pod_cidr;         // "10.244.1.0/24"
   std::string tunnel_endpoint;  // empty: same as ip
+  std::string observer;         // the agent's Observer (gRPC host:port); empty: not served
   bool operator==(const NodeRecord&) const = default;
 };
 

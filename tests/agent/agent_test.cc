@@ -277,6 +277,40 @@ TEST_F(AgentTest, RestartReadoptsWithoutRecreating) {
   EXPECT_EQ((*b)->status()["ipam"]["allocated"], 1);  // c2's address was released
 }
 
+// Per-endpoint policy audit mode: the endpoints map carries the flag for that endpoint only,
+// it is persisted (a restarted agent keeps it) and disabling clears it.
+TEST_F(AgentTest, PolicyAuditModeSetsTheEndpointFlagAndSurvivesRestart) {
+  FakeNodeNet* net = nullptr;
+  auto a = open(&net);
+  ASSERT_TRUE(a && a->start().ok());
+  auto web = a->createEndpoint(req("c1", "web"));
+  auto other = a->createEndpoint(req("c2", ""));
+  ASSERT_TRUE(web.ok() && other.ok());
+  auto flagsOf = [](Agent& agent, uint32_t ip) -> int {
+    dataplane::EndpointWriter reader(agent.datapath().endpoints());
+    auto eps = reader.readBack();
+    if (!eps.ok() || !eps->count(ip)) return -1;
+    return eps->at(ip).flags;
+  };
+  EXPECT_EQ(flagsOf(*a, web->endpoint.ip), 0);
+  auto on = a->configureEndpoint("c1", "eth0", true);
+  ASSERT_TRUE(on.ok()) << on.error().message();
+  EXPECT_TRUE(on->policy_audit);
+  EXPECT_EQ(flagsOf(*a, web->endpoint.ip), MEMBRANE_ENDPOINT_F_POLICY_AUDIT);
+  EXPECT_EQ(flagsOf(*a, other->endpoint.ip), 0);
+  EXPECT_EQ(a->configureEndpoint("nope", "eth0", true).error().code, ENOENT);
+  auto links = net->links;
+  a.reset();
+  auto fake = std::make_unique<FakeNodeNet>();
+  fake->links = links;
+  auto b = Agent::open(config_, std::move(fake));
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE((*b)->start().ok());
+  EXPECT_EQ(flagsOf(**b, web->endpoint.ip), MEMBRANE_ENDPOINT_F_POLICY_AUDIT);
+  ASSERT_TRUE((*b)->configureEndpoint("c1", "eth0", false).ok());
+  EXPECT_EQ(flagsOf(**b, web->endpoint.ip), 0);
+}
+
 TEST_F(AgentTest, GcRemovesWhatTheRuntimeNoLongerLists) {
   FakeNodeNet* net = nullptr;
   auto a = open(&net);

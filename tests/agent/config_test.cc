@@ -55,6 +55,38 @@ TEST(AgentConfig, DefaultsAndFileAndFlags) {
   EXPECT_EQ(c.nodes[0].cidr_len, 24);
 }
 
+// The Observer's TCP listener: loopback or the node's own address, nothing else (it is
+// plaintext gRPC without authentication).
+TEST(AgentConfig, ObserverListenIsLoopbackOrTheNodeIp) {
+  TempDir t;
+  auto load = [&](const std::string& listen, model::Diagnostics& d) {
+    return loadConfig("",
+                      {{"--node-name", "n1"},
+                       {"--node-ip", "192.168.0.2"},
+                       {"--pod-cidr", "10.0.1.0/24"},
+                       {"--manifests", t.path},
+                       {"--observer-listen", listen}},
+                      d);
+  };
+  for (const std::string ok : {"127.0.0.1:4245", "localhost:4245", "192.168.0.2:4244"}) {
+    model::Diagnostics d;
+    EXPECT_EQ(load(ok, d).observer_listen, ok);
+    EXPECT_TRUE(d.ok()) << ok << ": " << errors(d);
+  }
+  model::Diagnostics other;
+  load("192.168.0.3:4244", other);
+  EXPECT_NE(errors(other).find("observerListen: \"192.168.0.3:4244\": expected a loopback "
+                               "address or the node's IP (nodeIP 192.168.0.2) with a port"),
+            std::string::npos)
+      << errors(other);
+  model::Diagnostics wildcard;
+  load("0.0.0.0:4244", wildcard);
+  EXPECT_FALSE(wildcard.ok());
+  model::Diagnostics noport;
+  load("192.168.0.2", noport);
+  EXPECT_FALSE(noport.ok());
+}
+
 TEST(AgentConfig, BadValueNamesFileLineColumnAndField) {
   TempDir t;
   const std::string file = t.write("agent.yaml",

@@ -385,13 +385,14 @@ TEST(ObserveConfig, DefaultsFollowTheApiSocket) {
 
 TEST(ObserveConfig, ListenAddressesAreChecked) {
   auto flags = required();
-  flags["--observer-listen"] = "10.0.0.1:4245";  // not loopback
+  flags["--observer-listen"] = "10.0.0.1:4245";  // neither loopback nor the node's IP
   flags["--metrics-listen"] = "10.0.0.1";        // no port
   flags["--flow-ring-size"] = "0";
   model::Diagnostics d;
   loadConfig("", flags, d);
   const std::string e = errorsOf(d);
-  EXPECT_NE(e.find("--observer-listen: \"10.0.0.1:4245\": expected a loopback address"),
+  EXPECT_NE(e.find("observerListen: \"10.0.0.1:4245\": expected a loopback address or the "
+                   "node's IP"),
             std::string::npos)
       << e;
   EXPECT_NE(e.find("--metrics-listen: \"10.0.0.1\": expected an IPv4 address and port"),

@@ -5,7 +5,8 @@
 # namespaces wired through the API; real TCP traffic, allowed and denied. `membrane
 # observe` reads the agents' Observer service (unix socket; node 2 also on loopback TCP):
 # drops with reason and pods, forwards with the allowing policy and its manifest
-# file:line, node 2's policy audit mode (AUDIT instead of DROPPED), filters on both sides,
+# file:line, node 2's policy audit mode (AUDIT instead of DROPPED), per-endpoint audit mode
+# on node 1 (membrane endpoint config), filters on both sides,
 # an invalid filter refused (INVALID_ARGUMENT, exit 2),
 # several nodes merged, a node that does not answer named while the other's flows still
 # print (exit 1), nothing readable (exit 6), --follow seeing new traffic. A real Prometheus
@@ -205,6 +206,33 @@ PY
 n=$(obs --server "$S2" --verdict DROPPED --from-ip "$IP_2c" --to-port 8080 --all -o json | wc -l)
 [ "$n" = 0 ] || fail "node 2 (audit mode) dropped the stray: $n"
 ok "audit mode: the stray's connection is AUDIT (POLICY_DENIED), not DROPPED"
+
+# Per-endpoint audit mode on node 1 (enforcing node-wide): web's policy drops pass as AUDIT,
+# the setting is persisted in the agent's state, and disabling it enforces again.
+epcfg() { "$CLI" endpoint config "$@" --socket "$T/agent1.sock"; }
+epcfg ctr1 PolicyAuditMode=Maybe 2>"$T/err"; rc=$?
+[ "$rc" = 2 ] && grep -q 'expected Enabled or Disabled, got "Maybe"' "$T/err" ||
+  fail "bad audit value: exit $rc, $(cat "$T/err")"
+epcfg no-such-ctr PolicyAuditMode=Enabled 2>"$T/err"; rc=$?
+[ "$rc" = 1 ] && grep -q "no endpoint no-such-ctr/eth0" "$T/err" ||
+  fail "unknown endpoint: exit $rc, $(cat "$T/err")"
+epcfg ctr1 PolicyAuditMode=Enabled | json 'd["policyAuditMode"]' | grep -qx True ||
+  fail "endpoint config did not enable audit"
+python3 - "$T/state1/endpoints.json" <<'PY' || fail "audit not persisted: $(cat "$T/state1/endpoints.json")"
+import json, sys
+eps = {e["containerId"]: e for e in json.load(open(sys.argv[1]))["endpoints"]}
+assert eps["ctr1"]["policyAuditMode"] is True and eps["ctr2"]["policyAuditMode"] is False, eps
+PY
+probe n1c "$IP_1a" || fail "node 1, web in audit mode: stray -> web should pass"
+has_audit1() {
+  obs --server "$S1" --verdict AUDIT --from-ip "$IP_1c" --to-port 8080 --all -o json >"$T/audit1"
+  grep -q '"verdict":"AUDIT"' "$T/audit1"
+}
+until_ok 10 has_audit1 || fail "no AUDIT flow on node 1: $(cat "$T/audit1")"
+epcfg ctr1 PolicyAuditMode=Disabled | json 'd["policyAuditMode"]' | grep -qx False ||
+  fail "endpoint config did not disable audit"
+! probe n1c "$IP_1a" || fail "node 1, audit disabled again: stray -> web should be denied"
+ok "per-endpoint audit mode: enabled (AUDIT flow, persisted), disabled (denied again); bad value exit 2"
 
 # Several nodes: both nodes' flows, each named.
 obs --server "$S1" --server "$S2" --verdict FORWARDED --to-port 8080 --all >"$T/both" ||

@@ -9,7 +9,8 @@
 #   1. objects go in with `membrane apply` only (no Node objects, no pod addresses): nodes,
 #      pod addresses and identities come from what the agents publish; client (node-1) ->
 #      web (node-2) allowed, stray -> web denied; a policy change applied through etcd is
-#      in force on both nodes (desiredState.revision reaches apply's revision).
+#      in force on both nodes (desiredState.revision reaches apply's revision);
+#      `membrane observe --etcd-endpoints` reads the nodes the store lists.
 #   2. etcd killed: verdicts unchanged during the outage, both agents report the store
 #      unreachable; etcd restarted: reachable again, identities unchanged.
 #   3. node-2's agent killed -9 and restarted within the TTL: the same lease, nothing
@@ -89,13 +90,15 @@ start_etcd() {
 }
 
 start_agent() {  # $1: 1 | 2
-  local ns=$N1 ip=192.168.99.2 cidr=10.99.1.0/24 bpf=$T/bpf
-  [ "$1" = 2 ] && ns=$N2 ip=192.168.99.3 cidr=10.99.2.0/24 bpf=$T/bpf2
+  local ns=$N1 ip=192.168.99.2 cidr=10.99.1.0/24 bpf=$T/bpf obs=()
+  # node-2 serves its Observer on its node IP (published in the store); node-1 only on its
+  # unix socket (published as none).
+  [ "$1" = 2 ] && ns=$N2 ip=192.168.99.3 cidr=10.99.2.0/24 bpf=$T/bpf2 obs=(--observer-listen 192.168.99.3:4245)
   nsenter --net=/run/netns/$ns "$AGENT" --node-name node-$1 --node-ip $ip --pod-cidr $cidr \
     --routing overlay --state-dir "$T/state$1" --bpffs-dir "$bpf/membrane" \
     --socket "$T/agent$1.sock" --desired-state etcd --etcd-endpoints $EP --etcd-prefix "$P/" \
     --etcd-lease-ttl $TTL --max-endpoints 64 --ct-entries 4096 --ipcache-entries 1024 \
-    --policy-entries 256 >>"$T/agent$1.log" 2>&1 &
+    --policy-entries 256 --observer-socket "$T/hubble$1.sock" "${obs[@]}" >>"$T/agent$1.log" 2>&1 &
   eval "A$1=$!"
   until_ok 20 healthy "$1" || fail "agent $1 not healthy"
 }
@@ -250,6 +253,18 @@ code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$T/agent1.sock" -X 
 [ "$code" = 201 ] || fail "PUT ctr4: $code $(cat "$T/body")"
 until_ok 10 probe p4 "$WEB" || fail "a CNI-only app=client pod (node-1) -> web (node-2) should be allowed"
 ok "a CNI-only pod on node-1 is selected by labels on node-2"
+# membrane observe with the node list from the store: node-2 read at its published Observer,
+# node-1 (none published) named as unreadable, exit 1; an unreachable store: exit 5.
+kv observe --all --to-port 8080 -o json >"$T/obs" 2>"$T/obs.err"; rc=$?
+[ "$rc" = 1 ] || fail "observe from the store: exit $rc ($(cat "$T/obs.err"))"
+grep -q "node node-1 (-): publishes no Observer address" "$T/obs.err" ||
+  fail "node-1 not named: $(cat "$T/obs.err")"
+grep -q '"node_name":"node-2"' "$T/obs" && grep -q '"pod_name":"web"' "$T/obs" ||
+  fail "node-2's flows missing: $(head -c 600 "$T/obs")"
+in_n1 "$CLI" observe --etcd-endpoints http://192.168.99.2:1 --etcd-timeout-ms 300 2>"$T/obs.err"
+rc=$?
+[ "$rc" = 5 ] || fail "observe, store unreachable: exit $rc ($(cat "$T/obs.err"))"
+ok "membrane observe --etcd-endpoints: node-2's flows from its published Observer, node-1 named; no store: exit 5"
 write_policy "{app: stray}"
 apply "$T/policy.yaml"
 until_ok 5 probe p3 "$WEB" || fail "stray -> web should be allowed after the policy change"
