@@ -96,7 +96,14 @@ void agentFamilies(Agent& agent, uint64_t policies, std::vector<MetricFamily>& o
   add(pressure, {{"map_name", "membrane_ct4"}}, ratio("conntrack", c.ct_entries));
   add(pressure, {{"map_name", "membrane_ipcache"}}, ratio("ipcache", c.ipcache_entries));
   add(pressure, {{"map_name", "membrane_endpoints"}}, ratio("endpoints", c.max_endpoints));
-  for (auto* f : {&ep, &id, &pol, &pressure}) out.push_back(std::move(*f));
+  auto ops = family("cilium_bpf_map_ops_total",
+                    "BPF map updates and deletes by this agent, by map, operation and outcome",
+                    MetricType::Counter);
+  for (const auto& o : dataplane::mapOpCounts()) {
+    add(ops, {{"map_name", o.map_name}, {"operation", o.operation}, {"outcome", o.outcome}},
+        static_cast<double>(o.count));
+  }
+  for (auto* f : {&ep, &id, &pol, &pressure, &ops}) out.push_back(std::move(*f));
 }
 
 // Hubble's flow metrics from the reader thread's counters.

@@ -5,8 +5,43 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
+#include <tuple>
 
 namespace membrane::dataplane {
+
+namespace {
+
+struct MapOps {
+  std::mutex mu;
+  std::map<std::tuple<std::string, const char*, bool>, uint64_t> counts;
+};
+
+MapOps& mapOps() {
+  static MapOps ops;
+  return ops;
+}
+
+void countOp(const std::string& map, const char* op, bool ok) {
+  auto& m = mapOps();
+  std::lock_guard lock(m.mu);
+  ++m.counts[{map, op, ok}];
+}
+
+}  // namespace
+
+std::vector<MapOpCount> mapOpCounts() {
+  auto& m = mapOps();
+  std::lock_guard lock(m.mu);
+  std::vector<MapOpCount> out;
+  for (const auto& [k, n] : m.counts) {
+    out.push_back({.map_name = std::get<0>(k),
+                   .operation = std::get<1>(k),
+                   .outcome = std::get<2>(k) ? "success" : "fail",
+                   .count = n});
+  }
+  return out;
+}
 
 KernelMap::KernelMap(int fd, bool owned) : fd_(fd), owned_(owned) {
   bpf_map_info info{};
@@ -46,16 +81,22 @@ Result<bool> KernelMap::lookup(std::span<const std::byte> key, std::span<std::by
 Status KernelMap::update(std::span<const std::byte> key, std::span<const std::byte> value,
                          uint64_t flags) {
   if (bpf_map_update_elem(fd_, key.data(), value.data(), flags) != 0) {
-    return errnoError(errno, "update " + name_);
+    const int err = errno;
+    countOp(name_, "update", false);
+    return errnoError(err, "update " + name_);
   }
+  countOp(name_, "update", true);
   return after_write_ ? after_write_() : Status{};
 }
 
 Result<bool> KernelMap::erase(std::span<const std::byte> key) {
   if (bpf_map_delete_elem(fd_, key.data()) != 0) {
-    if (errno == ENOENT) return false;
-    return errnoError(errno, "delete from " + name_);
+    const int err = errno;
+    countOp(name_, "delete", err == ENOENT);
+    if (err == ENOENT) return false;
+    return errnoError(err, "delete from " + name_);
   }
+  countOp(name_, "delete", true);
   if (after_write_) {
     if (auto s = after_write_(); !s) return s.error();
   }

@@ -90,6 +90,17 @@ class KernelMap final : public RawMap {
   uint32_t id_ = 0;
 };
 
+// Updates and deletes of kernel maps by this process, by map name (as the kernel reports it),
+// operation ("update" / "delete") and outcome ("success" / "fail"): the agent exports them
+// as cilium_bpf_map_ops_total. A delete of an absent key counts as a success.
+struct MapOpCount {
+  std::string map_name;
+  std::string operation;
+  std::string outcome;
+  uint64_t count = 0;
+};
+std::vector<MapOpCount> mapOpCounts();
+
 class FakeMap final : public RawMap {
  public:
   FakeMap(std::string name, uint32_t key_size, uint32_t value_size, uint32_t max_entries);

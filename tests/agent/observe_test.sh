@@ -310,6 +310,14 @@ v=$(value 'hubble_tcp_flags_total{flag="SYN"}' "$N2")
 [ -n "$v" ] && [ "$v" -ge 1 ] || fail "tcp flags: $(promq hubble_tcp_flags_total)"
 v=$(value 'hubble_flows_processed_total{type="Trace",verdict="FORWARDED",subtype="to-endpoint"}' "$N1")
 [ -n "$v" ] && [ "$v" -ge 1 ] || fail "flows processed: $(promq hubble_flows_processed_total)"
+# Map writes of the agent: endpoint and ipcache updates counted per map (kernel names are
+# truncated to 15 characters), no failure on a healthy node.
+v=$(value 'sum by (instance) (cilium_bpf_map_ops_total{map_name=~"membrane_ipcach.*",operation="update",outcome="success"})' "$N1")
+[ -n "$v" ] && [ "$v" -ge 3 ] || fail "map ops (ipcache updates): $(promq cilium_bpf_map_ops_total)"
+v=$(value 'sum by (instance) (cilium_bpf_map_ops_total{map_name=~"membrane_endpo.*",operation="update"})' "$N1")
+[ -n "$v" ] && [ "$v" -ge 3 ] || fail "map ops (endpoint updates): $(promq cilium_bpf_map_ops_total)"
+[ -z "$(value 'sum by (instance) (cilium_bpf_map_ops_total{outcome="fail"})' "$N1")" ] ||
+  fail "map ops failed: $(promq 'cilium_bpf_map_ops_total{outcome="fail"}')"
 v=$(value 'cilium_endpoint_regenerations_total{outcome="success"}' "$N1")
 [ -n "$v" ] && [ "$v" -ge 1 ] || fail "regenerations: $(promq cilium_endpoint_regenerations_total)"
 ok "Prometheus scraped both agents: endpoints, policies, drops (datapath = flows), verdicts, flags"
