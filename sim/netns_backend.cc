@@ -590,6 +590,24 @@ void NetnsBackend::runTraffic(const StepState& step) {
   for (const auto& f : run) seconds = std::max(seconds, f.spec->duration_s);
   progress("traffic: " + std::to_string(run.size()) + " flows for " + std::to_string(seconds) +
            " s");
+  // TCP request-response items are also measured over one connection each (latency, loss),
+  // beside the connection waves, for the report's flows (sim/netns_load.h).
+  std::vector<RequestResponseLoad> measured;
+  for (const auto& f : run) {
+    if (f.spec->protocol != model::kProtoTCP || f.spec->kind != TrafficKind::RequestResponse) {
+      continue;
+    }
+    measured.push_back({.index = static_cast<size_t>(f.spec - flows.data()),
+                        .src_netns = f.job.src_netns,
+                        .dst_ip = f.job.dst_ip,
+                        .port = f.job.port,
+                        .rate = f.spec->rate_pps,
+                        .duration_s = f.spec->duration_s,
+                        .size = f.spec->size,
+                        .timeout_ms = options_.timeout_ms});
+  }
+  std::vector<std::string> why;
+  std::thread rr([&] { stats_ = runRequestResponse(measured, why); });
   for (uint32_t sec = 0; sec < seconds; ++sec) {
     const auto t0 = Clock::now();
     std::vector<ProbeJob> wave;
@@ -608,6 +626,19 @@ void NetnsBackend::runTraffic(const StepState& step) {
     }
     const double left = 1000.0 - msSince(t0);
     if (left > 0) usleep(static_cast<useconds_t>(left * 1000));
+  }
+  rr.join();
+  for (size_t i = 0; i < stats_.size(); ++i) {
+    const TrafficFlow& f = flows[stats_[i].index];
+    std::string line = "flow [" + std::to_string(stats_[i].index) + "] " + f.from + " -> " + f.to +
+                       " measured over one connection: " + std::to_string(stats_[i].delivered) +
+                       "/" + std::to_string(stats_[i].sent) + " requests answered";
+    if (!why[i].empty()) line += " (" + why[i] + ")";
+    if (f.response != f.size) {
+      line += "; the echo server answers " + std::to_string(f.size) + " bytes, not `response` " +
+              std::to_string(f.response);
+    }
+    notes_.push_back(line);
   }
   drainNodeEvents();
   for (const auto& f : run) {

@@ -22,6 +22,7 @@
 
 #include "dataplane/observe.h"
 #include "sim/agent_process.h"
+#include "sim/netns_load.h"
 #include "sim/netns_probe.h"
 #include "sim/sim.h"
 
@@ -37,6 +38,9 @@ class NetnsBackend final : public Backend {
   void probe(const StepState& step, std::vector<SimCell>& cells) override;
   std::vector<std::string> notes() const override { return notes_; }
   std::vector<TrafficLoad> trafficLoad() const override { return traffic_; }
+  // TCP request-response items measured on the veths (sim/netns_load.h); properties are
+  // reported against them but not judged (no link model: judgesProperties() is false).
+  std::vector<FlowStats> flowStats() const override { return stats_; }
 
   // The namespace playing a row/column name of the scenario (pod, node peer, external
   // peer), or empty.
@@ -84,6 +88,7 @@ class NetnsBackend final : public Backend {
   std::vector<std::string> all_ns_;
   std::vector<std::string> notes_;
   std::vector<TrafficLoad> traffic_;  // sent / delivered of the scenario's traffic
+  std::vector<FlowStats> stats_;      // request-response items measured
   size_t next_pod_ = 0;
   bool up_ = false;
 };

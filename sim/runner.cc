@@ -150,7 +150,7 @@ SimReport runScenario(const Scenario& s, Backend& backend, const SimOptions& opt
   }
   if (report.diags.ok()) {
     report.flows = backend.flowStats();
-    report.properties = judgeProperties(s, report.flows);
+    report.properties = judgeProperties(s, report.flows, backend.judgesProperties());
     for (const auto& p : report.properties) report.properties_failed += p.judged && !p.ok;
   }
   report.notes = backend.notes();

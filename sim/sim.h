@@ -142,8 +142,12 @@ class Backend {
   virtual std::vector<std::string> notes() const { return {}; }
   // Sent / delivered of the scenario's traffic, for backends that run it as load (netns).
   virtual std::vector<TrafficLoad> trafficLoad() const { return {}; }
-  // Per-flow measurements of the scenario's traffic (ns3); empty: properties not judged.
+  // Per-flow measurements of the scenario's traffic (ns3; netns: TCP request-response).
   virtual std::vector<FlowStats> flowStats() const { return {}; }
+  // Whether properties are judged against flowStats(): only a backend that models the
+  // underlay's links (ns3) can hold a scenario to its latency / throughput bounds; the others
+  // report what they measured beside the bound.
+  virtual bool judgesProperties() const { return false; }
 };
 
 struct SimOptions {
@@ -185,7 +189,10 @@ size_t judgeTraffic(std::vector<TrafficCheck>& checks, const std::vector<Traffic
                     const Scenario& s);
 
 // Judges scenario.yaml's properties against the flows' measurements (none: not judged).
-std::vector<PropertyCheck> judgeProperties(const Scenario& s, const std::vector<FlowStats>& flows);
+// `judge`: the backend models the links (ns3); otherwise measured values (when `flows` has
+// them) are shown but no bound is judged.
+std::vector<PropertyCheck> judgeProperties(const Scenario& s, const std::vector<FlowStats>& flows,
+                                           bool judge);
 
 // Output: observed, expected and predicted tables per probe, then every mismatch and
 // disagreement with its events, the invariants and the traffic; json: one object per

@@ -67,6 +67,7 @@ class Ns3Backend final : public Backend {
   }
 
   std::vector<FlowStats> flowStats() const override { return stats_; }
+  bool judgesProperties() const override { return true; }
 
   std::vector<std::string> notes() const override {
     auto out = notes_;

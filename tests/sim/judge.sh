@@ -75,6 +75,11 @@ run plain
 grep -q "invariant \[initial\] judged-one: holds" "$dir/out" || fail "invariant not reported"
 grep -q "traffic \[0\] mesh/a -> mesh/b TCP 8080: ok, expected allow (the model's verdict)" \
   "$dir/out" || fail "traffic item not judged"
+if [ "$backend" = netns ]; then
+  # The request-response item is also measured over one real connection (sim/netns_load.h).
+  grep -Eq "^flow \[0\] sent 5, delivered 5, loss 0.000%, throughput [0-9.]+Kbps, latency p50 [0-9.]+(ns|us|ms) p99" \
+    "$dir/out" || fail "netns request-response load not measured"
+fi
 
 scenario violated "" deny
 run violated
@@ -99,6 +104,8 @@ if [ "$backend" != model ]; then
     "$dir/out" || fail "traffic the datapath drops not reported"
   if [ "$backend" = netns ]; then
     grep -q "load 0/5 delivered" "$dir/out" || fail "netns load not judged"
+    grep -q "^flow \[0\] sent 5, delivered 0, loss 100.000%" "$dir/out" ||
+      fail "netns measured requests on a connection the datapath drops"
   fi
 fi
 [ "$failures" = 0 ] || exit 1
