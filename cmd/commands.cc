@@ -7,6 +7,8 @@
 
 #include "cmd/args.h"
 #include "model/explain.h"
+#include "model/mapstate.h"
+#include "model/service_view.h"
 #include "sim/corpus_case.h"
 
 namespace membrane::cmd {
@@ -143,14 +145,55 @@ int cmdCheck(int argc, char** argv) {
   return failed ? kExitFailed : kExitOk;
 }
 
+namespace {
+
+// The Service `to` names: svc:NS/NAME, or an address that is a Service frontend and no pod's.
+const model::Service* serviceTarget(const model::Cluster& c, const std::string& to,
+                                    const model::FlowEndpoint& dst) {
+  std::string why;
+  if (const model::Service* s = model::parseServiceRef(c, to, &why)) return s;
+  if (dst.pod || !model::parseIpv4(to)) return nullptr;
+  return c.findServiceByIp(dst.ip);
+}
+
+int explainService(const model::Engine& engine, const model::Service& svc, const model::Flow& flow,
+                   const std::string& from, const std::string& to, const std::string& proto) {
+  auto pi = model::findServicePort(svc, flow.port, flow.protocol);
+  if (!pi) {
+    std::string ports;
+    for (const auto& p : svc.ports) {
+      ports += (ports.empty() ? "" : ", ") + std::to_string(p.port) + "/" +
+               std::string(model::protocolName(p.protocol));
+    }
+    std::cerr << "error: --port: Service " << svc.ref() << " has no port " << flow.port << "/"
+              << proto << " (its ports: " << (ports.empty() ? "none" : ports) << ")\n";
+    return kExitBadInput;
+  }
+  model::ServiceVerdict v = model::evaluateThroughService(engine, flow.src, svc, *pi);
+  const model::ServicePort& sp = svc.ports[*pi];
+  std::cout << from << " -> " << to << " " << proto << " " << flow.port << ": "
+            << model::serviceVerdictWord(v) << "\n  Service " << svc.ref() << " ("
+            << model::serviceTypeName(svc.type) << ") port " << sp.port << " -> targetPort "
+            << sp.target_port << ", backends from "
+            << (svc.from_slices ? "EndpointSlices" : "the selector") << "\n"
+            << model::explainServiceVerdict(engine, v) << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
 int cmdExplain(int argc, char** argv) {
   Args a;
   if (!a.parse(argc, argv, {"--from=", "--to=", "--port=", "--protocol="},
-               "membrane explain PATH... --from NS/POD|IP --to NS/POD|IP [--port N] "
+               "membrane explain PATH... --from NS/POD|IP --to NS/POD|IP|svc:NS/NAME [--port N] "
                "[--protocol TCP|UDP|SCTP|ICMP]\n"
                "  The verdict of one flow with the reasons and rules of both sides: ALLOWED,\n"
                "  DENIED, or L7-RESTRICTED (decided by L7 rules; no L7 proxy exists, so the\n"
-               "  datapath drops it) with the L7 rules and where they are.")) {
+               "  datapath drops it) with the L7 rules and where they are.\n"
+               "  To a Service (svc:NS/NAME, or its ClusterIP, external or LoadBalancer IP;\n"
+               "  --port is the Service port): the flow is DNATed to each ready backend and\n"
+               "  its target port, and the verdict of each is printed with its rules.\n"
+               "Exit codes: 0 the verdict was printed (whatever it is), 2 bad input.")) {
     return a.exit_code;
   }
   auto loaded = loadOrReport(a);
@@ -167,7 +210,17 @@ int cmdExplain(int argc, char** argv) {
         return model::FlowEndpoint{.pod = p, .ip = c.pods[*p].ip.value_or(0)};
       }
     }
-    std::cerr << "error: \"" << s << "\" is neither an IPv4 address nor a pod (namespace/name)\n";
+    if (s.starts_with("svc:")) {
+      std::string why;
+      if (const model::Service* svc = model::parseServiceRef(c, s, &why)) {
+        return model::FlowEndpoint{.ip = svc->cluster_ip.value_or(0)};
+      }
+      std::cerr << "error: --to: " << why << "\n";
+      return std::nullopt;
+    }
+    std::cerr << "error: \"" << s
+              << "\" is neither an IPv4 address, a pod (namespace/name) nor a Service "
+                 "(svc:namespace/name)\n";
     return std::nullopt;
   };
   if (!a.values.count("--from") || !a.values.count("--to")) {
@@ -204,6 +257,9 @@ int cmdExplain(int argc, char** argv) {
   } else if (flow.protocol != model::kProtoICMP) {
     std::cerr << "error: --port is required for " << proto << "\n";
     return kExitBadInput;
+  }
+  if (const model::Service* svc = serviceTarget(c, a.values["--to"], *dst)) {
+    return explainService(engine, *svc, flow, a.values["--from"], a.values["--to"], proto);
   }
   model::Verdict v = engine.evaluate(flow);
   std::cout << a.values["--from"] << " -> " << a.values["--to"] << " " << proto << " " << flow.port

@@ -2,6 +2,7 @@
 // Services and EndpointSlices: decoding, validation, backends and their ports.
 #include <gtest/gtest.h>
 
+#include "model/engine.h"
 #include "model/loader.h"
 
 namespace membrane::model {
@@ -218,6 +219,100 @@ spec: {type: NodePort, ports: [{port: 81, nodePort: 30080}]}
                            "already allocated to Service default/a"),
             std::string::npos)
       << errors(r);
+}
+
+// toServices: a client in shop and three Services in pay (selector, selector-less with an
+// external endpoint, labelled for k8sServiceSelector).
+constexpr const char* kToServices = R"(
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: fe, namespace: shop, labels: {app: fe}}
+status: {podIP: 10.3.0.1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: pay}
+spec: {selector: {app: api}, ports: [{port: 443, targetPort: https}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: legacy, namespace: pay, labels: {kind: legacy}}
+spec: {ports: [{port: 5432}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: legacy-1, namespace: pay, labels: {kubernetes.io/service-name: legacy}}
+addressType: IPv4
+ports: [{port: 5432}]
+endpoints: [{addresses: [203.0.113.5]}]
+)";
+
+struct SvcFixture {
+  LoadResult r;
+  std::unique_ptr<Engine> engine;
+  explicit SvcFixture(const std::string& policy)
+      : r(load(std::string(kPods) + kToServices + "---\n" + policy)) {
+    engine = std::make_unique<Engine>(r.cluster);
+  }
+  bool allowed(const char* dst_ip, uint16_t port) const {
+    auto fe = r.cluster.findPod("shop", "fe");
+    FlowEndpoint dst{.ip = *parseIpv4(dst_ip)};
+    dst.pod = r.cluster.findPodByIp(dst.ip);
+    return engine
+        ->evaluate({.src = {.pod = fe, .ip = *r.cluster.pods[*fe].ip},
+                    .dst = dst,
+                    .protocol = kProtoTCP,
+                    .port = port})
+        .allowed;
+  }
+};
+
+std::string egressTo(const std::string& to_services) {
+  return "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, namespace: "
+         "shop}\nspec:\n  endpointSelector: {matchLabels: {app: fe}}\n  egress:\n  - toServices: " +
+         to_services + "\n";
+}
+
+TEST(ToServices, ServiceWithSelectorAllowsItsPods) {
+  SvcFixture f(egressTo("[{k8sService: {serviceName: api, namespace: pay}}]"));
+  ASSERT_TRUE(f.r.diags.ok()) << errors(f.r);
+  EXPECT_TRUE(f.allowed("10.1.0.1", 8443));
+  EXPECT_TRUE(f.allowed("10.2.0.1", 9443));
+  EXPECT_FALSE(f.allowed("10.1.0.9", 5432)) << "pod c is not behind the Service";
+  EXPECT_FALSE(f.allowed("203.0.113.5", 5432));
+}
+
+TEST(ToServices, ServiceWithoutSelectorAllowsItsEndpointAddresses) {
+  SvcFixture f(egressTo("[{k8sService: {serviceName: legacy, namespace: pay}}]"));
+  ASSERT_TRUE(f.r.diags.ok()) << errors(f.r);
+  EXPECT_TRUE(f.allowed("203.0.113.5", 5432));
+  EXPECT_FALSE(f.allowed("203.0.113.6", 5432));
+  EXPECT_FALSE(f.allowed("10.1.0.1", 8443));
+}
+
+TEST(ToServices, ServiceSelectorMatchesServiceLabels) {
+  SvcFixture f(
+      egressTo("[{k8sServiceSelector: {selector: {matchLabels: {kind: legacy}}, "
+               "namespace: pay}}]"));
+  ASSERT_TRUE(f.r.diags.ok()) << errors(f.r);
+  EXPECT_TRUE(f.allowed("203.0.113.5", 5432));
+  EXPECT_FALSE(f.allowed("10.1.0.1", 8443)) << "api has no label kind=legacy";
+}
+
+TEST(ToServices, NamespaceDefaultsToThePolicys) {
+  SvcFixture f(egressTo("[{k8sService: {serviceName: api}}]"));
+  ASSERT_TRUE(f.r.diags.ok()) << errors(f.r);
+  EXPECT_FALSE(f.allowed("10.1.0.1", 8443)) << "there is no Service shop/api";
+  EXPECT_NE(warnings(f.r).find("no Service matches"), std::string::npos) << warnings(f.r);
+}
+
+TEST(ToServices, BothFormsInOneEntryIsAnError) {
+  SvcFixture f(egressTo("[{k8sService: {serviceName: api}, k8sServiceSelector: {selector: {}}}]"));
+  EXPECT_NE(errors(f.r).find("spec.egress[0].toServices[0].k8sServiceSelector: k8sService and "
+                             "k8sServiceSelector are exclusive"),
+            std::string::npos)
+      << errors(f.r);
 }
 
 struct BadService {
