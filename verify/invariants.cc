@@ -37,13 +37,15 @@ LabelSelector PeerSpec::podLabelSelector() const {
 std::string PeerSpec::str() const {
   if (isAny()) return "anything";
   if (entity) return "entity " + *entity;
-  if (pod) return "pod " + *pod;
-  if (service) return "Service " + *service;
+  // After expandServiceInvariants(): a backend (pod or cidr) that still names its Service.
+  const std::string of = service ? " (a backend of Service " + *service + ")" : "";
+  if (pod) return "pod " + *pod + of;
   if (cidr) {
     std::string s = "cidr " + cidr->cidr.str();
     for (const auto& x : cidr->except) s += " except " + x.str();
-    return s;
+    return s + of;
   }
+  if (service) return "Service " + *service;
   std::string s = "pods";
   if (namespace_) s += " in namespace " + *namespace_;
   if (pod_selector) s += " matching " + pod_selector->str();

@@ -25,7 +25,8 @@ struct PeerSpec {
   std::optional<model::CidrSpec> cidr;
   std::optional<std::string> pod;  // "namespace/name" of an existing pod
   // "namespace/name" of a Service (`to` only): expandServiceInvariants() replaces the
-  // invariant by one per backend before anything is proved.
+  // invariant by one per backend before anything is proved; those keep it beside the
+  // backend's pod or cidr, which alone decide.
   std::optional<std::string> service;
   bool isAny() const;
   bool isPodSpec() const { return namespace_ || pod_selector || namespace_selector; }

@@ -53,7 +53,7 @@ std::optional<std::vector<size_t>> servicePorts(const model::Service& s, const I
 Invariant forBackend(const model::Cluster& c, const model::Service& s, const Invariant& inv,
                      const model::ServiceBackend& b, const std::vector<size_t>& ports) {
   Invariant out = inv;
-  out.to = PeerSpec{};
+  out.to = PeerSpec{.service = inv.to.service};  // kept for messages; pod or cidr decides
   std::string who;
   if (b.pod) {
     const model::Pod& p = c.pods[*b.pod];
