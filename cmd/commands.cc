@@ -28,6 +28,40 @@ std::string labelsOf(const model::StringMap& m) {
 
 }  // namespace
 
+namespace {
+
+// Services with their frontends and each backend's ports after DNAT (docs/policy-semantics.md).
+void showServices(const model::Cluster& c) {
+  if (c.services.empty()) return;
+  std::cout << "\nservices (" << c.services.size() << "):\n";
+  for (const auto& s : c.services) {
+    std::cout << "  " << s.ref() << "  " << model::serviceTypeName(s.type) << " "
+              << (s.headless     ? "None"
+                  : s.cluster_ip ? model::formatIpv4(*s.cluster_ip)
+                                 : "-");
+    for (auto ip : s.external_ips) std::cout << "  externalIP " << model::formatIpv4(ip);
+    for (auto ip : s.load_balancer_ips) std::cout << "  loadBalancer " << model::formatIpv4(ip);
+    for (const auto& p : s.ports) {
+      std::cout << "  " << p.port << "/" << model::protocolName(p.protocol) << "->" << p.target_port
+                << (p.node_port ? " nodePort " + std::to_string(p.node_port) : "");
+    }
+    if (s.affinity_client_ip) std::cout << "  affinity ClientIP " << s.affinity_timeout_s << "s";
+    std::cout << "  traffic ext " << model::trafficPolicyName(s.external_traffic_policy) << " int "
+              << model::trafficPolicyName(s.internal_traffic_policy) << "\n      backends ("
+              << (s.from_slices ? "EndpointSlices" : "selector") << "):";
+    if (s.backend_endpoints.empty()) std::cout << " none";
+    for (const auto& b : s.backend_endpoints) {
+      std::cout << " " << model::backendName(c, b) << " [";
+      for (size_t i = 0; i < s.ports.size(); ++i)
+        std::cout << (i ? "," : "") << s.ports[i].port << "->" << s.targetPort(b, i);
+      std::cout << "]" << (b.ready ? "" : b.terminating ? " terminating" : " not-ready");
+    }
+    std::cout << "\n";
+  }
+}
+
+}  // namespace
+
 int cmdShow(int argc, char** argv) {
   Args a;
   if (!a.parse(argc, argv, {}, "membrane show PATH...\n  Load manifests and print the cluster.")) {
@@ -63,6 +97,7 @@ int cmdShow(int argc, char** argv) {
     }
     std::cout << "\n";
   }
+  showServices(c);
   std::cout << "\nidentities (" << c.identities.size() << "):\n";
   for (const auto& [id, ident] : c.identities) {
     std::cout << "  " << std::setw(8) << id << "  " << ident.labels.str();
