@@ -122,6 +122,8 @@ struct Service {
   uint32_t affinity_timeout_s = 10800;  // sessionAffinityConfig.clientIP.timeoutSeconds
   TrafficPolicy external_traffic_policy = TrafficPolicy::Cluster;
   TrafficPolicy internal_traffic_policy = TrafficPolicy::Cluster;
+  // LoadBalancer with allocateLoadBalancerNodePorts: false: unset nodePorts stay 0.
+  bool allocate_node_ports = true;
   bool from_slices = false;                       // backend_endpoints came from EndpointSlices
   std::vector<ServiceBackend> backend_endpoints;  // every endpoint, ready or not, pod or not
   std::string ref() const { return namespace_ + "/" + name; }

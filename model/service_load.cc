@@ -279,6 +279,13 @@ void Builder::addService(const YamlCtx& ctx, const RawObject& o) {
   }
   if (auto tp = decodeTrafficPolicy(ctx, spec, "internalTrafficPolicy"))
     s.internal_traffic_policy = *tp;
+  if (auto alloc = ctx.boolean(spec, "allocateLoadBalancerNodePorts", "spec")) {
+    if (s.type != ServiceType::LoadBalancer) {
+      ctx.error(spec["allocateLoadBalancerNodePorts"], "spec.allocateLoadBalancerNodePorts",
+                "only allowed for LoadBalancer Services");
+    }
+    s.allocate_node_ports = *alloc;
+  }
   decodeLoadBalancerStatus(ctx, o.node, s);
   for (const auto& other : cluster.services) {
     if (s.cluster_ip && other.cluster_ip == s.cluster_ip) {

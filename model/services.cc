@@ -109,7 +109,7 @@ void Builder::allocateNodePorts() {
   }
   uint32_t next = cluster.options.node_port_min;
   for (auto& s : cluster.services) {
-    if (s.type == ServiceType::ClusterIP) continue;
+    if (s.type == ServiceType::ClusterIP || !s.allocate_node_ports) continue;
     for (auto& sp : s.ports) {
       if (sp.node_port != 0) continue;
       while (next <= cluster.options.node_port_max && used.count({uint16_t(next), sp.protocol}))

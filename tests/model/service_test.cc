@@ -203,6 +203,25 @@ spec: {type: ExternalName, externalName: db.example.com}
       << warnings(r);
 }
 
+TEST(Services, LoadBalancerWithoutNodePorts) {
+  auto r = load(R"(
+apiVersion: v1
+kind: Service
+metadata: {name: lb}
+spec: {type: LoadBalancer, allocateLoadBalancerNodePorts: false, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: np}
+spec: {type: NodePort, ports: [{name: a, port: 80, nodePort: 30000}, {name: b, port: 81}]}
+)");
+  ASSERT_TRUE(r.diags.ok()) << errors(r);
+  EXPECT_EQ(r.cluster.findService("default", "lb")->ports[0].node_port, 0);
+  const Service* np = r.cluster.findService("default", "np");
+  EXPECT_EQ(np->ports[0].node_port, 30000);
+  EXPECT_EQ(np->ports[1].node_port, 30001) << "the lowest port nobody holds";
+}
+
 TEST(Services, DuplicateNodePortAcrossServices) {
   auto r = load(R"(
 apiVersion: v1
