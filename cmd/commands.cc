@@ -182,6 +182,62 @@ int cmdCheck(int argc, char** argv) {
 
 namespace {
 
+// --from / --to of explain: an IPv4 address, NS/POD, or (--to) svc:NS/NAME.
+std::optional<model::FlowEndpoint> explainEndpoint(const model::Cluster& c, const std::string& s) {
+  if (auto ip = model::parseIpv4(s)) {
+    return model::FlowEndpoint{.pod = c.findPodByIp(*ip), .ip = *ip};
+  }
+  auto slash = s.find('/');
+  if (slash != std::string::npos && !s.starts_with("svc:")) {
+    if (auto p = c.findPod(s.substr(0, slash), s.substr(slash + 1))) {
+      return model::FlowEndpoint{.pod = p, .ip = c.pods[*p].ip.value_or(0)};
+    }
+  }
+  if (s.starts_with("svc:")) {
+    std::string why;
+    if (const model::Service* svc = model::parseServiceRef(c, s, &why)) {
+      return model::FlowEndpoint{.ip = svc->cluster_ip.value_or(0)};
+    }
+    std::cerr << "error: --to: " << why << "\n";
+    return std::nullopt;
+  }
+  std::cerr << "error: \"" << s
+            << "\" is neither an IPv4 address, a pod (namespace/name) nor a Service "
+               "(svc:namespace/name)\n";
+  return std::nullopt;
+}
+
+// --protocol and --port of explain into `flow`; false after an error.
+bool explainProtocolPort(Args& a, const std::string& proto, model::Flow& flow) {
+  if (proto == "TCP") {
+    flow.protocol = model::kProtoTCP;
+  } else if (proto == "UDP") {
+    flow.protocol = model::kProtoUDP;
+  } else if (proto == "SCTP") {
+    flow.protocol = model::kProtoSCTP;
+  } else if (proto == "ICMP") {
+    flow.protocol = model::kProtoICMP;
+    flow.port = 8;
+  } else {
+    std::cerr << "error: --protocol: \"" << proto << "\" is not TCP, UDP, SCTP or ICMP\n";
+    return false;
+  }
+  if (a.values.count("--port")) {
+    const std::string& p = a.values["--port"];
+    unsigned v = 0;
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+    if (ec != std::errc() || ptr != p.data() + p.size() || v > 65535) {
+      std::cerr << "error: --port: \"" << p << "\" is not a port number (0-65535)\n";
+      return false;
+    }
+    flow.port = static_cast<uint16_t>(v);
+  } else if (flow.protocol != model::kProtoICMP) {
+    std::cerr << "error: --port is required for " << proto << "\n";
+    return false;
+  }
+  return true;
+}
+
 // The Service `to` names: svc:NS/NAME, or an address that is a Service frontend and no pod's.
 const model::Service* serviceTarget(const model::Cluster& c, const std::string& to,
                                     const model::FlowEndpoint& dst) {
@@ -235,64 +291,21 @@ int cmdExplain(int argc, char** argv) {
   if (!loaded) return kExitBadInput;
   const model::Cluster& c = loaded->cluster;
   model::Engine engine(c);
-  auto endpoint = [&](const std::string& s) -> std::optional<model::FlowEndpoint> {
-    if (auto ip = model::parseIpv4(s)) {
-      return model::FlowEndpoint{.pod = c.findPodByIp(*ip), .ip = *ip};
-    }
-    auto slash = s.find('/');
-    if (slash != std::string::npos) {
-      if (auto p = c.findPod(s.substr(0, slash), s.substr(slash + 1))) {
-        return model::FlowEndpoint{.pod = p, .ip = c.pods[*p].ip.value_or(0)};
-      }
-    }
-    if (s.starts_with("svc:")) {
-      std::string why;
-      if (const model::Service* svc = model::parseServiceRef(c, s, &why)) {
-        return model::FlowEndpoint{.ip = svc->cluster_ip.value_or(0)};
-      }
-      std::cerr << "error: --to: " << why << "\n";
-      return std::nullopt;
-    }
-    std::cerr << "error: \"" << s
-              << "\" is neither an IPv4 address, a pod (namespace/name) nor a Service "
-                 "(svc:namespace/name)\n";
-    return std::nullopt;
-  };
   if (!a.values.count("--from") || !a.values.count("--to")) {
     std::cerr << "error: --from and --to are required\n";
     return kExitBadInput;
   }
-  auto src = endpoint(a.values["--from"]);
-  auto dst = endpoint(a.values["--to"]);
+  if (a.values["--from"].starts_with("svc:")) {
+    std::cerr << "error: --from: a Service is a destination only (it has no address of its own "
+                 "as a source); expected a pod or an IPv4 address\n";
+    return kExitBadInput;
+  }
+  auto src = explainEndpoint(c, a.values["--from"]);
+  auto dst = explainEndpoint(c, a.values["--to"]);
   if (!src || !dst) return kExitBadInput;
   model::Flow flow{.src = *src, .dst = *dst};
   const std::string proto = a.values.count("--protocol") ? a.values["--protocol"] : "TCP";
-  if (proto == "TCP") {
-    flow.protocol = model::kProtoTCP;
-  } else if (proto == "UDP") {
-    flow.protocol = model::kProtoUDP;
-  } else if (proto == "SCTP") {
-    flow.protocol = model::kProtoSCTP;
-  } else if (proto == "ICMP") {
-    flow.protocol = model::kProtoICMP;
-    flow.port = 8;
-  } else {
-    std::cerr << "error: --protocol: \"" << proto << "\" is not TCP, UDP, SCTP or ICMP\n";
-    return kExitBadInput;
-  }
-  if (a.values.count("--port")) {
-    const std::string& p = a.values["--port"];
-    unsigned v = 0;
-    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
-    if (ec != std::errc() || ptr != p.data() + p.size() || v > 65535) {
-      std::cerr << "error: --port: \"" << p << "\" is not a port number (0-65535)\n";
-      return kExitBadInput;
-    }
-    flow.port = static_cast<uint16_t>(v);
-  } else if (flow.protocol != model::kProtoICMP) {
-    std::cerr << "error: --port is required for " << proto << "\n";
-    return kExitBadInput;
-  }
+  if (!explainProtocolPort(a, proto, flow)) return kExitBadInput;
   if (const model::Service* svc = serviceTarget(c, a.values["--to"], *dst)) {
     return explainService(engine, *svc, flow, a.values["--from"], a.values["--to"], proto);
   }
