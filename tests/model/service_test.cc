@@ -326,6 +326,26 @@ TEST(ToServices, NamespaceDefaultsToThePolicys) {
   EXPECT_NE(warnings(f.r).find("no Service matches"), std::string::npos) << warnings(f.r);
 }
 
+TEST(ToServices, ClusterwideSelectorSpansNamespaces) {
+  SvcFixture f(R"(apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: p}
+spec:
+  endpointSelector: {matchLabels: {app: fe}}
+  egress:
+  - toServices: [{k8sServiceSelector: {selector: {matchLabels: {kind: legacy}}}}]
+)");
+  ASSERT_TRUE(f.r.diags.ok()) << errors(f.r);
+  EXPECT_TRUE(f.allowed("203.0.113.5", 5432)) << "pay/legacy, found without a namespace";
+  EXPECT_FALSE(f.allowed("10.1.0.1", 8443));
+}
+
+TEST(ToServices, NamespacedSelectorStaysInThePolicysNamespace) {
+  SvcFixture f(egressTo("[{k8sServiceSelector: {selector: {matchLabels: {kind: legacy}}}}]"));
+  ASSERT_TRUE(f.r.diags.ok()) << errors(f.r);
+  EXPECT_FALSE(f.allowed("203.0.113.5", 5432)) << "pay/legacy is not in shop";
+}
+
 TEST(ToServices, BothFormsInOneEntryIsAnError) {
   SvcFixture f(egressTo("[{k8sService: {serviceName: api}, k8sServiceSelector: {selector: {}}}]"));
   EXPECT_NE(errors(f.r).find("spec.egress[0].toServices[0].k8sServiceSelector: k8sService and "
