@@ -7,6 +7,8 @@
 
 #include "cmd/args.h"
 #include "model/explain.h"
+#include "model/mapstate.h"
+#include "model/service_view.h"
 #include "sim/corpus_case.h"
 
 namespace membrane::cmd {
@@ -22,6 +24,40 @@ std::string labelsOf(const model::StringMap& m) {
   std::string s;
   for (const auto& [k, v] : m) s += (s.empty() ? "" : ",") + k + "=" + v;
   return s.empty() ? "<none>" : s;
+}
+
+}  // namespace
+
+namespace {
+
+// Services with their frontends and each backend's ports after DNAT (docs/policy-semantics.md).
+void showServices(const model::Cluster& c) {
+  if (c.services.empty()) return;
+  std::cout << "\nservices (" << c.services.size() << "):\n";
+  for (const auto& s : c.services) {
+    std::cout << "  " << s.ref() << "  " << model::serviceTypeName(s.type) << " "
+              << (s.headless     ? "None"
+                  : s.cluster_ip ? model::formatIpv4(*s.cluster_ip)
+                                 : "-");
+    for (auto ip : s.external_ips) std::cout << "  externalIP " << model::formatIpv4(ip);
+    for (auto ip : s.load_balancer_ips) std::cout << "  loadBalancer " << model::formatIpv4(ip);
+    for (const auto& p : s.ports) {
+      std::cout << "  " << p.port << "/" << model::protocolName(p.protocol) << "->" << p.target_port
+                << (p.node_port ? " nodePort " + std::to_string(p.node_port) : "");
+    }
+    if (s.affinity_client_ip) std::cout << "  affinity ClientIP " << s.affinity_timeout_s << "s";
+    std::cout << "  traffic ext " << model::trafficPolicyName(s.external_traffic_policy) << " int "
+              << model::trafficPolicyName(s.internal_traffic_policy) << "\n      backends ("
+              << (s.from_slices ? "EndpointSlices" : "selector") << "):";
+    if (s.backend_endpoints.empty()) std::cout << " none";
+    for (const auto& b : s.backend_endpoints) {
+      std::cout << " " << model::backendName(c, b) << " [";
+      for (size_t i = 0; i < s.ports.size(); ++i)
+        std::cout << (i ? "," : "") << s.ports[i].port << "->" << s.targetPort(b, i);
+      std::cout << "]" << (b.ready ? "" : b.terminating ? " terminating" : " not-ready");
+    }
+    std::cout << "\n";
+  }
 }
 
 }  // namespace
@@ -61,6 +97,7 @@ int cmdShow(int argc, char** argv) {
     }
     std::cout << "\n";
   }
+  showServices(c);
   std::cout << "\nidentities (" << c.identities.size() << "):\n";
   for (const auto& [id, ident] : c.identities) {
     std::cout << "  " << std::setw(8) << id << "  " << ident.labels.str();
@@ -143,42 +180,35 @@ int cmdCheck(int argc, char** argv) {
   return failed ? kExitFailed : kExitOk;
 }
 
-int cmdExplain(int argc, char** argv) {
-  Args a;
-  if (!a.parse(argc, argv, {"--from=", "--to=", "--port=", "--protocol="},
-               "membrane explain PATH... --from NS/POD|IP --to NS/POD|IP [--port N] "
-               "[--protocol TCP|UDP|SCTP|ICMP]\n"
-               "  The verdict of one flow with the reasons and rules of both sides: ALLOWED,\n"
-               "  DENIED, or L7-RESTRICTED (decided by L7 rules; no L7 proxy exists, so the\n"
-               "  datapath drops it) with the L7 rules and where they are.")) {
-    return a.exit_code;
+namespace {
+
+// --from / --to of explain: an IPv4 address, NS/POD, or (--to) svc:NS/NAME.
+std::optional<model::FlowEndpoint> explainEndpoint(const model::Cluster& c, const std::string& s) {
+  if (auto ip = model::parseIpv4(s)) {
+    return model::FlowEndpoint{.pod = c.findPodByIp(*ip), .ip = *ip};
   }
-  auto loaded = loadOrReport(a);
-  if (!loaded) return kExitBadInput;
-  const model::Cluster& c = loaded->cluster;
-  model::Engine engine(c);
-  auto endpoint = [&](const std::string& s) -> std::optional<model::FlowEndpoint> {
-    if (auto ip = model::parseIpv4(s)) {
-      return model::FlowEndpoint{.pod = c.findPodByIp(*ip), .ip = *ip};
+  auto slash = s.find('/');
+  if (slash != std::string::npos && !s.starts_with("svc:")) {
+    if (auto p = c.findPod(s.substr(0, slash), s.substr(slash + 1))) {
+      return model::FlowEndpoint{.pod = p, .ip = c.pods[*p].ip.value_or(0)};
     }
-    auto slash = s.find('/');
-    if (slash != std::string::npos) {
-      if (auto p = c.findPod(s.substr(0, slash), s.substr(slash + 1))) {
-        return model::FlowEndpoint{.pod = p, .ip = c.pods[*p].ip.value_or(0)};
-      }
+  }
+  if (s.starts_with("svc:")) {
+    std::string why;
+    if (const model::Service* svc = model::parseServiceRef(c, s, &why)) {
+      return model::FlowEndpoint{.ip = svc->cluster_ip.value_or(0)};
     }
-    std::cerr << "error: \"" << s << "\" is neither an IPv4 address nor a pod (namespace/name)\n";
+    std::cerr << "error: --to: " << why << "\n";
     return std::nullopt;
-  };
-  if (!a.values.count("--from") || !a.values.count("--to")) {
-    std::cerr << "error: --from and --to are required\n";
-    return kExitBadInput;
   }
-  auto src = endpoint(a.values["--from"]);
-  auto dst = endpoint(a.values["--to"]);
-  if (!src || !dst) return kExitBadInput;
-  model::Flow flow{.src = *src, .dst = *dst};
-  const std::string proto = a.values.count("--protocol") ? a.values["--protocol"] : "TCP";
+  std::cerr << "error: \"" << s
+            << "\" is neither an IPv4 address, a pod (namespace/name) nor a Service "
+               "(svc:namespace/name)\n";
+  return std::nullopt;
+}
+
+// --protocol and --port of explain into `flow`; false after an error.
+bool explainProtocolPort(Args& a, const std::string& proto, model::Flow& flow) {
   if (proto == "TCP") {
     flow.protocol = model::kProtoTCP;
   } else if (proto == "UDP") {
@@ -190,7 +220,7 @@ int cmdExplain(int argc, char** argv) {
     flow.port = 8;
   } else {
     std::cerr << "error: --protocol: \"" << proto << "\" is not TCP, UDP, SCTP or ICMP\n";
-    return kExitBadInput;
+    return false;
   }
   if (a.values.count("--port")) {
     const std::string& p = a.values["--port"];
@@ -198,12 +228,86 @@ int cmdExplain(int argc, char** argv) {
     auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
     if (ec != std::errc() || ptr != p.data() + p.size() || v > 65535) {
       std::cerr << "error: --port: \"" << p << "\" is not a port number (0-65535)\n";
-      return kExitBadInput;
+      return false;
     }
     flow.port = static_cast<uint16_t>(v);
   } else if (flow.protocol != model::kProtoICMP) {
     std::cerr << "error: --port is required for " << proto << "\n";
+    return false;
+  }
+  return true;
+}
+
+// The Service `to` names: svc:NS/NAME, or an address that is a Service frontend and no pod's.
+const model::Service* serviceTarget(const model::Cluster& c, const std::string& to,
+                                    const model::FlowEndpoint& dst) {
+  std::string why;
+  if (const model::Service* s = model::parseServiceRef(c, to, &why)) return s;
+  if (dst.pod || !model::parseIpv4(to)) return nullptr;
+  return c.findServiceByIp(dst.ip);
+}
+
+int explainService(const model::Engine& engine, const model::Service& svc, const model::Flow& flow,
+                   const std::string& from, const std::string& to, const std::string& proto) {
+  auto pi = model::findServicePort(svc, flow.port, flow.protocol);
+  if (!pi) {
+    std::string ports;
+    for (const auto& p : svc.ports) {
+      ports += (ports.empty() ? "" : ", ") + std::to_string(p.port) + "/" +
+               std::string(model::protocolName(p.protocol));
+    }
+    std::cerr << "error: --port: Service " << svc.ref() << " has no port " << flow.port << "/"
+              << proto << " (its ports: " << (ports.empty() ? "none" : ports) << ")\n";
     return kExitBadInput;
+  }
+  model::ServiceVerdict v = model::evaluateThroughService(engine, flow.src, svc, *pi);
+  const model::ServicePort& sp = svc.ports[*pi];
+  std::cout << from << " -> " << to << " " << proto << " " << flow.port << ": "
+            << model::serviceVerdictWord(v) << "\n  Service " << svc.ref() << " ("
+            << model::serviceTypeName(svc.type) << ") port " << sp.port << " -> targetPort "
+            << sp.target_port << ", backends from "
+            << (svc.from_slices ? "EndpointSlices" : "the selector") << "\n"
+            << model::explainServiceVerdict(engine, v) << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int cmdExplain(int argc, char** argv) {
+  Args a;
+  if (!a.parse(argc, argv, {"--from=", "--to=", "--port=", "--protocol="},
+               "membrane explain PATH... --from NS/POD|IP --to NS/POD|IP|svc:NS/NAME [--port N] "
+               "[--protocol TCP|UDP|SCTP|ICMP]\n"
+               "  The verdict of one flow with the reasons and rules of both sides: ALLOWED,\n"
+               "  DENIED, or L7-RESTRICTED (decided by L7 rules; no L7 proxy exists, so the\n"
+               "  datapath drops it) with the L7 rules and where they are.\n"
+               "  To a Service (svc:NS/NAME, or its ClusterIP, external or LoadBalancer IP;\n"
+               "  --port is the Service port): the flow is DNATed to each ready backend and\n"
+               "  its target port, and the verdict of each is printed with its rules.\n"
+               "Exit codes: 0 the verdict was printed (whatever it is), 2 bad input.")) {
+    return a.exit_code;
+  }
+  auto loaded = loadOrReport(a);
+  if (!loaded) return kExitBadInput;
+  const model::Cluster& c = loaded->cluster;
+  model::Engine engine(c);
+  if (!a.values.count("--from") || !a.values.count("--to")) {
+    std::cerr << "error: --from and --to are required\n";
+    return kExitBadInput;
+  }
+  if (a.values["--from"].starts_with("svc:")) {
+    std::cerr << "error: --from: a Service is a destination only (it has no address of its own "
+                 "as a source); expected a pod or an IPv4 address\n";
+    return kExitBadInput;
+  }
+  auto src = explainEndpoint(c, a.values["--from"]);
+  auto dst = explainEndpoint(c, a.values["--to"]);
+  if (!src || !dst) return kExitBadInput;
+  model::Flow flow{.src = *src, .dst = *dst};
+  const std::string proto = a.values.count("--protocol") ? a.values["--protocol"] : "TCP";
+  if (!explainProtocolPort(a, proto, flow)) return kExitBadInput;
+  if (const model::Service* svc = serviceTarget(c, a.values["--to"], *dst)) {
+    return explainService(engine, *svc, flow, a.values["--from"], a.values["--to"], proto);
   }
   model::Verdict v = engine.evaluate(flow);
   std::cout << a.values["--from"] << " -> " << a.values["--to"] << " " << proto << " " << flow.port

@@ -4,9 +4,12 @@
 #include "model/connectivity.h"
 
 #include <iostream>
+#include <map>
 #include <set>
 
 #include "cmd/args.h"
+#include "model/mapstate.h"
+#include "model/service_view.h"
 
 namespace membrane::cmd {
 namespace {
@@ -34,16 +37,107 @@ std::string l7Json(const model::ConnEntry& e) {
          jsonEscape(e.l7.str()) + "\", \"l7\": [" + types + "]";
 }
 
+// One line of output: a workload pair, a workload and a range, or (--services) a workload and
+// a Service.
+struct Row {
+  std::string src;
+  std::string dst;
+  std::string conn;
+  std::string extra_json;  // L7 parts
+  bool dashed = false;
+};
+
+void printDot(const std::vector<Row>& rows) {
+  std::set<std::string> nodes;
+  for (const auto& r : rows) {
+    nodes.insert(r.src);
+    nodes.insert(r.dst);
+  }
+  std::cout << "digraph {\n";
+  for (const auto& n : nodes) {
+    const char* color = n.ends_with("[External]")  ? "red2"
+                        : n.ends_with("[Service]") ? "darkgreen"
+                                                   : "blue";
+    std::cout << "\t\"" << n << "\" [label=\"" << n << "\" color=\"" << color << "\" fontcolor=\""
+              << color << "\"]\n";
+  }
+  for (const auto& r : rows) {
+    std::cout << "\t\"" << r.src << "\" -> \"" << r.dst << "\" [label=\"" << r.conn << "\" color=\""
+              << (r.dashed ? "orange3" : "gold2") << "\" fontcolor=\"darkgreen\""
+              << (r.dashed ? " style=\"dashed\"" : "") << "]\n";
+  }
+  std::cout << "}\n";
+}
+
+// --services: per client workload (its first pod) and Service, the Service ports through which
+// every ready backend allows a connection ("TCP 443"); ports only some backends allow carry
+// "(via K of N backends)": the datapath picks one backend per connection.
+std::vector<Row> serviceRows(const model::Engine& engine) {
+  const model::Cluster& c = engine.cluster();
+  std::map<size_t, size_t> first_pod;
+  for (size_t i = 0; i < c.pods.size(); ++i) first_pod.try_emplace(c.pods[i].workload, i);
+  std::vector<Row> rows;
+  for (const auto& [w, pod] : first_pod) {
+    const model::FlowEndpoint src{.pod = pod, .ip = c.pods[pod].ip.value_or(0)};
+    for (const auto& s : c.services) {
+      std::string conn;
+      for (size_t pi = 0; pi < s.ports.size(); ++pi) {
+        const auto v = model::evaluateThroughService(engine, src, s, pi);
+        const size_t ok = v.allowedCount();
+        if (ok == 0) continue;
+        conn += (conn.empty() ? "" : ",") + std::string(model::protocolName(s.ports[pi].protocol)) +
+                " " + std::to_string(s.ports[pi].port);
+        if (ok < v.backends.size()) {
+          conn += " (via " + std::to_string(ok) + " of " + std::to_string(v.backends.size()) +
+                  " backends)";
+        }
+      }
+      if (!conn.empty())
+        rows.push_back({c.workloads[w].ref(), "svc:" + s.ref() + "[Service]", conn});
+    }
+  }
+  return rows;
+}
+
+void printRows(const std::string& format, const std::vector<Row>& rows) {
+  if (format == "txt") {
+    for (const auto& r : rows) std::cout << r.src << " => " << r.dst << " : " << r.conn << "\n";
+  } else if (format == "json") {
+    std::cout << "[";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto& r = rows[i];
+      std::cout << (i ? "," : "") << "\n  {\"src\": \"" << jsonEscape(r.src) << "\", \"dst\": \""
+                << jsonEscape(r.dst) << "\", \"conn\": \"" << jsonEscape(r.conn) << "\""
+                << r.extra_json << "}";
+    }
+    std::cout << "\n]\n";
+  } else if (format == "csv") {
+    std::cout << "src,dst,conn\n";
+    for (const auto& r : rows) {
+      std::cout << csvField(r.src) << "," << csvField(r.dst) << "," << csvField(r.conn) << "\n";
+    }
+  } else if (format == "md") {
+    std::cout << "| src | dst | conn |\n|-----|-----|------|\n";
+    for (const auto& r : rows)
+      std::cout << "| " << r.src << " | " << r.dst << " | " << r.conn << " |\n";
+  } else {
+    printDot(rows);
+  }
+}
+
 }  // namespace
 
 int cmdConnectivity(int argc, char** argv) {
   Args a;
-  if (!a.parse(argc, argv, {},
-               "membrane connectivity PATH... [-o txt|json|dot|csv|md]\n"
+  if (!a.parse(argc, argv, {"--services"},
+               "membrane connectivity PATH... [-o txt|json|dot|csv|md] [--services]\n"
                "  Every allowed connection between workloads and external address ranges.\n"
                "  txt is np-guard netpol-analyzer's format: `src => dst : conns`.\n"
                "  Connections decided by L7 rules (no proxy: the datapath drops them) are\n"
-               "  listed as L7-restricted, e.g. `TCP 80 (L7: http)`, in every format.")) {
+               "  listed as L7-restricted, e.g. `TCP 80 (L7: http)`, in every format.\n"
+               "  --services adds Services as destinations (`svc:NS/NAME[Service]`): the Service\n"
+               "  ports every ready backend allows after DNAT, and `(via K of N backends)` for\n"
+               "  ports only some allow.")) {
     return a.exit_code;
   }
   const std::set<std::string> formats{"txt", "json", "dot", "csv", "md"};
@@ -55,51 +149,14 @@ int cmdConnectivity(int argc, char** argv) {
   if (!loaded) return kExitBadInput;
   const model::Cluster& c = loaded->cluster;
   model::Engine engine(c);
-  const auto entries = model::computeConnectivity(engine);
-  if (a.output == "txt") {
-    for (const auto& e : entries) {
-      std::cout << e.src.str(c) << " => " << e.dst.str(c) << " : " << e.str() << "\n";
-    }
-  } else if (a.output == "json") {
-    std::cout << "[";
-    for (size_t i = 0; i < entries.size(); ++i) {
-      const auto& e = entries[i];
-      std::cout << (i ? "," : "") << "\n  {\"src\": \"" << jsonEscape(e.src.str(c))
-                << "\", \"dst\": \"" << jsonEscape(e.dst.str(c)) << "\", \"conn\": \""
-                << jsonEscape(e.str()) << "\"" << l7Json(e) << "}";
-    }
-    std::cout << "\n]\n";
-  } else if (a.output == "csv") {
-    std::cout << "src,dst,conn\n";
-    for (const auto& e : entries) {
-      std::cout << csvField(e.src.str(c)) << "," << csvField(e.dst.str(c)) << ","
-                << csvField(e.str()) << "\n";
-    }
-  } else if (a.output == "md") {
-    std::cout << "| src | dst | conn |\n|-----|-----|------|\n";
-    for (const auto& e : entries) {
-      std::cout << "| " << e.src.str(c) << " | " << e.dst.str(c) << " | " << e.str() << " |\n";
-    }
-  } else {
-    std::set<std::string> nodes;
-    for (const auto& e : entries) {
-      nodes.insert(e.src.str(c));
-      nodes.insert(e.dst.str(c));
-    }
-    std::cout << "digraph {\n";
-    for (const auto& n : nodes) {
-      std::cout << "\t\"" << n << "\" [label=\"" << n << "\" color=\""
-                << (n.ends_with("[External]") ? "red2" : "blue") << "\" fontcolor=\""
-                << (n.ends_with("[External]") ? "red2" : "blue") << "\"]\n";
-    }
-    for (const auto& e : entries) {
-      std::cout << "\t\"" << e.src.str(c) << "\" -> \"" << e.dst.str(c) << "\" [label=\"" << e.str()
-                << "\" color=\"" << (e.l7.empty() ? "gold2" : "orange3")
-                << "\" fontcolor=\"darkgreen\"" << (e.l7.empty() ? "" : " style=\"dashed\"")
-                << "]\n";
-    }
-    std::cout << "}\n";
+  std::vector<Row> rows;
+  for (const auto& e : model::computeConnectivity(engine)) {
+    rows.push_back({e.src.str(c), e.dst.str(c), e.str(), l7Json(e), !e.l7.empty()});
   }
+  if (a.flags.count("--services")) {
+    for (auto& r : serviceRows(engine)) rows.push_back(std::move(r));
+  }
+  printRows(a.output, rows);
   return kExitOk;
 }
 

@@ -16,9 +16,10 @@ Commands:
   show PATH...           load manifests and print the cluster: namespaces, workloads, pods,
                          identities with their labels, policies and their rules
   connectivity PATH...   every allowed connection between workloads and external ranges
-                         (-o txt|json|dot|csv|md)
+                         (-o txt|json|dot|csv|md; --services: Services as destinations)
   explain PATH... --from SRC --to DST [--port N] [--protocol P]
-                         the verdict of one flow, egress and ingress side, with the rules
+                         the verdict of one flow, egress and ingress side, with the rules;
+                         DST svc:NS/NAME or a Service's address: per backend after DNAT
   policy PATH... [--pod NS/NAME]
                          the compiled policy map state of each endpoint
   check CASE_DIR...      run connectivity cases (../shared/corpus/FORMAT.md); every cell must match

@@ -10,6 +10,7 @@
 #include "verify/emit.h"
 #include "verify/lint.h"
 #include "verify/report.h"
+#include "verify/service_diff.h"
 #include "verify/verifier.h"
 
 namespace membrane::cmd {
@@ -29,6 +30,8 @@ constexpr const char* kVerifyHelp =
     "  --emit-scenario DIR writes each violated invariant as a scenario DIR/<invariant>/ for\n"
     "  `membrane sim` (the manifests, the witness pods, a probe expecting what the invariant\n"
     "  demands): it fails as the invariant did until the policy is fixed.\n"
+    "  An invariant with to: {service: NS/NAME} is proved once per ready backend of the\n"
+    "  Service, at that backend's target ports (name <invariant>@<ns>.<pod>).\n"
     "  Exit: 0 all hold, 1 one fails, 2 unusable input, 3 the solver answered unknown,\n"
     "  4 internal error: the SMT encoding and model::Engine (or the compiled map state)\n"
     "  disagree; both answers are printed.";
@@ -50,7 +53,10 @@ constexpr const char* kDiffHelp =
     "  Connections between today's workloads and external ranges that the change from OLD to\n"
     "  NEW (files or directories of manifests) adds, removes or changes, in np-guard's diff\n"
     "  format; -o json adds one witness flow per entry. --npguard restricts to np-guard's\n"
-    "  universe (TCP/UDP/SCTP ports 1-65535). --exit-code: exit 1 when there are differences.";
+    "  universe (TCP/UDP/SCTP ports 1-65535). --exit-code: exit 1 when there are differences.\n"
+    "  Then (not with --npguard) \"Service diff:\": per client workload and Service port, the\n"
+    "  backends (pod, address, target port) newly allowed or newly denied, from a policy,\n"
+    "  Service, EndpointSlice or pod change; in JSON the \"services\" list.";
 
 constexpr const char* kLintHelp =
     "membrane lint PATH... [--timeout MS]\n"
@@ -117,6 +123,7 @@ int cmdVerify(int argc, char** argv) {
   verify::InvariantFile file;
   if (a.values.count("--invariants"))
     file = verify::loadInvariants(a.values["--invariants"], diags);
+  if (diags.ok()) verify::expandServiceInvariants(loaded.cluster, file, diags);
   printDiagnostics(diags);
   if (!diags.ok()) return kExitBadInput;
 
@@ -172,12 +179,17 @@ int cmdDiff(int argc, char** argv) {
   const auto d = verify::diffConnectivity(old_c.cluster, model::computeConnectivity(e1),
                                           new_c.cluster, model::computeConnectivity(e2),
                                           {.npguard_universe = a.flags.count("--npguard") > 0});
+  // np-guard knows no Services: --npguard keeps its output to the connectivity diff.
+  const bool npguard = a.flags.count("--npguard") > 0;
+  std::vector<verify::ServiceDiffEntry> sd;
+  if (!npguard) sd = verify::diffServices(e1, e2);
   if (a.output == "json") {
-    verify::printDiffJson(std::cout, d);
+    verify::printDiffJson(std::cout, d, npguard ? nullptr : &sd);
   } else {
     verify::printDiffText(std::cout, d);
+    verify::printServiceDiffText(std::cout, sd);
   }
-  return a.flags.count("--exit-code") && !d.empty() ? kExitFailed : kExitOk;
+  return a.flags.count("--exit-code") && !(d.empty() && sd.empty()) ? kExitFailed : kExitOk;
 }
 
 int cmdLint(int argc, char** argv) {

@@ -100,30 +100,6 @@ void Builder::expandWorkloads() {
   }
 }
 
-void Builder::linkServices() {
-  for (auto& s : cluster.services) {
-    if (s.selector) {
-      for (size_t i = 0; i < cluster.pods.size(); ++i) {
-        const Pod& p = cluster.pods[i];
-        if (p.namespace_ != s.namespace_ || s.selector->empty()) continue;
-        bool all = std::all_of(s.selector->begin(), s.selector->end(), [&](const auto& kv) {
-          auto it = p.labels.find(kv.first);
-          return it != p.labels.end() && it->second == kv.second;
-        });
-        if (all) s.backends.push_back(i);
-      }
-    }
-    for (const auto& e : cluster.endpoint_slices) {
-      if (e.namespace_ != s.namespace_ || e.service_name != s.name) continue;
-      for (Ipv4 a : e.addresses) {
-        if (auto pi = cluster.findPodByIp(a)) s.backends.push_back(*pi);
-      }
-    }
-    std::sort(s.backends.begin(), s.backends.end());
-    s.backends.erase(std::unique(s.backends.begin(), s.backends.end()), s.backends.end());
-  }
-}
-
 void Builder::finish() {
   // Namespaces referenced but not declared exist implicitly (with the name label only).
   auto ensure_ns = [&](const std::string& name) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/diagnostics.h"
@@ -75,6 +76,31 @@ struct ServicePort {
   uint16_t port = 0;
   std::string target_port;  // number or container port name
   uint8_t protocol = kProtoTCP;
+  // NodePort and LoadBalancer services: the port every node listens on (30000-32767 by
+  // default, ClusterOptions::node_port_*); 0 for ClusterIP. An unset nodePort gets the lowest
+  // free one of the range, as the API server would allocate one.
+  uint16_t node_port = 0;
+};
+
+// ExternalName services are DNS aliases (no VIP, no backends): the loader ignores them with a
+// warning, so no Service in a Cluster has that type.
+enum class ServiceType : uint8_t { ClusterIP, NodePort, LoadBalancer };
+enum class TrafficPolicy : uint8_t { Cluster, Local };
+std::string_view serviceTypeName(ServiceType t);
+std::string_view trafficPolicyName(TrafficPolicy t);
+
+// One address a Service forwards to: a selected pod, or an endpoint of an EndpointSlice.
+struct ServiceBackend {
+  Ipv4 ip = 0;
+  std::optional<size_t> pod;  // the pod with this address, if it is in the cluster
+  std::string node_name;
+  bool ready = true;  // takes new connections
+  bool serving = true;
+  bool terminating = false;  // keeps existing connections only
+  // Per Service port (parallel to Service::ports): the backend's port after DNAT; 0 when the
+  // backend does not serve that port (a named targetPort the pod does not declare).
+  std::vector<uint16_t> target_ports;
+  std::string slice;  // the EndpointSlice it came from; empty when from the selector
 };
 
 struct Service {
@@ -83,17 +109,48 @@ struct Service {
   std::optional<StringMap> selector;
   std::vector<ServicePort> ports;
   std::optional<Ipv4> cluster_ip;
-  std::vector<size_t> backends;  // pod indices selected by the selector or endpoint slices
+  // Pods behind the Service: the pods of its ready endpoints when EndpointSlices exist for it,
+  // else the pods its selector matches (docs/policy-semantics.md, Services).
+  std::vector<size_t> backends;
+  SourceLoc loc;
+  StringMap labels;  // metadata.labels, for toServices k8sServiceSelector
+  ServiceType type = ServiceType::ClusterIP;
+  bool headless = false;  // clusterIP: None
+  std::vector<Ipv4> external_ips;
+  std::vector<Ipv4> load_balancer_ips;  // status.loadBalancer.ingress[].ip
+  bool affinity_client_ip = false;      // sessionAffinity: ClientIP
+  uint32_t affinity_timeout_s = 10800;  // sessionAffinityConfig.clientIP.timeoutSeconds
+  TrafficPolicy external_traffic_policy = TrafficPolicy::Cluster;
+  TrafficPolicy internal_traffic_policy = TrafficPolicy::Cluster;
+  // LoadBalancer with allocateLoadBalancerNodePorts: false: unset nodePorts stay 0.
+  bool allocate_node_ports = true;
+  bool from_slices = false;                       // backend_endpoints came from EndpointSlices
+  std::vector<ServiceBackend> backend_endpoints;  // every endpoint, ready or not, pod or not
+  std::string ref() const { return namespace_ + "/" + name; }
+  // The target port of service port `port_index` on backend `b`, or 0.
+  uint16_t targetPort(const ServiceBackend& b, size_t port_index) const;
+};
+
+struct SliceEndpoint {
+  std::vector<Ipv4> addresses;
+  bool ready = true;  // conditions: nil ready and serving mean true, nil terminating false
+  bool serving = true;
+  bool terminating = false;
+  std::string node_name;
+  std::string target_kind;  // targetRef
+  std::string target_namespace;
+  std::string target_name;
   SourceLoc loc;
 };
 
 struct EndpointSlice {
   std::string namespace_;
   std::string name;
-  std::string service_name;
-  std::vector<Ipv4> addresses;
-  std::vector<ServicePort> ports;
+  std::string service_name;        // label kubernetes.io/service-name
+  std::vector<Ipv4> addresses;     // every endpoint's addresses
+  std::vector<ServicePort> ports;  // port = the backends' port; target_port unused
   SourceLoc loc;
+  std::vector<SliceEndpoint> endpoints;
 };
 
 struct CidrGroup {
@@ -123,6 +180,9 @@ struct ClusterOptions {
   // nullptr: numbered by the sorted order of this load's label sets. A fresh in-memory
   // allocator gives exactly those numbers on its first load.
   std::shared_ptr<IdentityAllocator> identities;
+  // The API server's --service-node-port-range: nodePorts outside it are load errors.
+  uint16_t node_port_min = 30000;
+  uint16_t node_port_max = 32767;
 };
 
 struct Cluster {
@@ -143,6 +203,9 @@ struct Cluster {
   std::optional<size_t> findPod(const std::string& ns, const std::string& name) const;
   std::optional<size_t> findPodByIp(Ipv4 ip) const;
   const Identity* identity(IdentityId id) const;
+  const Service* findService(const std::string& ns, const std::string& name) const;
+  // The Service whose ClusterIP, external IP or LoadBalancer IP is `ip`.
+  const Service* findServiceByIp(Ipv4 ip) const;
 };
 
 }  // namespace membrane::model

@@ -35,6 +35,8 @@ std::string objectName(std::string_view kind, const std::string& ns, const std::
   return s;
 }
 
+}  // namespace
+
 uint8_t parseProtocolName(const YamlCtx& ctx, const YAML::Node& parent, std::string_view path,
                           bool* ok) {
   *ok = true;
@@ -47,8 +49,6 @@ uint8_t parseProtocolName(const YamlCtx& ctx, const YAML::Node& parent, std::str
   *ok = false;
   return kProtoTCP;
 }
-
-}  // namespace
 
 void decodeLabelMap(const YamlCtx& ctx, const YAML::Node& n, std::string_view path,
                     StringMap& out) {
@@ -352,64 +352,6 @@ void Builder::addWorkload(const YamlCtx& ctx, const RawObject& o) {
   }
   cluster.workloads.push_back(std::move(w));
   expand_workloads_.push_back(cluster.workloads.size() - 1);
-}
-
-void Builder::addService(const YamlCtx& ctx, const RawObject& o) {
-  Service s{.namespace_ = o.ns.empty() ? "default" : o.ns, .name = o.name, .loc = o.loc};
-  YAML::Node spec = ctx.map(o.node, "spec", "");
-  if (isPresent(spec["selector"])) {
-    StringMap sel;
-    decodeLabelMap(ctx, spec["selector"], "spec.selector", sel);
-    s.selector = std::move(sel);
-  }
-  if (auto ip = ctx.str(spec, "clusterIP", "spec")) s.cluster_ip = parseIpv4(*ip);
-  YAML::Node ports = ctx.seq(spec, "ports", "spec");
-  if (ports) {
-    for (size_t i = 0; i < ports.size(); ++i) {
-      const std::string p = indexPath("spec", "ports", i);
-      ServicePort sp;
-      sp.name = ctx.str(ports[i], "name", p).value_or("");
-      auto num = ctx.integer(ports[i], "port", p, 1, 65535);
-      if (!num) continue;
-      sp.port = static_cast<uint16_t>(*num);
-      sp.target_port = ctx.str(ports[i], "targetPort", p).value_or(std::to_string(sp.port));
-      bool ok = true;
-      sp.protocol = parseProtocolName(ctx, ports[i], p, &ok);
-      s.ports.push_back(sp);
-    }
-  }
-  cluster.services.push_back(std::move(s));
-}
-
-void Builder::addEndpointSlice(const YamlCtx& ctx, const RawObject& o) {
-  EndpointSlice e{.namespace_ = o.ns.empty() ? "default" : o.ns, .name = o.name, .loc = o.loc};
-  StringMap labels;
-  decodeLabelMap(ctx, o.node["metadata"]["labels"], "metadata.labels", labels);
-  e.service_name = labels["kubernetes.io/service-name"];
-  YAML::Node eps = ctx.seq(o.node, "endpoints", "");
-  if (eps) {
-    for (size_t i = 0; i < eps.size(); ++i) {
-      YAML::Node addrs = ctx.seq(eps[i], "addresses", indexPath("", "endpoints", i));
-      if (!addrs) continue;
-      for (const auto& a : addrs) {
-        if (auto ip = a.IsScalar() ? parseIpv4(a.Scalar()) : std::nullopt)
-          e.addresses.push_back(*ip);
-      }
-    }
-  }
-  YAML::Node ports = ctx.seq(o.node, "ports", "");
-  if (ports) {
-    for (size_t i = 0; i < ports.size(); ++i) {
-      const std::string p = indexPath("", "ports", i);
-      ServicePort sp;
-      sp.name = ctx.str(ports[i], "name", p).value_or("");
-      sp.port = static_cast<uint16_t>(ctx.integer(ports[i], "port", p, 1, 65535).value_or(0));
-      bool ok = true;
-      sp.protocol = parseProtocolName(ctx, ports[i], p, &ok);
-      e.ports.push_back(sp);
-    }
-  }
-  cluster.endpoint_slices.push_back(std::move(e));
 }
 
 void Builder::addCidrGroup(const YamlCtx& ctx, const RawObject& o) {

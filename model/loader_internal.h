@@ -25,6 +25,10 @@ struct RawObject {
   SourceLoc loc;
 };
 
+// The protocol field of `parent` (TCP when absent); *ok false after an error.
+uint8_t parseProtocolName(const YamlCtx& ctx, const YAML::Node& parent, std::string_view path,
+                          bool* ok);
+
 void decodeLabelMap(const YamlCtx& ctx, const YAML::Node& n, std::string_view path, StringMap& out);
 
 // Translates one policy object into rules appended to `repo`.
@@ -50,6 +54,7 @@ struct Builder {
   void addCidrGroup(const YamlCtx& ctx, const RawObject& o);
   void expandWorkloads();
   void linkServices();
+  void allocateNodePorts();
 
   std::map<std::string, size_t> owner_workload_;
   std::vector<size_t> expand_workloads_;

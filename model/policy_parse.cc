@@ -381,6 +381,77 @@ struct CnpRuleSpec {
   const char* field;
 };
 
+// The peers a Service stands for, as Cilium's policy watcher generates them: a Service with a
+// selector becomes a toEndpoints of that selector in its namespace; one without becomes a
+// toCIDRSet of its endpoints' addresses (/32 each). A CIDR of a pod's address matches no pod,
+// as in Cilium, where an address of a cluster endpoint resolves to the endpoint's identity.
+void addServicePeers(const Service& service, PeerSet& peers) {
+  if (service.selector) {
+    LabelSelector sel;
+    for (const auto& [lk, lv] : *service.selector) sel.add(eq(kSourceK8s, lk, lv));
+    sel.add(eq(kSourceK8s, kLabelPodNamespace, service.namespace_));
+    peers.selectors.push_back(std::move(sel));
+    return;
+  }
+  for (const auto& b : service.backend_endpoints) {
+    std::string why;
+    if (auto c = parseCidr(formatIpv4(b.ip) + "/32", &why)) peers.cidrs.push_back({.cidr = *c});
+  }
+}
+
+// One toServices entry: k8sService {serviceName, namespace} or k8sServiceSelector {selector,
+// namespace}. An empty namespace is the policy's (none for a CCNP selector: every namespace).
+bool parseToService(const Env& e, const YAML::Node& n, const std::string& ip, PeerSet& peers) {
+  e.ctx.checkKeys(n, ip, {"k8sService", "k8sServiceSelector"});
+  YAML::Node svc = e.ctx.map(n, "k8sService", ip);
+  YAML::Node ssel = e.ctx.map(n, "k8sServiceSelector", ip);
+  if (svc && ssel) {
+    e.ctx.error(ssel, joinPath(ip, "k8sServiceSelector"),
+                "k8sService and k8sServiceSelector are exclusive; expected one of them");
+    return false;
+  }
+  if (!svc && !ssel) {
+    e.ctx.error(n, ip, "expected k8sService or k8sServiceSelector");
+    return false;
+  }
+  const std::string sp = joinPath(ip, svc ? "k8sService" : "k8sServiceSelector");
+  YAML::Node body = svc ? svc : ssel;
+  e.ctx.checkKeys(body, sp, {svc ? "serviceName" : "selector", "namespace"});
+  std::string sns = e.ctx.str(body, "namespace", sp).value_or("");
+  if (sns.empty() && (svc || e.kind != PolicyKind::CiliumClusterwideNetworkPolicy))
+    sns = e.ns.empty() ? "default" : e.ns;
+  size_t matched = 0;
+  if (svc) {
+    auto name = e.ctx.str(svc, "serviceName", sp);
+    if (!name || name->empty()) {
+      e.ctx.error(svc, joinPath(sp, "serviceName"), "required field is missing");
+      return false;
+    }
+    if (const Service* s = e.cluster.findService(sns, *name)) {
+      addServicePeers(*s, peers);
+      ++matched;
+    }
+  } else {
+    YAML::Node seln = e.ctx.map(ssel, "selector", sp);
+    auto sel = parseLabelSelector(e.ctx, seln ? seln : YAML::Node(YAML::NodeType::Map),
+                                  joinPath(sp, "selector"));
+    if (!sel) return false;
+    for (const auto& s : e.cluster.services) {
+      if (!sns.empty() && s.namespace_ != sns) continue;
+      Labels l;
+      for (const auto& [lk, lv] : s.labels) l.add(std::string(kSourceK8s), lk, lv);
+      if (!sel->matches(l)) continue;
+      addServicePeers(s, peers);
+      ++matched;
+    }
+  }
+  if (matched == 0) {
+    e.ctx.warning(body, sp,
+                  "no Service matches in the loaded manifests; this entry selects nothing");
+  }
+  return true;
+}
+
 // L3 peers of one CNP rule. Returns false on error.
 bool parseCnpPeers(const Env& e, const YAML::Node& n, const std::string& p, const CnpRuleSpec& s,
                    PeerSet& peers) {
@@ -441,26 +512,7 @@ bool parseCnpPeers(const Env& e, const YAML::Node& n, const std::string& p, cons
     } else if (k == cset) {
       if (!parseCidrRule(e, list[i], ip, peers.cidrs)) return false;
     } else if (k == "toServices") {
-      e.ctx.checkKeys(list[i], ip, {"k8sService", "k8sServiceSelector"});
-      YAML::Node svc = e.ctx.map(list[i], "k8sService", ip);
-      if (!svc) {
-        e.ctx.warning(list[i], ip, "only k8sService is resolved; this entry selects nothing");
-        continue;
-      }
-      const std::string sp = joinPath(ip, "k8sService");
-      e.ctx.checkKeys(svc, sp, {"serviceName", "namespace"});
-      const std::string name = e.ctx.str(svc, "serviceName", sp).value_or("");
-      const std::string sns =
-          e.ctx.str(svc, "namespace", sp).value_or(e.ns.empty() ? "default" : e.ns);
-      for (const auto& service : e.cluster.services) {
-        if (service.name != name || service.namespace_ != sns) continue;
-        if (service.selector) {
-          LabelSelector sel;
-          for (const auto& [lk, lv] : *service.selector) sel.add(eq(kSourceK8s, lk, lv));
-          sel.add(eq(kSourceK8s, kLabelPodNamespace, sns));
-          peers.selectors.push_back(std::move(sel));
-        }
-      }
+      if (!parseToService(e, list[i], ip, peers)) return false;
     } else {
       e.ctx.warning(
           list[i], ip,

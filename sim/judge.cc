@@ -85,7 +85,10 @@ std::vector<InvariantCheck> proveInvariants(const verify::InvariantFile& file, s
                                             model::Diagnostics& diags) {
   std::vector<InvariantCheck> out;
   verify::Verifier verifier(cluster);
-  for (const auto& inv : file.invariants) {
+  // Services resolve to this step's backends.
+  verify::InvariantFile expanded = file;
+  verify::expandServiceInvariants(cluster, expanded, diags);
+  for (const auto& inv : expanded.invariants) {
     const verify::InvariantResult r = verifier.check(inv);
     InvariantCheck c{.step = step,
                      .name = inv.name,

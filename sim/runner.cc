@@ -20,7 +20,7 @@ class ModelBackend final : public Backend {
   void probe(const StepState&, std::vector<SimCell>& cells) override {
     for (auto& c : cells) {
       c.observed = c.predicted;
-      c.note = "model::Engine::evaluate";
+      c.note = c.service.empty() ? "model::Engine::evaluate" : "model::Engine::evaluate " + c.note;
     }
   }
 };
@@ -47,6 +47,17 @@ std::vector<SimCell> enumerateCells(const Scenario& s, size_t si, const model::C
                   .expected = p.cells[r][col]};
         std::string why;
         auto src = resolveCaseEndpoint(s.c, cluster, c.from, &why);
+        if (src) {
+          c.src = *src;
+          if (!predictServiceCell(s.c, p, cluster, engine, c, &why)) {
+            diags.error({.loc = p.loc, .object = "scenario " + s.dir, .message = why});
+            continue;
+          }
+          if (!c.service.empty()) {
+            out.push_back(std::move(c));
+            continue;
+          }
+        }
         auto dst = src ? resolveCaseEndpoint(s.c, cluster, c.to, &why) : std::nullopt;
         auto port = dst ? probePort(p, cluster, *dst) : std::nullopt;
         if (dst && !port) why = "named port " + p.port + " is not a port of " + c.to;
@@ -67,6 +78,26 @@ std::vector<SimCell> enumerateCells(const Scenario& s, size_t si, const model::C
 }
 
 std::unique_ptr<Backend> makeModelBackend() { return std::make_unique<ModelBackend>(); }
+
+namespace {
+// Only the model reasons through Services so far: the bpf, netns and ns3 backends have no
+// interface to the datapath's service maps yet, and probing a VIP there would measure
+// nothing membrane configured. Refused as unusable input (exit 2), never a silent pass.
+void refuseServiceCells(const Backend& backend, const std::vector<SimCell>& cells,
+                        const Scenario& s, model::Diagnostics& diags) {
+  if (backend.name() == "model") return;
+  for (const auto& c : cells) {
+    if (c.service.empty()) continue;
+    diags.error({.loc = {.file = s.dir},
+                 .object = "scenario " + s.dir,
+                 .message = "the " + backend.name() + " backend cannot probe Service " + c.service +
+                            " (" + c.from + " -> " + c.to +
+                            ") yet: Services are "
+                            "judged by the model backend only (--backend model)"});
+    return;
+  }
+}
+}  // namespace
 
 namespace {
 // Probes the step's cells and, after the last step, the traffic items in one backend call
@@ -108,6 +139,7 @@ SimReport runScenario(const Scenario& s, Backend& backend, const SimOptions& opt
       break;
     }
     auto cells = enumerateCells(s, si, loaded.cluster, engine, report.diags);
+    refuseServiceCells(backend, cells, s, report.diags);
     std::vector<TrafficCheck> traffic;
     if (si + 1 == s.c.steps.size()) {
       traffic = enumerateTraffic(s, si, loaded.cluster, engine, report.diags);

@@ -40,6 +40,9 @@ struct SimCell {
   bool agrees = true;           // observed agrees with the model's prediction
   std::string note;             // how the backend decided (e.g. SCTP INIT seen on the interface)
   std::vector<std::string> events;  // flow events the datapath emitted for this cell
+  // "ns/name" when the destination is a Service (column svc:NS/NAME, or a peer whose address
+  // is a Service's frontend); `port` is then the Service port and `dst` the frontend address.
+  std::string service;
 };
 
 // One invariant of the scenario's invariants file, proven by the verifier on the cluster of
@@ -166,6 +169,14 @@ struct SimOptions {
 };
 
 std::unique_ptr<Backend> makeModelBackend();
+
+// When `cell.to` is a Service: predicts the cell through its ready backends (allowed when
+// every backend allows the DNATed flow, blocked when none does; E or I when every backend is
+// blocked on that side) and says which in cell.note. Returns false with *why when the cell
+// cannot be judged (no such Service or port, or backends that disagree: the outcome would
+// depend on the backend the datapath picks). Leaves the cell alone when `to` is no Service.
+bool predictServiceCell(const CorpusCase& c, const Probe& p, const model::Cluster& cluster,
+                        const model::Engine& engine, SimCell& cell, std::string* why);
 std::unique_ptr<Backend> makeBpfBackend(const SimOptions& options);
 std::unique_ptr<Backend> makeNetnsBackend(const SimOptions& options);
 std::unique_ptr<Backend> makeNs3Backend(const SimOptions& options);  // membrane_sim_ns3

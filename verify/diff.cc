@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "verify/report.h"
+#include "verify/service_diff.h"
 
 namespace membrane::verify {
 
@@ -209,7 +210,8 @@ void printDiffText(std::ostream& out, const std::vector<DiffEntry>& d) {
   }
 }
 
-void printDiffJson(std::ostream& out, const std::vector<DiffEntry>& d) {
+void printDiffJson(std::ostream& out, const std::vector<DiffEntry>& d,
+                   const std::vector<ServiceDiffEntry>* services) {
   out << "{\"diff\": [";
   for (size_t i = 0; i < d.size(); ++i) {
     const auto& e = d[i];
@@ -226,7 +228,12 @@ void printDiffJson(std::ostream& out, const std::vector<DiffEntry>& d) {
         << "\", \"port\": " << w.port << ", \"change\": \""
         << (w.newly_allowed ? "newly allowed" : "newly denied") << "\"}}";
   }
-  out << (d.empty() ? "" : "\n") << "]}\n";
+  out << (d.empty() ? "" : "\n") << "]";
+  if (services) {
+    out << ", \"services\": ";
+    printServiceDiffJson(out, *services);
+  }
+  out << "}\n";
 }
 
 }  // namespace membrane::verify

@@ -50,6 +50,9 @@ std::vector<DiffEntry> diffConnectivity(const model::Cluster& c1,
 
 // "diff-type: added, source: ..., destination: ..., ref1: ..., ref2: ..."
 void printDiffText(std::ostream& out, const std::vector<DiffEntry>& d);
-void printDiffJson(std::ostream& out, const std::vector<DiffEntry>& d);
+struct ServiceDiffEntry;  // verify/service_diff.h
+// {"diff": [...]} and, when `services` is given, "services": [...] (verify/service_diff.h).
+void printDiffJson(std::ostream& out, const std::vector<DiffEntry>& d,
+                   const std::vector<ServiceDiffEntry>* services = nullptr);
 
 }  // namespace membrane::verify

@@ -17,7 +17,7 @@ using model::YamlCtx;
 std::string_view expectName(Expect e) { return e == Expect::Deny ? "deny" : "allow"; }
 std::string_view scopeName(Scope s) { return s == Scope::Any ? "any" : "existing"; }
 
-bool PeerSpec::isAny() const { return !isPodSpec() && !entity && !cidr && !pod; }
+bool PeerSpec::isAny() const { return !isPodSpec() && !entity && !cidr && !pod && !service; }
 
 LabelSelector PeerSpec::podLabelSelector() const {
   LabelSelector sel;
@@ -37,12 +37,15 @@ LabelSelector PeerSpec::podLabelSelector() const {
 std::string PeerSpec::str() const {
   if (isAny()) return "anything";
   if (entity) return "entity " + *entity;
-  if (pod) return "pod " + *pod;
+  // After expandServiceInvariants(): a backend (pod or cidr) that still names its Service.
+  const std::string of = service ? " (a backend of Service " + *service + ")" : "";
+  if (pod) return "pod " + *pod + of;
   if (cidr) {
     std::string s = "cidr " + cidr->cidr.str();
     for (const auto& x : cidr->except) s += " except " + x.str();
-    return s;
+    return s + of;
   }
+  if (service) return "Service " + *service;
   std::string s = "pods";
   if (namespace_) s += " in namespace " + *namespace_;
   if (pod_selector) s += " matching " + pod_selector->str();
@@ -73,11 +76,15 @@ PeerSpec parsePeer(const YamlCtx& ctx, const YAML::Node& n, const std::string& p
     ctx.error(n, path, "expected a peer (a map), got " + std::string(model::yamlTypeName(n)));
     return p;
   }
-  ctx.checkKeys(
-      n, path,
-      {"namespace", "podSelector", "namespaceSelector", "entity", "cidr", "except", "pod"});
+  ctx.checkKeys(n, path,
+                {"namespace", "podSelector", "namespaceSelector", "entity", "cidr", "except", "pod",
+                 "service"});
   p.namespace_ = ctx.str(n, "namespace", path);
   p.pod = ctx.str(n, "pod", path);
+  p.service = ctx.str(n, "service", path);
+  if (p.service && p.service->find('/') == std::string::npos) {
+    ctx.error(n["service"], model::joinPath(path, "service"), "expected namespace/name");
+  }
   if (YAML::Node s = ctx.map(n, "podSelector", path)) {
     p.pod_selector = model::parseLabelSelector(ctx, s, model::joinPath(path, "podSelector"), "");
   }
@@ -117,10 +124,11 @@ PeerSpec parsePeer(const YamlCtx& ctx, const YAML::Node& n, const std::string& p
       }
     }
   }
-  const int kinds =
-      (p.isPodSpec() ? 1 : 0) + (p.entity ? 1 : 0) + (p.cidr ? 1 : 0) + (p.pod ? 1 : 0);
+  const int kinds = (p.isPodSpec() ? 1 : 0) + (p.entity ? 1 : 0) + (p.cidr ? 1 : 0) +
+                    (p.pod ? 1 : 0) + (p.service ? 1 : 0);
   if (kinds > 1) {
-    ctx.error(n, path, "use one of: namespace/podSelector/namespaceSelector, entity, cidr, pod");
+    ctx.error(n, path,
+              "use one of: namespace/podSelector/namespaceSelector, entity, cidr, pod, service");
   }
   if (p.pod && p.pod->find('/') == std::string::npos) {
     ctx.error(n["pod"], model::joinPath(path, "pod"), "expected namespace/name");
@@ -199,6 +207,11 @@ void parseInvariant(const YamlCtx& ctx, const YAML::Node& n, const std::string& 
   }
   inv.allow_vacuous = ctx.boolean(n, "allowVacuous", path).value_or(false);
   inv.from = parsePeer(ctx, n["from"], model::joinPath(path, "from"));
+  if (inv.from.service) {
+    ctx.error(n["from"]["service"], model::joinPath(path, "from.service"),
+              "a Service is a destination only (it has no address of its own as a source); "
+              "expected service under to");
+  }
   inv.to = parsePeer(ctx, n["to"], model::joinPath(path, "to"));
   if (YAML::Node ports = ctx.seq(n, "ports", path)) {
     for (size_t i = 0; i < ports.size(); ++i) {

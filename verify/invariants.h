@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "model/cluster.h"
 #include "model/diagnostics.h"
 #include "model/labels.h"
 #include "model/policy.h"
@@ -23,6 +24,10 @@ struct PeerSpec {
   std::optional<std::string> entity;  // all, world, cluster, host, remote-node, kube-apiserver, ...
   std::optional<model::CidrSpec> cidr;
   std::optional<std::string> pod;  // "namespace/name" of an existing pod
+  // "namespace/name" of a Service (`to` only): expandServiceInvariants() replaces the
+  // invariant by one per backend before anything is proved; those keep it beside the
+  // backend's pod or cidr, which alone decide.
+  std::optional<std::string> service;
   bool isAny() const;
   bool isPodSpec() const { return namespace_ || pod_selector || namespace_selector; }
   // The pod selector of namespace + podSelector + namespaceSelector (keys as on identities).
@@ -62,6 +67,15 @@ struct InvariantFile {
 InvariantFile loadInvariants(const std::string& path, model::Diagnostics& diags);
 InvariantFile parseInvariants(const std::string& name, const std::string& text,
                               model::Diagnostics& diags);
+
+// Replaces every invariant whose `to` is a Service by one invariant per backend that takes new
+// connections (a ready endpoint): `to` becomes the backend pod (or its address, /32, when it is
+// no pod), the ports the Service ports' target ports on that backend, the name
+// "<name>@<namespace>.<pod>" (or "@<address>") and the description names the Service port and
+// the backend. `ports` of such an invariant must be ports of the Service (absent: all of them).
+// Errors (unknown Service or port, no backend for an allow) go to `diags`.
+void expandServiceInvariants(const model::Cluster& cluster, InvariantFile& file,
+                             model::Diagnostics& diags);
 
 std::string_view expectName(Expect e);
 std::string_view scopeName(Scope s);

@@ -157,6 +157,11 @@ Verifier::Verifier(const model::Cluster& cluster, VerifyOptions options)
 std::optional<SymEndpoint> Verifier::peerEndpoint(Encoder& enc, const PeerSpec& spec,
                                                   const std::string& name, Scope scope,
                                                   std::string* error) {
+  if (spec.service && !spec.pod && !spec.cidr) {
+    // Defensive: a Service end is a set of backends, never one endpoint to encode.
+    *error = "Service " + *spec.service + " was not expanded per backend (expandServiceInvariants)";
+    return std::nullopt;
+  }
   if (!spec.pod) return enc.endpoint(name, scope);
   const auto slash = spec.pod->find('/');
   auto idx = cluster_.findPod(spec.pod->substr(0, slash), spec.pod->substr(slash + 1));
@@ -235,6 +240,12 @@ bool Verifier::endsSatisfiable(Encoder& enc, const Invariant& inv, const SymEndp
   return true;
 }
 
+std::optional<size_t> Verifier::namedPod(const PeerSpec& spec) const {
+  if (!spec.pod) return std::nullopt;
+  const auto slash = spec.pod->find('/');
+  return cluster_.findPod(spec.pod->substr(0, slash), spec.pod->substr(slash + 1));
+}
+
 void Verifier::solve(Encoder& enc, const Invariant& inv, const SymFlow& f,
                      const Encoder::FlowVerdict& v, InvariantResult& res) {
   smt::Context& ctx = enc.ctx();
@@ -250,7 +261,7 @@ void Verifier::solve(Encoder& enc, const Invariant& inv, const SymFlow& f,
       return;
     }
     preferOrdinaryAddresses(enc, f);
-    Witness w = makeWitness(enc, f, v);
+    Witness w = makeWitness(enc, f, v, namedPod(inv.from), namedPod(inv.to));
     if (options_.perturb_witness) options_.perturb_witness(w);
     bool refined = false;
     for (const auto* e : {&f.src, &f.dst}) {

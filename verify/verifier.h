@@ -91,6 +91,8 @@ class Verifier {
   // The solver loop: witnesses, refinement of external addresses, replay in the engine.
   void solve(Encoder& enc, const Invariant& inv, const SymFlow& f, const Encoder::FlowVerdict& v,
              InvariantResult& res);
+  // The pod an invariant end names with `pod:` (its index), if any.
+  std::optional<size_t> namedPod(const PeerSpec& spec) const;
   // The endpoint an invariant's peer stands for: fixed for `pod:`, symbolic otherwise.
   std::optional<SymEndpoint> peerEndpoint(Encoder& enc, const PeerSpec& spec,
                                           const std::string& name, Scope scope, std::string* error);

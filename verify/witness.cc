@@ -125,7 +125,8 @@ std::string Witness::flowStr() const {
   return s + " " + std::to_string(port);
 }
 
-Witness makeWitness(Encoder& enc, const SymFlow& f, const Encoder::FlowVerdict& v) {
+Witness makeWitness(Encoder& enc, const SymFlow& f, const Encoder::FlowVerdict& v,
+                    std::optional<size_t> src_pod, std::optional<size_t> dst_pod) {
   smt::Context& ctx = enc.ctx();
   Witness w{.src = decodeEndpoint(enc, f.src), .dst = decodeEndpoint(enc, f.dst)};
   // Both ends in "some other namespace" with different labels are two namespaces: name the
@@ -153,6 +154,11 @@ Witness makeWitness(Encoder& enc, const SymFlow& f, const Encoder::FlowVerdict& 
       // Two endpoints of one class: use another pod of it for the destination.
       if (e == &w.dst && w.src.pod == e->pod && enc.classes()[*e->cls].pods.size() > 1) {
         e->pod = enc.classes()[*e->cls].pods[1];
+      }
+      const auto& members = enc.classes()[*e->cls].pods;
+      const std::optional<size_t> wanted = e == &w.src ? src_pod : dst_pod;
+      if (wanted && std::find(members.begin(), members.end(), *wanted) != members.end()) {
+        e->pod = wanted;
       }
     }
   }

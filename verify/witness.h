@@ -54,6 +54,10 @@ struct Witness {
 // Reads the endpoints of the current model.
 WitnessEnd decodeEndpoint(Encoder& enc, const SymEndpoint& e);
 // Builds the witness: decodes, replays through the engine, records the deciding rules.
-Witness makeWitness(Encoder& enc, const SymFlow& f, const Encoder::FlowVerdict& v);
+// An existing end stands for its class by the class's first pod, or by `src_pod`/`dst_pod`
+// when that pod is of the class (an invariant's `pod:` end: the witness names that pod).
+Witness makeWitness(Encoder& enc, const SymFlow& f, const Encoder::FlowVerdict& v,
+                    std::optional<size_t> src_pod = std::nullopt,
+                    std::optional<size_t> dst_pod = std::nullopt);
 
 }  // namespace membrane::verify
