@@ -33,6 +33,8 @@ std::string_view dropReasonName(uint8_t reason) {
       return "CT_MAP_INSERTION_FAILED";
     case MEMBRANE_DROP_FRAG_NOSUPPORT:
       return "IP_FRAGMENTATION_NOT_SUPPORTED";
+    case MEMBRANE_DROP_NO_SERVICE:
+      return "NO_SERVICE";
     case MEMBRANE_DROP_UNKNOWN_CT:
       return "UNKNOWN_CONNECTION_TRACKING_STATE";
     case MEMBRANE_DROP_NO_CONFIG:
