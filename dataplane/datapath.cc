@@ -196,11 +196,16 @@ namespace {
 // Every map that outlives the process when pinning is on. The decision cache and the
 // generations go together: cached decisions without their generations would be wrong; so do
 // conntrack and the revision its entries' verdicts were made under.
-std::array<bpf_map*, 10> pinnedMaps(membrane_lxc* s) {
-  return {s->maps.membrane_ipcache,    s->maps.membrane_endpoints,    s->maps.membrane_ct4,
-          s->maps.membrane_policy,     s->maps.membrane_metrics,      s->maps.membrane_events,
+std::array<bpf_map*, 15> pinnedMaps(membrane_lxc* s) {
+  return {s->maps.membrane_ipcache, s->maps.membrane_endpoints, s->maps.membrane_ct4,
+          s->maps.membrane_policy, s->maps.membrane_metrics, s->maps.membrane_events,
           s->maps.membrane_policy_gen, s->maps.membrane_policy_cache, s->maps.membrane_proxy_ports,
-          s->maps.membrane_revision};
+          s->maps.membrane_revision,
+          // Services: a restarted agent reuses their ids, and established service flows keep
+          // their backends (CT entries name them by id).
+          s->maps.membrane_lb4_services, s->maps.membrane_lb4_backends,
+          s->maps.membrane_lb4_reverse_nat, s->maps.membrane_lb4_affinity,
+          s->maps.membrane_lb4_maglev};
 }
 }  // namespace
 
@@ -296,6 +301,11 @@ Result<membrane_lxc*> openLxc(const bpf_object_open_opts* opts, std::vector<char
 }  // namespace
 
 Datapath::~Datapath() {
+  lb_maglev_.reset();
+  lb_affinity_.reset();
+  lb_rev_nat_.reset();
+  lb_backends_.reset();
+  lb_services_.reset();
   policy_store_.reset();
   proxy_ports_.reset();
   policy_.reset();
@@ -379,7 +389,21 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
                      .flags = inner_flags};
   dp->policy_store_ = std::make_unique<KernelPolicyMapStore>(
       dp->policy_->fd(), bpf_map__fd(s->maps.membrane_policy_gen), inner_spec, revision_fd);
+  auto borrow = [](bpf_map* m) { return std::make_unique<KernelMap>(bpf_map__fd(m), false); };
+  dp->lb_services_ = borrow(s->maps.membrane_lb4_services);
+  dp->lb_backends_ = borrow(s->maps.membrane_lb4_backends);
+  dp->lb_rev_nat_ = borrow(s->maps.membrane_lb4_reverse_nat);
+  dp->lb_affinity_ = borrow(s->maps.membrane_lb4_affinity);
+  dp->lb_maglev_ = std::make_unique<KernelLbMaglevStore>(bpf_map__fd(s->maps.membrane_lb4_maglev));
   return dp;
+}
+
+LbMaps Datapath::lbMaps() {
+  return {.services = lb_services_.get(),
+          .backends = lb_backends_.get(),
+          .rev_nat = lb_rev_nat_.get(),
+          .maglev = lb_maglev_.get(),
+          .maglev_table_size = MEMBRANE_LB_MAGLEV_TABLE_SIZE};
 }
 
 int Datapath::programFd(Program p) const {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dataplane/abi.h"
+#include "dataplane/lb_writer.h"
 #include "dataplane/map.h"
 #include "dataplane/policy_writer.h"
 #include "dataplane/result.h"
@@ -130,6 +131,9 @@ class Datapath {
   KernelMap& policyOuter() { return *policy_; }
   KernelMap& proxyPorts() { return *proxy_ports_; }  // empty: every L7 redirect drops
   PolicyMapStore& policyStore() { return *policy_store_; }
+  // Services (bpf/include/lb.h): what LbWriter writes.
+  LbMaps lbMaps();
+  KernelMap& lbAffinity() { return *lb_affinity_; }
   int metricsFd() const;
   int eventsFd() const;
   uint64_t eventsLost() const;
@@ -145,6 +149,8 @@ class Datapath {
   membrane_lxc* skel_ = nullptr;
   std::unique_ptr<KernelMap> ipcache_, endpoints_, ct_, policy_, proxy_ports_;
   std::unique_ptr<KernelPolicyMapStore> policy_store_;
+  std::unique_ptr<KernelMap> lb_services_, lb_backends_, lb_rev_nat_, lb_affinity_;
+  std::unique_ptr<KernelLbMaglevStore> lb_maglev_;
 };
 
 // The empty tc program benchmarks compare against.

@@ -75,7 +75,10 @@ Result<std::shared_ptr<RawMap>> KernelLbMaglevStore::createInner() {
                                        .type = BPF_MAP_TYPE_ARRAY,
                                        .key_size = 4,
                                        .value_size = 4,
-                                       .max_entries = table_size_});
+                                       .max_entries = table_size_,
+                                       // as the template in bpf/lib/lb.h, or the kernel
+                                       // refuses the inner map (EINVAL)
+                                       .flags = BPF_F_RDONLY_PROG});
   if (!map) return map.error();
   return std::shared_ptr<RawMap>(std::move(*map));
 }

@@ -13,6 +13,7 @@ enum membrane_drop_reason {
 	MEMBRANE_DROP_INVALID = 134,	      /* malformed IPv4 header */
 	MEMBRANE_DROP_CT_INVALID_HDR = 135,   /* L4 header truncated */
 	MEMBRANE_DROP_UNKNOWN_L3 = 139,	      /* IPv6 (not yet supported) */
+	MEMBRANE_DROP_WRITE_ERROR = 141,      /* packet rewrite (service NAT) failed */
 	MEMBRANE_DROP_UNKNOWN_L4 = 142,	      /* IPv4 protocol other than TCP/UDP/ICMP/SCTP */
 	MEMBRANE_DROP_UNKNOWN_TARGET = 150,   /* destination is not this endpoint */
 	MEMBRANE_DROP_CT_CREATE_FAILED = 155, /* conntrack insertion failed */

@@ -23,8 +23,8 @@
 
 /* 12 bytes. */
 struct membrane_lb4_key {
-	__be32 address; /* service VIP (ClusterIP) */
-	__be16 dport;	/* service port */
+	__be32 address;	    /* service VIP (ClusterIP) */
+	__be16 dport;	    /* service port */
 	__u16 backend_slot; /* 0: master entry; 1..count: backend slots */
 	__u8 proto;	    /* IPPROTO_TCP / IPPROTO_UDP */
 	__u8 pad[3];
@@ -82,11 +82,11 @@ struct membrane_lb_affinity_val {
 	__u32 pad;
 };
 
-#define MEMBRANE_LB_SERVICES_SIZE    65536
-#define MEMBRANE_LB_BACKENDS_SIZE    65536
-#define MEMBRANE_LB_REVNAT_SIZE	     65536
-#define MEMBRANE_LB_AFFINITY_SIZE    65536
-#define MEMBRANE_LB_MAGLEV_SIZE	     4096  /* Maglev services */
+#define MEMBRANE_LB_SERVICES_SIZE     65536
+#define MEMBRANE_LB_BACKENDS_SIZE     65536
+#define MEMBRANE_LB_REVNAT_SIZE	      65536
+#define MEMBRANE_LB_AFFINITY_SIZE     65536
+#define MEMBRANE_LB_MAGLEV_SIZE	      4096  /* Maglev services */
 #define MEMBRANE_LB_MAGLEV_TABLE_SIZE 16381 /* prime; dataplane::kMaglevDefaultTableSize */
 
 /* Conntrack tuple flags of a service entry: {VIP, port} as the client sent it -> the chosen
