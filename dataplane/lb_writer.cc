@@ -30,13 +30,12 @@ Error wrap(const Error& e, const std::string& what) {
   return Error{.code = e.code, .context = what + ": " + e.context};
 }
 
-// Lowest value in [1, max] not in `used`; 0 when full.
-uint32_t lowestFree(const std::set<uint32_t>& used, uint32_t max) {
-  uint32_t next = 1;
-  for (uint32_t u : used) {
-    if (u > next) break;
-    if (u == next) ++next;
-  }
+// Lowest value in [hint, max] not in `used`, 0 when none; `hint` moves past it. Ids handed
+// out in one apply() increase, so a whole apply costs O(n log n), not O(n^2).
+uint32_t lowestFree(const std::set<uint32_t>& used, uint32_t& hint, uint32_t max) {
+  uint32_t next = std::max<uint32_t>(hint, 1);
+  for (auto it = used.lower_bound(next); it != used.end() && *it == next; ++it) ++next;
+  hint = next + 1;
   return next <= max ? next : 0;
 }
 
@@ -223,6 +222,7 @@ Result<std::map<LbWriter::BackendKey, uint8_t>> LbWriter::writeBackends(const Se
   }
   std::set<uint32_t> used;
   for (const auto& [k, id] : backend_ids_) used.insert(id);
+  uint32_t hint = 1;
   auto be = TypedMap<uint32_t, LbBackendInfo>::wrap(*maps_.backends);
   if (!be) return be.error();
   for (const auto& [k, st] : want) {
@@ -231,8 +231,8 @@ Result<std::map<LbWriter::BackendKey, uint8_t>> LbWriter::writeBackends(const Se
     // Active -> terminating only once no slot names the backend any more (second pass).
     const bool demotion = id_it != backend_ids_.end() && st != MEMBRANE_LB_BACKEND_ACTIVE;
     if (demotion != demote) continue;
-    uint32_t id =
-        id_it != backend_ids_.end() ? id_it->second : lowestFree(used, MEMBRANE_LB_BACKENDS_SIZE);
+    uint32_t id = id_it != backend_ids_.end() ? id_it->second
+                                              : lowestFree(used, hint, MEMBRANE_LB_BACKENDS_SIZE);
     if (id == 0) return Error{.code = ENOSPC, .context = "lb backends: no free backend id"};
     LbBackendInfo info{};
     info.address = htonl(k.ip);
@@ -256,10 +256,9 @@ Result<LbWriter::Written> LbWriter::plan(const LbFrontend& f, const LbServiceSpe
   if (it != services_.end()) {
     w.rev_nat = it->second.rev_nat;
   } else {
-    std::set<uint32_t> used;
-    for (const auto& [g, o] : services_) used.insert(o.rev_nat);
-    w.rev_nat = static_cast<uint16_t>(lowestFree(used, 65535));
+    w.rev_nat = static_cast<uint16_t>(lowestFree(rev_nat_used_, rev_nat_hint_, 65535));
     if (w.rev_nat == 0) return Error{.code = ENOSPC, .context = "service " + f.str() + ": no id"};
+    rev_nat_used_.insert(w.rev_nat);
   }
   std::vector<BackendKey> active;
   for (const LbBackend& b : s.backends) {
@@ -397,6 +396,9 @@ Result<LbChange> LbWriter::apply(const ServiceState& desired) {
     loaded_ = false;  // the maps may be between states: re-read before the next apply
     return e;
   };
+  rev_nat_used_.clear();
+  for (const auto& [g, o] : services_) rev_nat_used_.insert(o.rev_nat);
+  rev_nat_hint_ = 1;
   auto keep = writeBackends(desired, c, false);
   if (!keep) return fail(keep.error());
   for (const auto& [f, s] : desired) {

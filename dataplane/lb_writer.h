@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -161,6 +162,8 @@ class LbWriter {
   std::map<LbFrontend, Written> services_;
   std::map<BackendKey, uint32_t> backend_ids_;
   std::map<BackendKey, uint8_t> backend_states_;
+  std::set<uint32_t> rev_nat_used_;  // during apply(): ids taken, including new ones
+  uint32_t rev_nat_hint_ = 1;
 };
 
 LbKey encodeLbKey(const LbFrontend& f, uint16_t slot);
