@@ -119,6 +119,22 @@ TEST_F(LbTest, ClientIpAffinityKeepsAClientOnOneBackend) {
   EXPECT_FALSE(chosen.contains(0u));
 }
 
+TEST_F(LbTest, AffinityDoesNotOutliveItsBackendGoingTerminating) {
+  setServices({{kFront80, twoBackends(80, LbAlgorithm::Random, 60)}});
+  const PacketSpec syn = tcp(kPod, 41500, kVip, 80, kTcpSyn);
+  const uint32_t first = dnatTarget(out(syn), syn, kBackends80).first;
+  ASSERT_NE(first, 0u);
+  const uint32_t other = first == kPeerA ? kPeerB : kPeerA;
+  setServices({{kFront80,
+                {.backends = {{.ip = first, .port = 80, .state = LbBackendState::Terminating},
+                              {.ip = other, .port = 80}},
+                 .affinity_timeout_s = 60}}});
+  for (uint16_t sport = 41501; sport < 41517; ++sport) {
+    const PacketSpec s = tcp(kPod, sport, kVip, 80, kTcpSyn);
+    EXPECT_EQ(dnatTarget(out(s), s, kBackends80).first, other);
+  }
+}
+
 TEST_F(LbTest, TerminatingBackendKeepsItsFlowAndGetsNoNewOne) {
   setServices({{kFront80, {.backends = {{.ip = kPeerA, .port = 80}}}}});
   const PacketSpec syn = tcp(kPod, 42000, kVip, 80, kTcpSyn);
@@ -187,6 +203,39 @@ TEST_F(LbTest, MaglevPicksByTheFlowHash) {
     const PacketSpec s = tcp(kPod, sport, kVip, 80, kTcpSyn);
     EXPECT_EQ(dnatTarget(out(s), s, all).first, first[sport]);
   }
+}
+
+TEST_F(LbTest, WriterReadsBackAndAdoptsTheKernelMaps) {
+  const LbFrontend mag{.vip = kVip, .port = 443, .proto = 6};
+  const ServiceState s = {{kFront80, twoBackends(80)},
+                          {mag, twoBackends(443, LbAlgorithm::Maglev, 30)}};
+  setServices(s);
+  auto back = lb_->readBack();
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(*back, s);  // all active, sorted by address, no node: as written
+  // The installed Maglev table: full, and naming only this service's backends.
+  LbMaps maps = dp_->lbMaps();
+  auto table = maps.maglev->installed(lb_->revNatOf(mag));
+  ASSERT_TRUE(table.ok() && *table);
+  auto entries = TypedMap<uint32_t, uint32_t>::wrap(**table)->entries();
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), size_t{MEMBRANE_LB_MAGLEV_TABLE_SIZE});
+  const std::set<uint32_t> ids = {lb_->backendIdOf(kPeerA, 443, 6),
+                                  lb_->backendIdOf(kPeerB, 443, 6)};
+  std::map<uint32_t, size_t> share;
+  for (const auto& [slot, id] : *entries) ++share[id];
+  ASSERT_EQ(share.size(), 2u);
+  for (const auto& [id, n] : share) {
+    EXPECT_TRUE(ids.contains(id));
+    EXPECT_GE(n, size_t{MEMBRANE_LB_MAGLEV_TABLE_SIZE / 2});  // floor(M/N) each
+  }
+  // A restarted agent over the same maps: same ids, nothing written.
+  LbWriter again(maps);
+  auto c = again.apply(s);
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_TRUE(c->empty());
+  EXPECT_EQ(again.revNatOf(mag), lb_->revNatOf(mag));
+  EXPECT_EQ(again.backendIdOf(kPeerA, 80, 6), lb_->backendIdOf(kPeerA, 80, 6));
 }
 
 // Without the decision cache, so that a full-path packet really reads the (emptied) policy.
