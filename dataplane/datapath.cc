@@ -24,6 +24,7 @@
 
 #include "bpf/baseline.skel.h"
 #include "bpf/membrane_lxc.skel.h"
+#include "dataplane/maglev.h"
 
 namespace membrane::dataplane {
 
@@ -41,6 +42,10 @@ Status DatapathConfig::validate() const {
   }
   if (profile_stop > 7) return bad("profile_stop: expected 0 to 7");
   if (max_endpoints > 65536) return bad("max_endpoints: endpoint ids are 16 bits");
+  if (maglev_table_size < 7 || maglev_table_size > 1000003 || !isPrime(maglev_table_size)) {
+    return bad("maglev_table_size " + std::to_string(maglev_table_size) +
+               ": expected a prime from 7 to 1,000,003 (Maglev needs a prime table size)");
+  }
   if (!bpffs_root.empty() && bpffs_root.front() != '/') return bad("bpffs_root: absolute path");
   return {};
 }
@@ -269,6 +274,7 @@ void setKnobs(membrane_lxc* s, const DatapathConfig& config) {
   s->rodata->cfg_ct_timeout_any_s = config.ct_timeout_any_s;
   s->rodata->cfg_tunnel_ifindex = config.tunnel_ifindex;
   s->rodata->cfg_profile_stop = config.profile_stop;
+  s->rodata->cfg_lb_maglev_table_size = config.maglev_table_size;
   std::copy(config.tunnel_mac.begin(), config.tunnel_mac.end(), s->rodata->cfg_tunnel_mac);
 }
 
@@ -394,7 +400,8 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
   dp->lb_backends_ = borrow(s->maps.membrane_lb4_backends);
   dp->lb_rev_nat_ = borrow(s->maps.membrane_lb4_reverse_nat);
   dp->lb_affinity_ = borrow(s->maps.membrane_lb4_affinity);
-  dp->lb_maglev_ = std::make_unique<KernelLbMaglevStore>(bpf_map__fd(s->maps.membrane_lb4_maglev));
+  dp->lb_maglev_ = std::make_unique<KernelLbMaglevStore>(bpf_map__fd(s->maps.membrane_lb4_maglev),
+                                                         config.maglev_table_size);
   return dp;
 }
 
@@ -403,7 +410,7 @@ LbMaps Datapath::lbMaps() {
           .backends = lb_backends_.get(),
           .rev_nat = lb_rev_nat_.get(),
           .maglev = lb_maglev_.get(),
-          .maglev_table_size = MEMBRANE_LB_MAGLEV_TABLE_SIZE};
+          .maglev_table_size = config_.maglev_table_size};
 }
 
 int Datapath::programFd(Program p) const {

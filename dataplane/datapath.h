@@ -53,6 +53,9 @@ struct DatapathConfig {
   uint32_t ct_size = MEMBRANE_CT_MAP_SIZE;
   uint32_t events_bytes = MEMBRANE_EVENTS_SIZE;
   uint32_t policy_cache_size = MEMBRANE_POLICY_CACHE_SIZE;
+  // Maglev lookup table size per Maglev service (a prime, at least 7; 65,537 entries of a
+  // table take 256 KiB). Every table the agent builds has this size (LbMaps).
+  uint32_t maglev_table_size = MEMBRANE_LB_MAGLEV_TABLE_SIZE;
   // Pinning: empty = maps live as long as this process. Otherwise maps are pinned (and
   // reused on the next load) under <bpffs_root>/<pin_subdir>; bpffs is mounted at
   // bpffs_root when that directory is not on a bpffs already.

@@ -77,7 +77,7 @@ Result<std::shared_ptr<RawMap>> KernelLbMaglevStore::createInner() {
                                        .max_entries = table_size_,
                                        // as the template in bpf/lib/lb.h, or the kernel
                                        // refuses the inner map (EINVAL)
-                                       .flags = BPF_F_RDONLY_PROG});
+                                       .flags = BPF_F_RDONLY_PROG | BPF_F_INNER_MAP});
   if (!map) return map.error();
   return std::shared_ptr<RawMap>(std::move(*map));
 }

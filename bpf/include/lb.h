@@ -7,9 +7,9 @@
  *   are in no slot: they keep the connections they have (the service CT entry names them)
  *   and get no new one.
  * membrane_lb4_backends (HASH): backend id -> {IP, port, state}.
- * membrane_lb4_maglev (HASH_OF_MAPS): rev-NAT index -> inner ARRAY of
- *   MEMBRANE_LB_MAGLEV_TABLE_SIZE backend ids (Maglev services only); the flow's 5-tuple hash
- *   picks the slot.
+ * membrane_lb4_maglev (HASH_OF_MAPS): rev-NAT index -> inner ARRAY of cfg_lb_maglev_table_size
+ *   (default MEMBRANE_LB_MAGLEV_TABLE_SIZE) backend ids (Maglev services only); the flow's
+ *   5-tuple hash picks the slot.
  * membrane_lb4_reverse_nat (HASH): rev-NAT index -> {VIP, port}: a reply's source is rewritten
  *   back to it on the way into the client pod.
  * membrane_lb4_affinity (LRU_HASH): {client IP, rev-NAT index} -> backend and last use
@@ -87,7 +87,8 @@ struct membrane_lb_affinity_val {
 #define MEMBRANE_LB_REVNAT_SIZE	      65536
 #define MEMBRANE_LB_AFFINITY_SIZE     65536
 #define MEMBRANE_LB_MAGLEV_SIZE	      4096  /* Maglev services */
-#define MEMBRANE_LB_MAGLEV_TABLE_SIZE 16381 /* prime; dataplane::kMaglevDefaultTableSize */
+#define MEMBRANE_LB_MAGLEV_TABLE_SIZE 16381 /* default (prime); DatapathConfig::maglev_table_size  \
+					     */
 
 /* Conntrack tuple flags of a service entry: {VIP, port} as the client sent it -> the chosen
  * backend (membrane_ct_entry.backend_id), so every packet of the flow goes to the same one.

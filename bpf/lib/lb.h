@@ -44,11 +44,17 @@ struct {
 	__type(value, struct membrane_lb_affinity_val);
 } membrane_lb4_affinity SEC(".maps");
 
-/* Inner Maglev table template (sizes, not __type(): see membrane_policy_inner). */
+/* Maglev table size (prime), a load-time knob: DatapathConfig::maglev_table_size. */
+const volatile __u32 cfg_lb_maglev_table_size = MEMBRANE_LB_MAGLEV_TABLE_SIZE;
+
+/* Inner Maglev table template (sizes, not __type(): see membrane_policy_inner).
+ * BPF_F_INNER_MAP: the kernel then accepts inner arrays of another size than the template's,
+ * so the table size needs no recompile.
+ */
 struct membrane_lb_maglev_inner {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, MEMBRANE_LB_MAGLEV_TABLE_SIZE);
-	__uint(map_flags, BPF_F_RDONLY_PROG);
+	__uint(map_flags, BPF_F_RDONLY_PROG | BPF_F_INNER_MAP);
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, sizeof(__u32));
 };
@@ -108,7 +114,7 @@ static __always_inline __u32 lb4_pick(const struct membrane_lb4_service *svc,
 	}
 	if (svc->algorithm == MEMBRANE_LB_ALG_MAGLEV) {
 		void *table = bpf_map_lookup_elem(&membrane_lb4_maglev, &rev);
-		__u32 idx = lb4_hash(&p->tuple) % MEMBRANE_LB_MAGLEV_TABLE_SIZE;
+		__u32 idx = lb4_hash(&p->tuple) % cfg_lb_maglev_table_size;
 		const __u32 *id;
 
 		if (!table)

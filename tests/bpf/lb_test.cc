@@ -238,6 +238,43 @@ TEST_F(LbTest, WriterReadsBackAndAdoptsTheKernelMaps) {
   EXPECT_EQ(again.backendIdOf(kPeerA, 80, 6), lb_->backendIdOf(kPeerA, 80, 6));
 }
 
+// A Maglev table size other than the compiled default, set at load time.
+class LbSmallMaglevTest : public LbTest {
+ protected:
+  DatapathConfig lbConfig() override {
+    DatapathConfig c = smallConfig();
+    c.maglev_table_size = 251;
+    return c;
+  }
+};
+
+TEST_F(LbSmallMaglevTest, TableSizeIsALoadTimeKnob) {
+  DatapathConfig bad = smallConfig();
+  bad.maglev_table_size = 255;  // 3 * 5 * 17
+  ASSERT_FALSE(bad.validate().ok());
+  EXPECT_NE(bad.validate().error().context.find("maglev_table_size 255: expected a prime"),
+            std::string::npos);
+  setServices({{kFront80,
+                {.backends = {{.ip = kPeerA, .port = 80}, {.ip = kPeerB, .port = 80}},
+                 .algorithm = LbAlgorithm::Maglev}}});
+  auto table = dp_->lbMaps().maglev->installed(lb_->revNatOf(kFront80));
+  ASSERT_TRUE(table.ok() && *table);
+  auto typed = TypedMap<uint32_t, uint32_t>::wrap(**table);
+  ASSERT_TRUE(typed.ok());
+  EXPECT_EQ(typed->entries()->size(), 251u);
+  std::map<uint16_t, uint32_t> first;
+  for (uint16_t sport = 47000; sport < 47032; ++sport) {
+    const PacketSpec s = tcp(kPod, sport, kVip, 80, kTcpSyn);
+    first[sport] = dnatTarget(out(s), s, kBackends80).first;
+    ASSERT_NE(first[sport], 0u);
+  }
+  ASSERT_TRUE(clearConntrack());
+  for (uint16_t sport = 47000; sport < 47032; ++sport) {
+    const PacketSpec s = tcp(kPod, sport, kVip, 80, kTcpSyn);
+    EXPECT_EQ(dnatTarget(out(s), s, kBackends80).first, first[sport]);
+  }
+}
+
 // Without the decision cache, so that a full-path packet really reads the (emptied) policy.
 class LbFastPathTest : public LbTest {
  protected:
