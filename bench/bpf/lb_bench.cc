@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -171,6 +172,14 @@ std::string deltaTable(size_t n, size_t changed, uint32_t old_b1, uint32_t new_b
   return out + "COMMIT\n";
 }
 
+// The private namespace and scratch directory of this run: removed at exit, also when a step
+// fails (bench::die exits without unwinding).
+std::string g_ns, g_dir;
+void removeScratch() {
+  if (!g_dir.empty()) runQuiet("rm -rf " + g_dir);
+  if (!g_ns.empty()) runQuiet("ip netns del " + g_ns);
+}
+
 double restoreMs(const std::string& ns, const std::string& tool, const std::string& flags,
                  const std::string& path) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -214,6 +223,9 @@ void updateTable(size_t n, int rounds) {
     return;
   }
   const std::string dir = "/tmp/" + ns;
+  g_ns = ns;
+  g_dir = dir;
+  std::atexit(removeScratch);
   runQuiet("mkdir -p " + dir);
   const uint32_t orig = backendOf(n / 2, 1), repl = ipv4Addr(10, 9, 9, 9);
   writeFile(dir + "/full0", fullTable(n, n / 2, orig));
@@ -247,8 +259,9 @@ void updateTable(size_t n, int rounds) {
   }
   std::printf("  (each iptables figure includes `ip netns exec` + exec: %.2f ms for `true`)\n",
               median(spawn));
-  runQuiet("rm -rf " + dir);
-  runQuiet("ip netns del " + ns);
+  removeScratch();
+  g_ns.clear();
+  g_dir.clear();
 }
 
 }  // namespace
