@@ -13,6 +13,7 @@ extern "C" {
 #include "bpf/include/endpoints.h"
 #include "bpf/include/events.h"
 #include "bpf/include/ipcache.h"
+#include "bpf/include/lb.h"
 #include "bpf/include/metrics.h"
 #include "bpf/include/policy.h"
 #include "bpf/include/proxy.h"
@@ -32,6 +33,12 @@ using MetricsValue = membrane_metrics_value;
 using FlowEvent = membrane_flow_event;
 using ProxyKey = membrane_proxy_key;
 using ProxyInfo = membrane_proxy_info;
+using LbKey = membrane_lb4_key;
+using LbService = membrane_lb4_service;
+using LbBackendInfo = membrane_lb4_backend;
+using LbRevNat = membrane_lb4_reverse_nat;
+using LbAffinityKey = membrane_lb4_affinity_key;
+using LbAffinityVal = membrane_lb_affinity_val;
 
 static_assert(sizeof(PolicyKey) == 12);
 static_assert(offsetof(PolicyKey, sec_label) == 4);
@@ -63,13 +70,15 @@ static_assert(sizeof(CtTuple) == 16);
 static_assert(offsetof(CtTuple, dport) == 8);
 static_assert(offsetof(CtTuple, nexthdr) == 12);
 static_assert(offsetof(CtTuple, flags) == 13);
-static_assert(sizeof(CtEntry) == 64);
+static_assert(sizeof(CtEntry) == 72);
 static_assert(offsetof(CtEntry, src_identity) == 40);
 static_assert(offsetof(CtEntry, proxy_port) == 52);
 static_assert(offsetof(CtEntry, flags) == 54);
 static_assert(offsetof(CtEntry, match_type) == 57);
 static_assert(offsetof(CtEntry, prefix_len) == 58);
 static_assert(offsetof(CtEntry, revision) == 60);
+static_assert(offsetof(CtEntry, backend_id) == 64);
+static_assert(offsetof(CtEntry, rev_nat_index) == 68);
 
 static_assert(sizeof(MetricsValue) == 16);
 
@@ -77,6 +86,21 @@ static_assert(sizeof(ProxyKey) == 4);
 static_assert(offsetof(ProxyKey, port) == 0);
 static_assert(sizeof(ProxyInfo) == 8);
 static_assert(offsetof(ProxyInfo, flags) == 4);
+
+static_assert(sizeof(LbKey) == 12);
+static_assert(offsetof(LbKey, backend_slot) == 6);
+static_assert(offsetof(LbKey, proto) == 8);
+static_assert(sizeof(LbService) == 16);
+static_assert(offsetof(LbService, count) == 8);
+static_assert(offsetof(LbService, rev_nat_index) == 10);
+static_assert(offsetof(LbService, flags) == 12);
+static_assert(offsetof(LbService, algorithm) == 13);
+static_assert(sizeof(LbBackendInfo) == 8);
+static_assert(offsetof(LbBackendInfo, state) == 7);
+static_assert(sizeof(LbRevNat) == 8);
+static_assert(sizeof(LbAffinityKey) == 8);
+static_assert(sizeof(LbAffinityVal) == 16);
+static_assert(offsetof(LbAffinityVal, backend_id) == 8);
 
 static_assert(sizeof(FlowEvent) == 64);
 static_assert(offsetof(FlowEvent, verdict) == 9);

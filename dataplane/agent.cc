@@ -3,6 +3,8 @@
 
 #include <sstream>
 
+#include "dataplane/lb_services.h"
+
 namespace membrane::dataplane {
 
 namespace {
@@ -109,6 +111,7 @@ NodeState desiredNodeState(const model::Engine& engine, const std::string& node,
                              .identity = stable(pod.identity),
                              .policy = std::move(policy)});
   }
+  out.services = servicesFromCluster(cluster, options.default_node);
   return out;
 }
 
@@ -116,7 +119,8 @@ std::string ReconcileStats::str() const {
   std::ostringstream o;
   o << "endpoints +" << endpoints_added << " -" << endpoints_removed << " ~" << endpoints_changed
     << ", policies swapped " << policies_swapped << " (" << policy_entries_changed
-    << " entries), ipcache changes " << ipcache_changes;
+    << " entries), ipcache changes " << ipcache_changes << ", services changed "
+    << services_changed;
   return o.str();
 }
 
@@ -128,6 +132,7 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::create(const DatapathConfig& confi
   a->policy_ = std::make_unique<PolicyWriter>(a->dp_->policyStore());
   a->ipcache_ = std::make_unique<IpcacheWriter>(a->dp_->ipcache());
   a->endpoints_ = std::make_unique<EndpointWriter>(a->dp_->endpoints());
+  a->services_ = std::make_unique<LbWriter>(a->dp_->lbMaps());
   auto existing = a->endpoints_->readBack();
   if (!existing) return existing.error();
   for (const auto& [ip, e] : *existing) {
@@ -198,6 +203,10 @@ Result<ReconcileStats> NodeAgent::reconcile(const NodeState& desired) {
     if (!written.count(ep->ip)) continue;
     ++(current_.count(name) ? stats.endpoints_changed : stats.endpoints_added);
   }
+  // (3b) services.
+  auto sc = services_->apply(desired.services);
+  if (!sc) return sc.error();
+  stats.services_changed = sc->upserted.size() + sc->removed.size();
   // (4) endpoints that left: their policy slots and ids.
   for (auto it = current_.begin(); it != current_.end();) {
     if (want.count(it->first)) {

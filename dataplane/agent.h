@@ -5,10 +5,12 @@
 //
 // Order of a reconcile, chosen so that flows whose verdict does not change never see a
 // wrong one: (1) policies of every endpoint (each an atomic swap), (2) the ipcache
-// (IpcacheWriter's longest-prefix-first order), (3) the endpoints map, (4) policy slots of
-// endpoints that left. A flow between endpoints whose identities and deciding policy
-// entries do not change reads the same entries throughout (each policy swap keeps them). Flows of a
-// relabelled pod follow its new identity once (2) and (3) are done.
+// (IpcacheWriter's longest-prefix-first order), (3) the endpoints map, (3b) services (after
+// the ipcache, which routes to new backends; before (4), so a leaving backend is out of its
+// services' slots first), (4) policy slots of endpoints that left. A flow between endpoints whose
+// identities and deciding policy entries do not change reads the same entries throughout (each
+// policy swap keeps them). Flows of a relabelled pod follow its new identity once (2) and (3) are
+// done.
 #pragma once
 
 #include <array>
@@ -22,6 +24,7 @@
 
 #include "dataplane/datapath.h"
 #include "dataplane/ipcache_writer.h"
+#include "dataplane/lb_writer.h"
 #include "dataplane/policy_writer.h"
 #include "dataplane/result.h"
 #include "model/engine.h"
@@ -44,6 +47,7 @@ struct AgentEndpoint {
 struct NodeState {
   std::vector<AgentEndpoint> endpoints;
   IpcacheState ipcache;
+  ServiceState services;  // ClusterIP frontends -> backends (dataplane/lb_services.h)
 };
 
 // Identity numbers that stay the same across successive model loads. The model numbers
@@ -86,6 +90,7 @@ struct ReconcileStats {
   size_t policies_swapped = 0;
   size_t policy_entries_changed = 0;
   size_t ipcache_changes = 0;
+  size_t services_changed = 0;  // frontends written or removed
   std::string str() const;
 };
 
@@ -110,6 +115,7 @@ class NodeAgent {
   std::unique_ptr<PolicyWriter> policy_;
   std::unique_ptr<IpcacheWriter> ipcache_;
   std::unique_ptr<EndpointWriter> endpoints_;
+  std::unique_ptr<LbWriter> services_;
   std::map<std::string, uint16_t> ids_;
   std::map<std::string, AgentEndpoint> current_;
   std::set<uint16_t> free_ids_;

@@ -24,6 +24,7 @@
 
 #include "bpf/baseline.skel.h"
 #include "bpf/membrane_lxc.skel.h"
+#include "dataplane/maglev.h"
 
 namespace membrane::dataplane {
 
@@ -41,6 +42,10 @@ Status DatapathConfig::validate() const {
   }
   if (profile_stop > 7) return bad("profile_stop: expected 0 to 7");
   if (max_endpoints > 65536) return bad("max_endpoints: endpoint ids are 16 bits");
+  if (maglev_table_size < 7 || maglev_table_size > 1000003 || !isPrime(maglev_table_size)) {
+    return bad("maglev_table_size " + std::to_string(maglev_table_size) +
+               ": expected a prime from 7 to 1,000,003 (Maglev needs a prime table size)");
+  }
   if (!bpffs_root.empty() && bpffs_root.front() != '/') return bad("bpffs_root: absolute path");
   return {};
 }
@@ -196,11 +201,16 @@ namespace {
 // Every map that outlives the process when pinning is on. The decision cache and the
 // generations go together: cached decisions without their generations would be wrong; so do
 // conntrack and the revision its entries' verdicts were made under.
-std::array<bpf_map*, 10> pinnedMaps(membrane_lxc* s) {
-  return {s->maps.membrane_ipcache,    s->maps.membrane_endpoints,    s->maps.membrane_ct4,
-          s->maps.membrane_policy,     s->maps.membrane_metrics,      s->maps.membrane_events,
+std::array<bpf_map*, 15> pinnedMaps(membrane_lxc* s) {
+  return {s->maps.membrane_ipcache, s->maps.membrane_endpoints, s->maps.membrane_ct4,
+          s->maps.membrane_policy, s->maps.membrane_metrics, s->maps.membrane_events,
           s->maps.membrane_policy_gen, s->maps.membrane_policy_cache, s->maps.membrane_proxy_ports,
-          s->maps.membrane_revision};
+          s->maps.membrane_revision,
+          // Services: a restarted agent reuses their ids, and established service flows keep
+          // their backends (CT entries name them by id).
+          s->maps.membrane_lb4_services, s->maps.membrane_lb4_backends,
+          s->maps.membrane_lb4_reverse_nat, s->maps.membrane_lb4_affinity,
+          s->maps.membrane_lb4_maglev};
 }
 }  // namespace
 
@@ -264,6 +274,7 @@ void setKnobs(membrane_lxc* s, const DatapathConfig& config) {
   s->rodata->cfg_ct_timeout_any_s = config.ct_timeout_any_s;
   s->rodata->cfg_tunnel_ifindex = config.tunnel_ifindex;
   s->rodata->cfg_profile_stop = config.profile_stop;
+  s->rodata->cfg_lb_maglev_table_size = config.maglev_table_size;
   std::copy(config.tunnel_mac.begin(), config.tunnel_mac.end(), s->rodata->cfg_tunnel_mac);
 }
 
@@ -296,6 +307,11 @@ Result<membrane_lxc*> openLxc(const bpf_object_open_opts* opts, std::vector<char
 }  // namespace
 
 Datapath::~Datapath() {
+  lb_maglev_.reset();
+  lb_affinity_.reset();
+  lb_rev_nat_.reset();
+  lb_backends_.reset();
+  lb_services_.reset();
   policy_store_.reset();
   proxy_ports_.reset();
   policy_.reset();
@@ -379,7 +395,22 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const DatapathConfig& config) {
                      .flags = inner_flags};
   dp->policy_store_ = std::make_unique<KernelPolicyMapStore>(
       dp->policy_->fd(), bpf_map__fd(s->maps.membrane_policy_gen), inner_spec, revision_fd);
+  auto borrow = [](bpf_map* m) { return std::make_unique<KernelMap>(bpf_map__fd(m), false); };
+  dp->lb_services_ = borrow(s->maps.membrane_lb4_services);
+  dp->lb_backends_ = borrow(s->maps.membrane_lb4_backends);
+  dp->lb_rev_nat_ = borrow(s->maps.membrane_lb4_reverse_nat);
+  dp->lb_affinity_ = borrow(s->maps.membrane_lb4_affinity);
+  dp->lb_maglev_ = std::make_unique<KernelLbMaglevStore>(bpf_map__fd(s->maps.membrane_lb4_maglev),
+                                                         config.maglev_table_size);
   return dp;
+}
+
+LbMaps Datapath::lbMaps() {
+  return {.services = lb_services_.get(),
+          .backends = lb_backends_.get(),
+          .rev_nat = lb_rev_nat_.get(),
+          .maglev = lb_maglev_.get(),
+          .maglev_table_size = config_.maglev_table_size};
 }
 
 int Datapath::programFd(Program p) const {

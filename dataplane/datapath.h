@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dataplane/abi.h"
+#include "dataplane/lb_writer.h"
 #include "dataplane/map.h"
 #include "dataplane/policy_writer.h"
 #include "dataplane/result.h"
@@ -52,6 +53,9 @@ struct DatapathConfig {
   uint32_t ct_size = MEMBRANE_CT_MAP_SIZE;
   uint32_t events_bytes = MEMBRANE_EVENTS_SIZE;
   uint32_t policy_cache_size = MEMBRANE_POLICY_CACHE_SIZE;
+  // Maglev lookup table size per Maglev service (a prime, at least 7; 65,537 entries of a
+  // table take 256 KiB). Every table the agent builds has this size (LbMaps).
+  uint32_t maglev_table_size = MEMBRANE_LB_MAGLEV_TABLE_SIZE;
   // Pinning: empty = maps live as long as this process. Otherwise maps are pinned (and
   // reused on the next load) under <bpffs_root>/<pin_subdir>; bpffs is mounted at
   // bpffs_root when that directory is not on a bpffs already.
@@ -130,6 +134,9 @@ class Datapath {
   KernelMap& policyOuter() { return *policy_; }
   KernelMap& proxyPorts() { return *proxy_ports_; }  // empty: every L7 redirect drops
   PolicyMapStore& policyStore() { return *policy_store_; }
+  // Services (bpf/include/lb.h): what LbWriter writes.
+  LbMaps lbMaps();
+  KernelMap& lbAffinity() { return *lb_affinity_; }
   int metricsFd() const;
   int eventsFd() const;
   uint64_t eventsLost() const;
@@ -145,6 +152,8 @@ class Datapath {
   membrane_lxc* skel_ = nullptr;
   std::unique_ptr<KernelMap> ipcache_, endpoints_, ct_, policy_, proxy_ports_;
   std::unique_ptr<KernelPolicyMapStore> policy_store_;
+  std::unique_ptr<KernelMap> lb_services_, lb_backends_, lb_rev_nat_, lb_affinity_;
+  std::unique_ptr<KernelLbMaglevStore> lb_maglev_;
 };
 
 // The empty tc program benchmarks compare against.

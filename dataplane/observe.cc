@@ -25,6 +25,8 @@ std::string_view dropReasonName(uint8_t reason) {
       return "CT_TRUNCATED_OR_INVALID_HEADER";
     case MEMBRANE_DROP_UNKNOWN_L3:
       return "UNSUPPORTED_L3_PROTOCOL";
+    case MEMBRANE_DROP_WRITE_ERROR:
+      return "FAILED_TO_WRITE_PACKET";
     case MEMBRANE_DROP_UNKNOWN_L4:
       return "UNKNOWN_L4_PROTOCOL";
     case MEMBRANE_DROP_UNKNOWN_TARGET:
@@ -33,6 +35,8 @@ std::string_view dropReasonName(uint8_t reason) {
       return "CT_MAP_INSERTION_FAILED";
     case MEMBRANE_DROP_FRAG_NOSUPPORT:
       return "IP_FRAGMENTATION_NOT_SUPPORTED";
+    case MEMBRANE_DROP_NO_SERVICE:
+      return "NO_SERVICE";
     case MEMBRANE_DROP_UNKNOWN_CT:
       return "UNKNOWN_CONNECTION_TRACKING_STATE";
     case MEMBRANE_DROP_NO_CONFIG:

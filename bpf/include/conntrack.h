@@ -37,7 +37,7 @@ enum membrane_ct_status {
 #define MEMBRANE_CT_F_VNI_IDENTITY                                                                 \
 	0x10 /* source identity from the overlay's VNI, not the ipcache */
 
-/* 64 bytes. Only allowed flows get an entry, so an entry is an allow verdict for its forward
+/* 72 bytes. Only allowed flows get an entry, so an entry is an allow verdict for its forward
  * direction: peer identities, cookie, proxy port and match, made under `revision`. A forward
  * packet is decided by this entry alone while `revision` equals membrane_revision; otherwise
  * it takes the full path (ipcache, policy), which refreshes the entry or drops the packet.
@@ -60,6 +60,13 @@ struct membrane_ct_entry {
 	__u8 prefix_len; /* its prefix over {protocol, port} */
 	__u8 pad;
 	__u32 revision; /* membrane_revision when decided; 0 = never reused */
+	/* Services (bpf/include/lb.h): a forward entry of a DNATed flow holds the service's
+	 * rev-NAT index (replies get their source rewritten back to the VIP); a service entry
+	 * (tuple flags MEMBRANE_CT_SERVICE) holds the chosen backend and the index.
+	 */
+	__u32 backend_id;
+	__u16 rev_nat_index;
+	__u16 pad2;
 };
 
 #define MEMBRANE_CT_MAP_SIZE 262144

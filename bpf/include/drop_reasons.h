@@ -13,10 +13,12 @@ enum membrane_drop_reason {
 	MEMBRANE_DROP_INVALID = 134,	      /* malformed IPv4 header */
 	MEMBRANE_DROP_CT_INVALID_HDR = 135,   /* L4 header truncated */
 	MEMBRANE_DROP_UNKNOWN_L3 = 139,	      /* IPv6 (not yet supported) */
+	MEMBRANE_DROP_WRITE_ERROR = 141,      /* packet rewrite (service NAT) failed */
 	MEMBRANE_DROP_UNKNOWN_L4 = 142,	      /* IPv4 protocol other than TCP/UDP/ICMP/SCTP */
 	MEMBRANE_DROP_UNKNOWN_TARGET = 150,   /* destination is not this endpoint */
 	MEMBRANE_DROP_CT_CREATE_FAILED = 155, /* conntrack insertion failed */
 	MEMBRANE_DROP_FRAG_NOSUPPORT = 157,   /* IPv4 fragment */
+	MEMBRANE_DROP_NO_SERVICE = 158,	      /* service VIP:port without an active backend */
 	MEMBRANE_DROP_UNKNOWN_CT = 163,	      /* impossible conntrack state */
 	MEMBRANE_DROP_NO_CONFIG = 165,	      /* endpoint has no policy map installed */
 	MEMBRANE_DROP_UNSUPPORTED_L2 = 166,   /* ethertype other than IPv4, IPv6, ARP */

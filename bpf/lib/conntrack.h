@@ -42,7 +42,8 @@ struct ct_decision {
 	__u16 proxy_port;
 	__u8 match_type;
 	__u8 prefix_len;
-	__u8 vni_identity; /* src_identity came from the overlay mark */
+	__u8 vni_identity;   /* src_identity came from the overlay mark */
+	__u16 rev_nat_index; /* service flow (bpf/lib/lb.h): replies get VIP:port back */
 };
 
 struct ct_result {
@@ -205,6 +206,7 @@ static __always_inline int ct_create4(void *map, const struct pkt4 *p, const str
 	e.match_type = d->match_type;
 	e.prefix_len = d->prefix_len;
 	e.revision = d->revision;
+	e.rev_nat_index = d->rev_nat_index;
 	e.expires_ns = now + ct_lifetime_ns(p->tuple.nexthdr, e.flags);
 	if (bpf_map_update_elem(map, &p->tuple, &e, BPF_ANY) < 0)
 		return MEMBRANE_DROP_CT_CREATE_FAILED;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* The endpoint pipeline shared by both directions of a pod's host-side veth:
- * parse -> revision, endpoint / anti-spoof -> conntrack -> (forward packet of a flow decided
- * under the current revision: done, from the entry) -> identities -> policy (NEW and
- * ESTABLISHED only) -> CT create/update -> metrics -> event.
+ * parse -> revision, endpoint / anti-spoof -> (leaving) service DNAT -> conntrack -> (forward
+ * packet of a flow decided under the current revision: done, from the entry) -> identities ->
+ * policy (NEW and ESTABLISHED only) -> CT create/update -> metrics -> event.
  */
 #ifndef MEMBRANE_BPF_LIB_LXC_H
 #define MEMBRANE_BPF_LIB_LXC_H
@@ -12,6 +12,7 @@
 #include "bpf/lib/endpoints.h"
 #include "bpf/lib/events.h"
 #include "bpf/lib/ipcache.h"
+#include "bpf/lib/lb.h"
 #include "bpf/lib/metrics.h"
 #include "bpf/lib/parse.h"
 #include "bpf/lib/policy.h"
@@ -129,6 +130,7 @@ struct lxc_state {
 	__u64 now;
 	__u32 revision;	   /* membrane_revision, read before the endpoint, ipcache and policy */
 	__u8 vni_identity; /* full path: the source identity came from the overlay mark */
+	__u16 rev_nat;	   /* leaving: the service this packet was DNATed for (lb4_local) */
 };
 
 /* TCP flags this packet adds to what its direction of the connection has shown. */
@@ -251,6 +253,7 @@ static __always_inline int lxc_policy4(struct __sk_buff *ctx, struct membrane_fl
 	d.prefix_len = pr.prefix_len;
 	d.revision = st->revision;
 	d.vni_identity = st->vni_identity;
+	d.rev_nat_index = st->rev_nat;
 	if (st->ct.status == MEMBRANE_CT_NEW) {
 		ret = ct_create4(&membrane_ct4, &st->p, &d, st->now);
 		if (ret)
@@ -291,6 +294,7 @@ static __always_inline int lxc_reply4(struct __sk_buff *ctx, struct membrane_flo
 				      struct lxc_state *st, int egress)
 {
 	const struct membrane_ct_entry *e = st->ct.entry;
+	int ret;
 
 	if (!e)
 		return lxc_drop(ev, MEMBRANE_DROP_UNKNOWN_CT);
@@ -298,6 +302,12 @@ static __always_inline int lxc_reply4(struct __sk_buff *ctx, struct membrane_flo
 	ev->dst_identity = e->src_identity;
 	if (!egress)
 		ev->src_identity = resolve_src_identity_mark(ctx, ev->src_identity);
+	/* Entering the client of a service flow: the source back to VIP:port. */
+	if (!egress && e->rev_nat_index) {
+		ret = lb4_rev_nat(ctx, &st->p, e->rev_nat_index);
+		if (ret)
+			return lxc_drop(ev, ret);
+	}
 	return lxc_accept_ct(ctx, ev, st, 0);
 }
 
@@ -342,6 +352,14 @@ static __always_inline int lxc_handle_ipv4(struct __sk_buff *ctx, struct membran
 	MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_ENDPOINT);
 
 	st.now = membrane_ct_now_ns();
+	/* Services: DNAT before conntrack, so everything after sees the backend. */
+	if (egress) {
+		ret = lb4_local(ctx, &st.p, st.now, &st.rev_nat);
+		if (ret)
+			return lxc_drop(ev, ret);
+		if (st.rev_nat)
+			lxc_event_tuple(ev, &st.p);
+	}
 	st.ct = ct_lookup4(&membrane_ct4, &st.p, st.now);
 	ev->ct_status = st.ct.status;
 	MEMBRANE_PROFILE_STOP(MEMBRANE_STAGE_CT_LOOKUP);

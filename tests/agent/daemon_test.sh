@@ -15,6 +15,11 @@
 #   twonode-overlay, twonode-native
 #              two nodes, an agent each, pods on both: the VXLAN tunnel (or the routes to
 #              the other node's pod CIDR) carries allowed traffic; denied stays denied
+#   twonode-service
+#              the overlay pair plus a second web pod on node-1 and a ClusterIP Service
+#              written while the agents run: repeated TCP connections (busybox nc) from the
+#              client to VIP:80 are answered by both backends (one per node); the stray pod
+#              still cannot reach them through the VIP
 # Waits poll conditions (health, a probe's result), never fixed sleeps. Cleans up by PID
 # and by this run's unique names, also on failure. Exit 77 = skipped (not root).
 # No pipefail: `cmd | grep -q` would fail when grep exits at the first match (SIGPIPE).
@@ -37,7 +42,7 @@ cleanup() {
   [ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
   wait 2>/dev/null
-  for ns in n n2 p1 p2 p3; do ip netns del "${P}$ns" 2>/dev/null; done
+  for ns in n n2 p1 p2 p3 p4; do ip netns del "${P}$ns" 2>/dev/null; done
   for m in "$T/bpf" "$T/bpf2"; do mountpoint -q "$m" && umount "$m"; done
   rm -rf "$T"
 }
@@ -242,9 +247,9 @@ mode_uninstall() {
 # Two nodes joined by a veth pair (their uplinks), one agent each with its own bpffs,
 # state and socket, one shared watched directory. web runs on node-2; client and stray on
 # node-1. Remote pods are known from their Pod objects (status.podIP), nodes from Node objects.
-mode_twonode() {  # $1: overlay | native
-  local mode=$1 N1=${P}n N2=${P}n2
-  for ns in n n2 p1 p2 p3; do ip netns add "${P}$ns" || fail "netns add"; done
+mode_twonode() {  # $1: overlay | native, $2: service (optional)
+  local mode=$1 service=${2:-} N1=${P}n N2=${P}n2
+  for ns in n n2 p1 p2 p3 p4; do ip netns add "${P}$ns" || fail "netns add"; done
   ip -n $N1 link add uplink type veth peer name uplink netns $N2
   local ns ip other
   for spec in "$N1 192.168.99.2 192.168.99.3" "$N2 192.168.99.3 192.168.99.2"; do
@@ -287,6 +292,12 @@ kind: Pod
 metadata: {namespace: default, name: stray, labels: {app: stray}}
 spec: {nodeName: node-1}
 status: {podIP: 10.99.1.11}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: default, name: web2, labels: {app: web}}
+spec: {nodeName: node-1}
+status: {podIP: 10.99.1.12}
 YAML
   write_policy ""
   local common=(--routing "$mode" --manifests "$T/man" --max-endpoints 64 --ct-entries 4096
@@ -303,7 +314,8 @@ YAML
   SOCK=$T/agent2.sock
   start_agent
   local n=0 spec
-  for spec in "agent2.sock p1 web 10.99.2.10" "agent.sock p2 client 10.99.1.10"               "agent.sock p3 stray 10.99.1.11"; do
+  for spec in "agent2.sock p1 web 10.99.2.10" "agent.sock p2 client 10.99.1.10" \
+              "agent.sock p3 stray 10.99.1.11" "agent.sock p4 web2 10.99.1.12"; do
     set -- $spec
     n=$((n + 1))
     code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$T/$1" -X PUT       "http://x/v1/endpoints/ctr$n"       -d "{\"ifname\":\"eth0\",\"netns\":\"/run/netns/${P}$2\",\"podNamespace\":\"default\",\"podName\":\"$3\"}")
@@ -311,7 +323,8 @@ YAML
     grep -q "\"ip\":\"$4\"" "$T/body" || fail "ctr$n did not get its Pod's address $4: $(cat "$T/body")"
   done
   ip netns exec ${P}p1 $TRAFFIC serve 8080 >"$T/server.log" 2>&1 &
-  PIDS+=($!)
+  SERVER_PID=$!
+  PIDS+=($SERVER_PID)
   until_ok 10 grep -q listening "$T/server.log" || fail "server did not start"
   until_ok 10 probe p2 10.99.2.10 || fail "client (node-1) -> web (node-2) should be allowed ($mode)"
   denied p3 10.99.2.10 || fail "stray (node-1) -> web (node-2) should be denied ($mode)"
@@ -322,11 +335,49 @@ YAML
       fail "no route to node-2's pod CIDR: $(ip -n $N1 route)"
   fi
   ok "two nodes ($mode): client -> web allowed across nodes, stray -> web denied"
+  [ "$service" = service ] && twonode_service
+}
+
+ask() { ip netns exec "${P}$1" busybox nc -w 2 "$2" "$3" </dev/null 2>/dev/null; }
+
+# A ClusterIP Service over web (node-2) and web2 (node-1), written while both agents run.
+twonode_service() {
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null  # port 8080 for the named servers
+  ip netns exec ${P}p1 busybox nc -ll -p 8080 -e /bin/echo web-on-node-2 &
+  PIDS+=($!)
+  ip netns exec ${P}p4 busybox nc -ll -p 8080 -e /bin/echo web2-on-node-1 &
+  PIDS+=($!)
+  until_ok 10 ask p2 10.99.2.10 8080 || fail "web (node-2) does not answer directly"
+  until_ok 10 ask p2 10.99.1.12 8080 || fail "web2 (node-1) does not answer directly"
+  cat >"$T/man/service.yaml.new" <<YAML
+apiVersion: v1
+kind: Service
+metadata: {namespace: default, name: web}
+spec:
+  selector: {app: web}
+  clusterIP: 10.96.0.10
+  ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
+YAML
+  mv "$T/man/service.yaml.new" "$T/man/service.yaml"
+  until_ok 20 ask p2 10.96.0.10 80 || fail "client -> 10.96.0.10:80 not answered after the Service was written"
+  local i reply n1=0 n2=0
+  for i in $(seq 1 24); do
+    reply=$(ask p2 10.96.0.10 80)
+    case "$reply" in
+      web-on-node-2) n2=$((n2 + 1)) ;;
+      web2-on-node-1) n1=$((n1 + 1)) ;;
+      *) fail "connection $i to 10.96.0.10:80: unexpected reply '$reply'" ;;
+    esac
+  done
+  [ $n1 -gt 0 ] && [ $n2 -gt 0 ] || fail "24 connections: node-1 backend $n1, node-2 backend $n2 (expected both)"
+  [ -z "$(ask p3 10.96.0.10 80)" ] || fail "stray reached a backend through the VIP"
+  ok "service 10.96.0.10:80 -> both backends over 24 connections (node-1: $n1, node-2: $n2); stray denied"
 }
 
 case "$MODE" in
   twonode-overlay) mode_twonode overlay; echo PASS; exit 0 ;;
   twonode-native) mode_twonode native; echo PASS; exit 0 ;;
+  twonode-service) mode_twonode overlay service; echo PASS; exit 0 ;;
 esac
 setup
 case "$MODE" in
