@@ -111,7 +111,7 @@ NodeState desiredNodeState(const model::Engine& engine, const std::string& node,
                              .identity = stable(pod.identity),
                              .policy = std::move(policy)});
   }
-  out.services = servicesFromCluster(cluster, options.default_node);
+  out.services = servicesFromCluster(cluster, node, options.default_node);
   return out;
 }
 

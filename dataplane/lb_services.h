@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// The datapath's services from a model::Cluster: every ClusterIP service port (TCP/UDP) is a
-// frontend; its backends are the selected pods with an address (target port a number, or a
-// container port name resolved per pod) or, for a service without selector, the addresses of
-// its EndpointSlices (port by the slice port's name). Uses only the model fields that exist
-// today; type, nodePort, external IPs, affinity, traffic policies and slice conditions are to
-// be added when the model carries them.
+// The datapath's services from a model::Cluster, as kube-proxy (or Cilium's kube-proxy
+// replacement) programs them for traffic from pods:
+// - frontends: every TCP/UDP port of a Service at its ClusterIP (none when headless), at each
+//   of its externalIPs and at each LoadBalancer status IP;
+// - backends: the Service's endpoints (model::Service::backend_endpoints: EndpointSlices when
+//   any exist for it, else the pods its selector matches) that serve the port (the target port
+//   resolved per backend, 0 = not served): ready ones take new connections; terminating ones
+//   that still serve keep their connections only; the rest are left out;
+// - internalTrafficPolicy Local: only the endpoints on `node`;
+// - sessionAffinity ClientIP with its timeout.
+// NodePort (from outside the node) is not programmed: the datapath has no uplink program yet.
 #pragma once
 
 #include <string>
@@ -14,7 +19,9 @@
 
 namespace membrane::dataplane {
 
-// `default_node`: where pods without spec.nodeName run (reported in LbBackend::node).
-ServiceState servicesFromCluster(const model::Cluster& cluster, const std::string& default_node);
+// `node`: the node the state is for (internalTrafficPolicy Local); `default_node`: where
+// endpoints without a node run (reported in LbBackend::node).
+ServiceState servicesFromCluster(const model::Cluster& cluster, const std::string& node,
+                                 const std::string& default_node);
 
 }  // namespace membrane::dataplane
