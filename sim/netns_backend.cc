@@ -431,6 +431,31 @@ std::string NetnsBackend::netnsOf(const StepState& step, const std::string& name
   return "";
 }
 
+// A cell to a Service (its frontend address and port): the agents' datapath picks the backend,
+// so every backend pod that serves the port gets a server on its target port. Returns the
+// namespace of the first (it only matters for SCTP, which Services here do not carry).
+std::string NetnsBackend::serviceBackends(const StepState& step, SimCell& c) {
+  const auto slash = c.service.find('/');
+  const model::Service* svc =
+      step.cluster->findService(c.service.substr(0, slash), c.service.substr(slash + 1));
+  if (svc == nullptr) return "";
+  std::string first;
+  for (size_t i = 0; i < svc->ports.size(); ++i) {
+    if (svc->ports[i].port != c.port || svc->ports[i].protocol != c.protocol) continue;
+    for (const model::ServiceBackend& b : svc->backend_endpoints) {
+      const uint16_t port = svc->targetPort(b, i);
+      if (port == 0 || !b.pod) continue;
+      auto ns = pod_ns_.find(step.cluster->pods[*b.pod].ref());
+      if (ns == pod_ns_.end()) continue;
+      if (auto st = servers_->ensure(ns->second, c.protocol, port); !st) {
+        c.note = st.error().message();
+      }
+      if (first.empty()) first = ns->second;
+    }
+  }
+  return first;
+}
+
 void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
   const auto t0 = Clock::now();
   std::vector<ProbeJob> jobs(cells.size());
@@ -438,12 +463,13 @@ void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
     SimCell& c = cells[i];
     ProbeJob& j = jobs[i];
     j.src_netns = netnsOf(step, c.from);
-    j.dst_netns = netnsOf(step, c.to);
+    j.dst_netns = c.service.empty() ? netnsOf(step, c.to) : serviceBackends(step, c);
     j.dst_ip = c.dst.ip;
     j.src_ip = c.src.ip;
     j.protocol = c.protocol;
     j.port = c.port;
     if (j.src_netns.empty() || j.dst_netns.empty()) continue;
+    if (!c.service.empty()) continue;  // the backends' servers are up (serviceBackends)
     if (auto s = servers_->ensure(j.dst_netns, c.protocol, c.port); !s) {
       c.note = s.error().message();
     }
@@ -469,6 +495,13 @@ void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
   // (a step probes each pair once per table).
   std::vector<std::pair<std::string, AgentFlow>> events;
   std::set<std::tuple<uint32_t, uint32_t, uint8_t, uint16_t, uint16_t>> policy_drops;
+  // Probes to a Service: the datapath's events name the backend the frontend was DNATed to,
+  // so they are matched by source address and port alone.
+  std::set<uint32_t> vips;
+  for (const auto& c : cells) {
+    if (!c.service.empty()) vips.insert(c.dst.ip);
+  }
+  std::set<std::tuple<uint32_t, uint8_t, uint16_t>> policy_drops_by_source;
   ProbeHooks hooks{
       .refresh =
           [&] {
@@ -482,6 +515,9 @@ void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
                 policy_drops.insert({ntohl(ev.saddr), ntohl(ev.daddr), ev.protocol,
                                      icmp ? uint16_t{0} : ntohs(ev.sport),
                                      icmp ? uint16_t{0} : ntohs(ev.dport)});
+                if (!icmp) {
+                  policy_drops_by_source.insert({ntohl(ev.saddr), ev.protocol, ntohs(ev.sport)});
+                }
               }
               events.push_back({name, std::move(f)});
             }
@@ -489,6 +525,9 @@ void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
       .dropped =
           [&](const ProbeJob& j) {
             if (j.sport == 0) return false;
+            if (vips.count(j.dst_ip)) {
+              return policy_drops_by_source.count({j.src_ip, j.protocol, j.sport}) != 0;
+            }
             const bool icmp = j.protocol == model::kProtoICMP;
             return policy_drops.count({j.src_ip, j.dst_ip, j.protocol, icmp ? uint16_t{0} : j.sport,
                                        icmp ? uint16_t{0} : j.port}) != 0;
@@ -506,12 +545,16 @@ void NetnsBackend::probe(const StepState& step, std::vector<SimCell>& cells) {
       const uint32_t s = ntohl(ev.saddr), d = ntohl(ev.daddr);
       if (ev.protocol != c.protocol) continue;
       const bool icmp = c.protocol == model::kProtoICMP;
-      const bool fwd =
+      bool fwd =
           s == src && d == c.dst.ip &&
           (icmp || (ntohs(ev.dport) == c.port && (j.sport == 0 || ntohs(ev.sport) == j.sport)));
-      const bool rev =
+      bool rev =
           s == c.dst.ip && d == src &&
           (icmp || (ntohs(ev.sport) == c.port && (j.sport == 0 || ntohs(ev.dport) == j.sport)));
+      if (!c.service.empty() && j.sport != 0) {  // the backend's address and port after DNAT
+        fwd = s == src && ntohs(ev.sport) == j.sport;
+        rev = d == src && ntohs(ev.dport) == j.sport;
+      }
       if (!fwd && !rev) continue;
       c.events.push_back(node + ": " + formatAgentFlow(f));
       if (fwd && ev.verdict == MEMBRANE_VERDICT_DROPPED) {

@@ -67,6 +67,7 @@ class NetnsBackend final : public Backend {
   std::optional<std::string> addPods(const StepState& step);
   std::optional<std::string> syncRoutes(const StepState& step);
   void runTraffic(const StepState& step);
+  std::string serviceBackends(const StepState& step, SimCell& c);
   std::string newNamespace(const std::string& suffix);
   void dropNamespace(const std::string& name);
   void progress(const std::string& line) const;
