@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "proxy/rules_build.h"
+
+#include <gtest/gtest.h>
+
+#include "model/loader.h"
+#include "proxy/rules.h"
+
+namespace membrane::proxy {
+namespace {
+
+constexpr const char* kCluster = R"(
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+status: {addresses: [{type: InternalIP, address: 192.168.0.1}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default, labels: {app: client}}
+spec: {nodeName: n1}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: server, namespace: default, labels: {app: server}}
+spec: {nodeName: n1}
+status: {podIP: 10.0.0.2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: other, namespace: default, labels: {app: other}}
+spec: {nodeName: n1}
+status: {podIP: 10.0.0.3}
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: l7, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: client}}
+  egress:
+  - toEndpoints: [{matchLabels: {app: server}}, {matchLabels: {app: other}}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+      rules:
+        http: [{method: GET, path: /public, headers: ["X-Team: blue"]}]
+)";
+
+constexpr const char* kPlainAllowOther = R"(
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: plain, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: client}}
+  egress:
+  - toEndpoints: [{matchLabels: {app: other}}]
+    toPorts: [{ports: [{port: "80", protocol: TCP}]}]
+)";
+
+struct Built {
+  model::LoadResult load;
+  std::shared_ptr<const RuleTable> table;
+};
+
+Built build(const std::string& yaml) {
+  Built b{.load = model::loadClusterFromTexts({{"c.yaml", yaml}})};
+  EXPECT_TRUE(b.load.diags.ok());
+  model::Engine engine(b.load.cluster);
+  auto t = parseRuleTable(buildRulesJson(engine, "n1"), "built");
+  EXPECT_TRUE(t) << t.error().str();
+  if (t) b.table = *t;
+  return b;
+}
+
+model::IdentityId identityOf(const model::LoadResult& r, const std::string& name) {
+  for (const auto& p : r.cluster.pods) {
+    if (p.name == name) return p.identity;
+  }
+  return 0;
+}
+
+TEST(RulesBuild, EgressHttpRulesPerRemoteIdentityWithTheNodesIpcache) {
+  Built b = build(kCluster);
+  ASSERT_TRUE(b.table);
+  const model::Ipv4 client = *model::parseIpv4("10.0.0.1");
+  const auto server = identityOf(b.load, "server");
+  EXPECT_EQ(b.table->identityOf(*model::parseIpv4("10.0.0.2")), server);
+  model::HttpPolicy p;
+  ASSERT_TRUE(b.table->lookup(client, L7Direction::Egress, server, 80, &p));
+  EXPECT_FALSE(p.wildcard);
+  ASSERT_EQ(p.rules.size(), 1u);
+  EXPECT_EQ(p.rules[0].str(), "method=GET path=/public header[X-Team: blue]");
+  EXPECT_EQ(p.rules[0].origin,
+            "CiliumNetworkPolicy default/l7 spec.egress[0].toPorts[0].rules.http[0]");
+  model::HttpPolicy none;
+  EXPECT_FALSE(b.table->lookup(client, L7Direction::Egress, server, 81, &none));
+  EXPECT_FALSE(b.table->lookup(client, L7Direction::Ingress, server, 80, &none));
+}
+
+TEST(RulesBuild, APlainAllowOnTheSamePortMakesThatPeerWildcard) {
+  Built b = build(std::string(kCluster) + kPlainAllowOther);
+  ASSERT_TRUE(b.table);
+  const model::Ipv4 client = *model::parseIpv4("10.0.0.1");
+  model::HttpPolicy to_other, to_server;
+  ASSERT_TRUE(
+      b.table->lookup(client, L7Direction::Egress, identityOf(b.load, "other"), 80, &to_other));
+  EXPECT_TRUE(to_other.wildcard);
+  ASSERT_TRUE(
+      b.table->lookup(client, L7Direction::Egress, identityOf(b.load, "server"), 80, &to_server));
+  EXPECT_FALSE(to_server.wildcard);
+}
+
+}  // namespace
+}  // namespace membrane::proxy
