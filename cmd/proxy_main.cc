@@ -13,6 +13,7 @@
 #include <string>
 
 #include "proxy/http_proxy.h"
+#include "proxy/redirect.h"
 
 namespace {
 
@@ -41,11 +42,15 @@ void usage(std::ostream& out) {
          "  --threads N               worker threads (default 1)\n"
          "  --access-log FILE         append one JSON line per request (default: stdout)\n"
          "  --ready-file FILE         write the bound port here once listening\n"
+         "  --install-redirect        install the node's TPROXY plumbing for --port once\n"
+         "                            listening (ip rule/route table 2004, mangle chain\n"
+         "                            MEMBRANE_PROXY; docs/l7.md); left in place on exit\n"
+         "  --uninstall-redirect      remove that plumbing and exit\n"
          "  -h, --help                this help\n\n"
          "SIGTERM/SIGINT stop the proxy.\n\n"
          "Exit codes:\n"
          "  0  stopped by SIGTERM/SIGINT\n"
-         "  1  could not start (rules file invalid, socket option, bind)\n"
+         "  1  could not start (rules file invalid, socket option, bind, redirect plumbing)\n"
          "  2  invalid usage\n";
 }
 
@@ -58,6 +63,8 @@ struct Options {
   ProxyConfig cfg;
   std::string access_log;
   std::string ready_file;
+  bool install_redirect = false;
+  bool uninstall_redirect = false;
 };
 
 // Returns -1 to continue, else the exit code.
@@ -86,6 +93,10 @@ int parseArgs(int argc, char** argv, Options& o) {
       ok = value(&o.access_log);
     } else if (a == "--ready-file") {
       ok = value(&o.ready_file);
+    } else if (a == "--install-redirect") {
+      o.install_redirect = true;
+    } else if (a == "--uninstall-redirect") {
+      o.uninstall_redirect = true;
     } else if (a == "--no-transparent") {
       o.cfg.transparent = false;
     } else if (a == "--upstream-original-source") {
@@ -112,6 +123,7 @@ int parseArgs(int argc, char** argv, Options& o) {
       return kExitBadInput;
     }
   }
+  if (o.uninstall_redirect) return -1;
   if (o.cfg.rules_file.empty()) {
     std::cerr << "membrane-proxy: --rules FILE is required (see --help)\n";
     return kExitBadInput;
@@ -140,6 +152,10 @@ std::string toJson(const AccessRecord& r) {
 int main(int argc, char** argv) {
   Options o;
   if (int rc = parseArgs(argc, argv, o); rc >= 0) return rc;
+  if (o.uninstall_redirect) {
+    membrane::proxy::uninstallRedirect();
+    return kExitOk;
+  }
   std::ofstream file;
   if (!o.access_log.empty()) {
     file.open(o.access_log, std::ios::app);
@@ -164,6 +180,13 @@ int main(int argc, char** argv) {
   if (!port) {
     std::cerr << "membrane-proxy: " << port.error().str() << "\n";
     return kExitFailed;
+  }
+  if (o.install_redirect) {
+    if (std::string err = membrane::proxy::installRedirect(*port); !err.empty()) {
+      std::cerr << "membrane-proxy: installing the redirect: " << err << "\n";
+      proxy.stop();
+      return kExitFailed;
+    }
   }
   if (!o.ready_file.empty()) {
     // Written after listen(): whoever waits on this file can connect at once.
