@@ -52,7 +52,7 @@ std::set<model::IdentityId> plainAllowed(const model::Engine& engine,
 }
 
 void addEntries(const model::Engine& engine, const model::Pod& pod, model::Direction dir,
-                json& entries) {
+                const IdentityTranslate& tr, json& entries) {
   const auto& rules = engine.subjectRules(pod.identity, dir);
   bool enforced = false;
   for (size_t id : rules) enforced |= engine.cluster().policies.rules[id].default_deny;
@@ -81,12 +81,16 @@ void addEntries(const model::Engine& engine, const model::Pod& pod, model::Direc
         // Default allow (enableDefaultDeny false everywhere) never denies other requests.
         if (!enforced || plain_all) {
           base["wildcard"] = true;
-          if (!any_peer) base["remote_identities"] = peers;
+          if (!any_peer) {
+            json ids = json::array();
+            for (model::IdentityId id : peers) ids.push_back(tr(id));
+            base["remote_identities"] = ids;
+          }
           entries.push_back(base);
           continue;
         }
         json strict = json::array(), wild = json::array();
-        for (model::IdentityId id : peers) (plain.count(id) ? wild : strict).push_back(id);
+        for (model::IdentityId id : peers) (plain.count(id) ? wild : strict).push_back(tr(id));
         if (any_peer) {
           entries.push_back(base);  // wildcard peers with a plain allow: listed below
         } else if (!strict.empty()) {
@@ -107,16 +111,18 @@ void addEntries(const model::Engine& engine, const model::Pod& pod, model::Direc
 
 }  // namespace
 
-std::string buildRulesJson(const model::Engine& engine, const std::string& node) {
+std::string buildRulesJson(const model::Engine& engine, const std::string& node,
+                           const IdentityTranslate& translate) {
+  const IdentityTranslate tr = translate ? translate : [](model::IdentityId id) { return id; };
   json ipcache = json::array();
   for (const auto& [cidr, id] : engine.ipcache(node)) {
-    if (!cidr.ipv6) ipcache.push_back({{"cidr", cidr.str()}, {"identity", id}});
+    if (!cidr.ipv6) ipcache.push_back({{"cidr", cidr.str()}, {"identity", tr(id)}});
   }
   json entries = json::array();
   for (const model::Pod& pod : engine.cluster().pods) {
     if (pod.node_name != node || !pod.ip) continue;
-    addEntries(engine, pod, model::Direction::Egress, entries);
-    addEntries(engine, pod, model::Direction::Ingress, entries);
+    addEntries(engine, pod, model::Direction::Egress, tr, entries);
+    addEntries(engine, pod, model::Direction::Ingress, tr, entries);
   }
   json root{{"version", 1}, {"ipcache", ipcache}, {"entries", entries}};
   return root.dump(1);

@@ -111,5 +111,20 @@ TEST(RulesBuild, APlainAllowOnTheSamePortMakesThatPeerWildcard) {
   EXPECT_FALSE(to_server.wildcard);
 }
 
+TEST(RulesBuild, IdentitiesAreTranslatedToTheDatapathsNumbers) {
+  auto load = model::loadClusterFromTexts({{"c.yaml", kCluster}});
+  ASSERT_TRUE(load.diags.ok());
+  model::Engine engine(load.cluster);
+  auto t = parseRuleTable(
+      buildRulesJson(engine, "n1", [](model::IdentityId id) { return id + 100000; }), "built");
+  ASSERT_TRUE(t) << t.error().str();
+  const auto server = identityOf(load, "server");
+  EXPECT_EQ((*t)->identityOf(*model::parseIpv4("10.0.0.2")), server + 100000);
+  model::HttpPolicy p;
+  EXPECT_TRUE(
+      (*t)->lookup(*model::parseIpv4("10.0.0.1"), L7Direction::Egress, server + 100000, 80, &p));
+  EXPECT_FALSE((*t)->lookup(*model::parseIpv4("10.0.0.1"), L7Direction::Egress, server, 80, &p));
+}
+
 }  // namespace
 }  // namespace membrane::proxy
