@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "model/l7_decide.h"
 #include "model/loader.h"
 #include "proxy/rules.h"
 
@@ -124,6 +125,65 @@ TEST(RulesBuild, IdentitiesAreTranslatedToTheDatapathsNumbers) {
   EXPECT_TRUE(
       (*t)->lookup(*model::parseIpv4("10.0.0.1"), L7Direction::Egress, server + 100000, 80, &p));
   EXPECT_FALSE((*t)->lookup(*model::parseIpv4("10.0.0.1"), L7Direction::Egress, server, 80, &p));
+}
+
+// Two views of one HTTP request: the model (decideHttp on the flow's verdict) and the proxy
+// (the rules file built for the node, looked up and matched as a session does).
+TEST(RulesBuild, ModelAndProxyAgreeOnEveryRequest) {
+  auto load = model::loadClusterFromTexts({{"c.yaml", std::string(kCluster) + kPlainAllowOther}});
+  ASSERT_TRUE(load.diags.ok());
+  model::Engine engine(load.cluster);
+  auto t = parseRuleTable(buildRulesJson(engine, "n1"), "built");
+  ASSERT_TRUE(t) << t.error().str();
+  const std::vector<model::HttpRequest> requests = {
+      {.method = "GET", .target = "/public", .headers = {{"X-Team", "blue"}}},
+      {.method = "GET", .target = "/public"},
+      {.method = "POST", .target = "/public", .headers = {{"X-Team", "blue"}}},
+      {.method = "GET", .target = "/private", .headers = {{"x-team", "blue"}}},
+  };
+  int allowed_to_server = 0, allowed_to_other = 0;
+  for (const char* peer : {"server", "other"}) {
+    const size_t dst = *load.cluster.findPod("default", peer);
+    const model::Flow flow{.src = {.pod = *load.cluster.findPod("default", "client"),
+                                   .ip = *model::parseIpv4("10.0.0.1")},
+                           .dst = {.pod = dst, .ip = *load.cluster.pods[dst].ip},
+                           .protocol = model::kProtoTCP,
+                           .port = 80};
+    const model::Verdict v = engine.evaluate(flow);
+    ASSERT_TRUE(v.l7_restricted) << peer;
+    for (const auto& req : requests) {
+      const bool by_model = model::decideHttp(engine, flow, v, req).allowed;
+      model::HttpPolicy p;
+      const bool found =
+          (*t)->lookup(flow.src.ip, L7Direction::Egress, (*t)->identityOf(flow.dst.ip), 80, &p);
+      const bool by_proxy = found && model::matchHttp(p, req).allowed;
+      EXPECT_EQ(by_model, by_proxy) << peer << " " << req.method << " " << req.target;
+      (std::string(peer) == "server" ? allowed_to_server : allowed_to_other) += by_model;
+    }
+  }
+  EXPECT_EQ(allowed_to_server, 1) << "only GET /public with X-Team: blue";
+  EXPECT_EQ(allowed_to_other, 4) << "a plain allow to other on port 80: wildcard";
+}
+
+TEST(RulesBuild, ExplainNamesTheMatchingRuleOrThePolicy) {
+  auto load = model::loadClusterFromTexts({{"c.yaml", kCluster}});
+  ASSERT_TRUE(load.diags.ok());
+  model::Engine engine(load.cluster);
+  const size_t dst = *load.cluster.findPod("default", "server");
+  const model::Flow flow{.src = {.pod = *load.cluster.findPod("default", "client"),
+                                 .ip = *model::parseIpv4("10.0.0.1")},
+                         .dst = {.pod = dst, .ip = *load.cluster.pods[dst].ip},
+                         .port = 80};
+  const model::Verdict v = engine.evaluate(flow);
+  model::HttpRequest ok{.method = "GET", .target = "/public", .headers = {{"X-Team", "blue"}}};
+  EXPECT_EQ(model::explainHttp(model::decideHttp(engine, flow, v, ok), ok),
+            "HTTP GET /public: ALLOWED\n    egress: allowed by CiliumNetworkPolicy default/l7 "
+            "spec.egress[0].toPorts[0].rules.http[0]\n    ingress: no L7 rules (decided at L3/L4)");
+  model::HttpRequest bad{.method = "GET", .target = "/private"};
+  EXPECT_EQ(model::explainHttp(model::decideHttp(engine, flow, v, bad), bad),
+            "HTTP GET /private: DENIED (the proxy answers 403)\n    egress: DENIED, no HTTP rule "
+            "of CiliumNetworkPolicy default/l7 matches\n    ingress: no L7 rules (decided at "
+            "L3/L4)");
 }
 
 }  // namespace
