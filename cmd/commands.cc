@@ -7,6 +7,7 @@
 
 #include "cmd/args.h"
 #include "model/explain.h"
+#include "model/l7_decide.h"
 #include "sim/corpus_case.h"
 
 namespace membrane::cmd {
@@ -143,14 +144,29 @@ int cmdCheck(int argc, char** argv) {
   return failed ? kExitFailed : kExitOk;
 }
 
+// The L7 part of explain (docs/l7.md): the model's answer for one HTTP request.
+void printHttpExplain(const model::Engine& engine, const model::Flow& flow, const model::Verdict& v,
+                      std::map<std::string, std::string>& values) {
+  const model::HttpRequest req{
+      .method = values.count("--http-method") ? values["--http-method"] : "GET",
+      .target = values.count("--http-path") ? values["--http-path"] : "/",
+      .host = values.count("--http-host") ? values["--http-host"] : ""};
+  std::cout << "  " << model::explainHttp(model::decideHttp(engine, flow, v, req), req) << "\n";
+}
+
 int cmdExplain(int argc, char** argv) {
   Args a;
-  if (!a.parse(argc, argv, {"--from=", "--to=", "--port=", "--protocol="},
+  if (!a.parse(argc, argv,
+               {"--from=", "--to=", "--port=", "--protocol=", "--http-method=", "--http-path=",
+                "--http-host="},
                "membrane explain PATH... --from NS/POD|IP --to NS/POD|IP [--port N] "
                "[--protocol TCP|UDP|SCTP|ICMP]\n"
+               "                [--http-method M] [--http-path P] [--http-host H]\n"
                "  The verdict of one flow with the reasons and rules of both sides: ALLOWED,\n"
-               "  DENIED, or L7-RESTRICTED (decided by L7 rules; no L7 proxy exists, so the\n"
-               "  datapath drops it) with the L7 rules and where they are.")) {
+               "  DENIED, or L7-RESTRICTED (decided by L7 rules: the L7 proxy decides each\n"
+               "  request; where no proxy runs the datapath drops it) with the L7 rules and\n"
+               "  where they are. With --http-*, the answer for that HTTP request as\n"
+               "  membrane-proxy gives it (method default GET, path default /; docs/l7.md).")) {
     return a.exit_code;
   }
   auto loaded = loadOrReport(a);
@@ -208,6 +224,10 @@ int cmdExplain(int argc, char** argv) {
   model::Verdict v = engine.evaluate(flow);
   std::cout << a.values["--from"] << " -> " << a.values["--to"] << " " << proto << " " << flow.port
             << ": " << model::verdictWord(v) << "\n  " << model::explainVerdict(engine, v) << "\n";
+  if (a.values.count("--http-method") || a.values.count("--http-path") ||
+      a.values.count("--http-host")) {
+    printHttpExplain(engine, flow, v, a.values);
+  }
   return kExitOk;
 }
 
