@@ -9,9 +9,9 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <string>
 
+#include "proxy/access_log.h"
 #include "proxy/http_proxy.h"
 #include "proxy/redirect.h"
 
@@ -131,22 +131,6 @@ int parseArgs(int argc, char** argv, Options& o) {
   return -1;
 }
 
-std::string toJson(const AccessRecord& r) {
-  nlohmann::json j{{"time_unix_ns", r.time_unix_ns},
-                   {"source", r.source},
-                   {"destination", r.destination},
-                   {"source_identity", r.source_identity},
-                   {"destination_identity", r.destination_identity},
-                   {"method", r.method},
-                   {"url", r.url},
-                   {"protocol", r.protocol},
-                   {"code", r.code},
-                   {"verdict", r.verdict},
-                   {"rule", r.rule},
-                   {"latency_ns", r.latency_ns}};
-  return j.dump();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -174,7 +158,7 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   HttpProxy proxy(o.cfg, {}, [&](const AccessRecord& r) {
     std::lock_guard<std::mutex> l(log_mu);
-    log << toJson(r) << std::endl;
+    log << membrane::proxy::accessRecordJson(r) << std::endl;
   });
   auto port = proxy.start();
   if (!port) {
