@@ -40,6 +40,8 @@ void usage(std::ostream& out) {
          "  --idle-timeout-ms N       any other read or write (default 60000)\n"
          "  --header-limit N          request header bytes; larger gets 431 (default 16384)\n"
          "  --threads N               worker threads (default 1)\n"
+         "  --max-connections N       connections served at once; more are closed at\n"
+         "                            accept (default 4096)\n"
          "  --access-log FILE         append one JSON line per request (default: stdout)\n"
          "  --ready-file FILE         write the bound port here once listening\n"
          "  --install-redirect        install the node's TPROXY plumbing for --port once\n"
@@ -112,6 +114,9 @@ int parseArgs(int argc, char** argv, Options& o) {
     } else if (a == "--header-limit") {
       ok =
           number(1 << 20, &n) && n >= 1024 && (o.cfg.header_limit = static_cast<uint32_t>(n), true);
+    } else if (a == "--max-connections") {
+      ok =
+          number(1 << 20, &n) && n >= 1 && (o.cfg.max_connections = static_cast<uint32_t>(n), true);
     } else if (a == "--threads") {
       ok = number(64, &n) && n >= 1 && (o.cfg.threads = static_cast<int>(n), true);
     } else {

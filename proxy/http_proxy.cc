@@ -44,6 +44,12 @@ asio::awaitable<void> acceptLoop(HttpProxy::Impl& impl) {
       impl.logError("accept: " + ec.message());
       continue;
     }
+    if (impl.active.load() >= impl.cfg.max_connections) {
+      ++*impl.refused;
+      sock.close(ec);  // overloaded: refuse rather than queue (the client sees a reset/EOF)
+      continue;
+    }
+    ++impl.active;
     auto ex = sock.get_executor();
     asio::co_spawn(ex, runSession(impl, std::move(sock)), asio::detached);
   }
@@ -91,6 +97,7 @@ HttpProxy::HttpProxy(ProxyConfig cfg, DestinationFn dest, AccessLogFn log)
   impl_->dest = std::move(dest);
   impl_->log = std::move(log);
   impl_->reloads = &reloads_;
+  impl_->refused = &refused_;
 }
 
 HttpProxy::~HttpProxy() { stop(); }

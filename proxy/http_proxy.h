@@ -39,6 +39,9 @@ struct ProxyConfig {
   std::chrono::milliseconds idle_timeout{60000};    // any other read or write
   uint32_t header_limit = 16 * 1024;                // bytes of request header; more: 431
   int threads = 1;
+  // Connections served at once; more are closed at accept (overload fails closed, and the
+  // connections already accepted keep their share of the proxy).
+  uint32_t max_connections = 4096;
 };
 
 // One request the proxy decided, for the access log and Hubble's L7 flow records.
@@ -78,12 +81,14 @@ class HttpProxy {
   void setRules(std::shared_ptr<const RuleTable> rules);
   std::shared_ptr<const RuleTable> rules() const;
   uint64_t reloads() const { return reloads_.load(); }
+  uint64_t refused() const { return refused_.load(); }  // connections closed at the cap
 
   struct Impl;
 
  private:
   std::unique_ptr<Impl> impl_;
   std::atomic<uint64_t> reloads_{0};
+  std::atomic<uint64_t> refused_{0};
 };
 
 }  // namespace membrane::proxy

@@ -31,6 +31,8 @@ struct HttpProxy::Impl {
   DestinationFn dest;
   AccessLogFn log;
   std::atomic<uint64_t>* reloads = nullptr;
+  std::atomic<uint64_t>* refused = nullptr;
+  std::atomic<uint32_t> active{0};  // sessions running
   boost::asio::io_context ioc;
   std::optional<boost::asio::ip::tcp::acceptor> acceptor;
   std::vector<std::thread> threads;

@@ -336,12 +336,15 @@ asio::awaitable<void> Session::run() {
 }  // namespace
 
 asio::awaitable<void> runSession(HttpProxy::Impl& impl, tcp::socket socket) {
-  Session s(impl, std::move(socket));
-  try {
-    co_await s.run();
-  } catch (const std::exception& e) {
-    impl.logError(std::string("session: ") + e.what());
-  }
+  {
+    Session s(impl, std::move(socket));
+    try {
+      co_await s.run();
+    } catch (const std::exception& e) {
+      impl.logError(std::string("session: ") + e.what());
+    }
+  }  // the sockets are closed before the slot is given back
+  --impl.active;
 }
 
 }  // namespace membrane::proxy

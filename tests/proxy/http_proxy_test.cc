@@ -135,7 +135,8 @@ class ProxyTest : public ::testing::Test {
                     .reload_interval = std::chrono::milliseconds(20),
                     .header_timeout = std::chrono::milliseconds(300),
                     .header_limit = 4096,
-                    .threads = 2};
+                    .threads = 2,
+                    .max_connections = max_connections_};
     const tcp::endpoint up(asio::ip::make_address("127.0.0.1"), upstream_.port());
     proxy_ = std::make_unique<HttpProxy>(
         cfg, [up](const tcp::socket&) { return up; },
@@ -172,6 +173,7 @@ class ProxyTest : public ::testing::Test {
   std::string dir_, rules_file_;
   std::unique_ptr<HttpProxy> proxy_;
   uint16_t port_ = 0;
+  uint32_t max_connections_ = 4096;
   asio::io_context ioc_;
   beast::flat_buffer buf_;
   std::mutex mu_;
@@ -302,6 +304,38 @@ TEST_F(ProxyTest, NoRulesForTheConnectionFailsClosed) {
   EXPECT_EQ(res.result_int(), 403u);
   EXPECT_NE(res.body().find("none (fail closed)"), std::string::npos) << res.body();
   EXPECT_TRUE(upstream_.seen().empty());
+}
+
+TEST_F(ProxyTest, OverloadRefusesNewConnectionsAndKeepsServingAcceptedOnes) {
+  max_connections_ = 2;
+  proxy_.reset();
+  startProxy();
+  tcp::socket a = connect();
+  tcp::socket b = connect();
+  EXPECT_EQ(exchange(a, "GET /public HTTP/1.1\r\nHost: s\r\n\r\n").result_int(), 200u);
+  EXPECT_EQ(exchange(b, "GET /public HTTP/1.1\r\nHost: s\r\n\r\n").result_int(), 200u);
+  // A third connection is closed at accept: the read sees EOF or a reset, never a response.
+  tcp::socket c = connect();
+  boost::system::error_code ec;
+  asio::write(c, asio::buffer(std::string("GET /public HTTP/1.1\r\nHost: s\r\n\r\n")), ec);
+  char byte;
+  asio::read(c, asio::buffer(&byte, 1), ec);
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  EXPECT_EQ(proxy_->refused(), 1u);
+  // The accepted ones still work; once one closes, a new connection is served.
+  EXPECT_EQ(exchange(a, "GET /public HTTP/1.1\r\nHost: s\r\n\r\n").result_int(), 200u);
+  b.close();
+  bool served = false;
+  for (int i = 0; i < 200 && !served; ++i) {  // until the proxy has seen b's close
+    tcp::socket d = connect();
+    asio::write(d, asio::buffer(std::string("GET /public HTTP/1.1\r\nHost: s\r\n\r\n")), ec);
+    http::response<http::string_body> res;
+    beast::flat_buffer buf;
+    http::read(d, buf, res, ec);
+    served = !ec && res.result_int() == 200u;
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(served);
 }
 
 }  // namespace
