@@ -32,6 +32,8 @@ constexpr auto kUseAwaitable = asio::use_awaitable;
 // Bodies are streamed, never held whole, so they need no limit. Not boost::none: Beast 1.74
 // compares `len > body_limit_` against an empty optional, which is always true.
 constexpr uint64_t kNoBodyLimit = std::numeric_limits<uint64_t>::max();
+constexpr size_t kDrainBytes = 4 << 20;                // of a refused request body
+constexpr std::chrono::milliseconds kDrainTime{1000};  // for the client to take the response
 
 struct Decision {
   bool allowed = false;
@@ -167,9 +169,18 @@ asio::awaitable<bool> Session::respond(http::status status, const std::string& b
   client_.expires_after(impl_.cfg.idle_timeout);
   co_await http::async_write(client_, res, asio::redirect_error(kUseAwaitable, ec));
   if (!ec && !keep_alive) {
-    // Half-close and let the client read the response before the socket goes away: closing
-    // with unread request bytes would send a RST that can discard the response.
+    // Half-close, then drain what the client still sends (a request body we refused) until
+    // it closes, for at most kDrainBytes / kDrainTime: closing with unread bytes would send a
+    // RST, which can make the client's stack discard the response before it is read.
     client_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    char sink[16384];
+    size_t drained = 0;
+    client_.expires_after(kDrainTime);
+    while (!ec && drained < kDrainBytes) {
+      drained += co_await client_.async_read_some(asio::buffer(sink),
+                                                  asio::redirect_error(kUseAwaitable, ec));
+    }
+    co_return false;
   }
   co_return !ec && keep_alive;
 }

@@ -244,6 +244,22 @@ TEST_F(ProxyTest, ChunkedBodyIsStreamedThrough) {
   EXPECT_EQ(res.body(), "upstream saw POST /upload " + std::to_string(64 * chunk.size()));
 }
 
+TEST_F(ProxyTest, DeniedRequestWithABodyStillGetsIts403) {
+  // The body is refused unread; the 403 must reach the client anyway (no RST racing it).
+  tcp::socket s = connect();
+  const std::string body(256 * 1024, 'b');
+  asio::write(s, asio::buffer("POST /private HTTP/1.1\r\nHost: s\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n"));
+  boost::system::error_code ec;
+  asio::write(s, asio::buffer(body), ec);  // may fail once the proxy half-closes; fine
+  http::response<http::string_body> res;
+  http::read(s, buf_, res, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(res.result_int(), 403u);
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_TRUE(upstream_.seen().empty());
+}
+
 TEST_F(ProxyTest, MalformedRequestGets400) {
   EXPECT_EQ(once("GET /public HTTP/1.1\r\nBad Header\r\n\r\n").result_int(), 400u);
   EXPECT_EQ(once("GET /public HTTP/9.9\r\n\r\n").result_int(), 400u);
