@@ -7,6 +7,7 @@
 
 #include "cmd/args.h"
 #include "model/explain.h"
+#include "model/l7_decide.h"
 #include "model/mapstate.h"
 #include "model/service_view.h"
 #include "sim/corpus_case.h"
@@ -271,16 +272,31 @@ int explainService(const model::Engine& engine, const model::Service& svc, const
   return kExitOk;
 }
 
+// The L7 part of explain (docs/l7.md): the model's answer for one HTTP request.
+void printHttpExplain(const model::Engine& engine, const model::Flow& flow, const model::Verdict& v,
+                      std::map<std::string, std::string>& values) {
+  const model::HttpRequest req{
+      .method = values.count("--http-method") ? values["--http-method"] : "GET",
+      .target = values.count("--http-path") ? values["--http-path"] : "/",
+      .host = values.count("--http-host") ? values["--http-host"] : ""};
+  std::cout << "  " << model::explainHttp(model::decideHttp(engine, flow, v, req), req) << "\n";
+}
+
 }  // namespace
 
 int cmdExplain(int argc, char** argv) {
   Args a;
-  if (!a.parse(argc, argv, {"--from=", "--to=", "--port=", "--protocol="},
+  if (!a.parse(argc, argv,
+               {"--from=", "--to=", "--port=", "--protocol=", "--http-method=", "--http-path=",
+                "--http-host="},
                "membrane explain PATH... --from NS/POD|IP --to NS/POD|IP|svc:NS/NAME [--port N] "
                "[--protocol TCP|UDP|SCTP|ICMP]\n"
+               "                [--http-method M] [--http-path P] [--http-host H]\n"
                "  The verdict of one flow with the reasons and rules of both sides: ALLOWED,\n"
-               "  DENIED, or L7-RESTRICTED (decided by L7 rules; no L7 proxy exists, so the\n"
-               "  datapath drops it) with the L7 rules and where they are.\n"
+               "  DENIED, or L7-RESTRICTED (decided by L7 rules: the L7 proxy decides each\n"
+               "  request; where no proxy runs the datapath drops it) with the L7 rules and\n"
+               "  where they are. With --http-*, the answer for that HTTP request as\n"
+               "  membrane-proxy gives it (method default GET, path default /; docs/l7.md).\n"
                "  To a Service (svc:NS/NAME, or its ClusterIP, external or LoadBalancer IP;\n"
                "  --port is the Service port): the flow is DNATed to each ready backend and\n"
                "  its target port, and the verdict of each is printed with its rules.\n"
@@ -306,12 +322,20 @@ int cmdExplain(int argc, char** argv) {
   model::Flow flow{.src = *src, .dst = *dst};
   const std::string proto = a.values.count("--protocol") ? a.values["--protocol"] : "TCP";
   if (!explainProtocolPort(a, proto, flow)) return kExitBadInput;
+  const bool http = a.values.count("--http-method") || a.values.count("--http-path") ||
+                    a.values.count("--http-host");
   if (const model::Service* svc = serviceTarget(c, a.values["--to"], *dst)) {
+    if (http) {
+      std::cerr << "error: --http-* with a Service destination: explain the request to one of "
+                   "its backends (--to NS/POD)\n";
+      return kExitBadInput;
+    }
     return explainService(engine, *svc, flow, a.values["--from"], a.values["--to"], proto);
   }
   model::Verdict v = engine.evaluate(flow);
   std::cout << a.values["--from"] << " -> " << a.values["--to"] << " " << proto << " " << flow.port
             << ": " << model::verdictWord(v) << "\n  " << model::explainVerdict(engine, v) << "\n";
+  if (http) printHttpExplain(engine, flow, v, a.values);
   return kExitOk;
 }
 

@@ -10,6 +10,7 @@
 
 #include "model/diagnostics.h"
 #include "model/ip.h"
+#include "model/l7.h"
 #include "model/labels.h"
 #include "model/mapstate.h"
 
@@ -46,8 +47,10 @@ struct PeerSet {
 };
 
 struct L7Info {
-  std::string type;  // "http", "dns", "kafka"
+  std::string type;  // "http", "dns", "kafka", "l7"
   size_t rule_count = 0;
+  std::vector<HttpRule> http;  // type "http": the parsed rules (model/l7.h)
+  std::vector<DnsRule> dns;    // type "dns"
 };
 
 struct PolicyRule {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "model/l7_parse.h"
 #include "model/loader_internal.h"
 #include "model/selector_parse.h"
 
@@ -631,7 +632,12 @@ void parseCnpRule(const Env& e, const YAML::Node& n, const std::string& p, const
           e.ctx.error(rules[t], joinPath(rp, t), "DNS rules are not allowed on ingress");
           continue;
         }
-        r.l7.push_back({.type = t, .rule_count = l.size()});
+        L7Info info{.type = t, .rule_count = l.size()};
+        const std::string policy = std::string(policyKindName(e.kind)) + " " +
+                                   (e.ns.empty() ? "" : e.ns + "/") + e.obj.name;
+        if (info.type == "http") parseHttpRules(e.ctx, l, joinPath(rp, t), policy, info.http);
+        if (info.type == "dns") parseDnsRules(e.ctx, l, joinPath(rp, t), policy, info.dns);
+        r.l7.push_back(std::move(info));
       }
     }
     if (!r.l7.empty()) {

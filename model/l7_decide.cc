@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "model/l7_decide.h"
+
+#include <algorithm>
+#include <set>
+
+namespace membrane::model {
+namespace {
+
+// Numeric TCP ports only: a named port never widens an L7 rule to a wildcard here, so the
+// answer can only be stricter than Cilium's, never looser.
+bool plainAllowCovers(const Engine& engine, const SideDecision& d, uint16_t port) {
+  for (size_t id : engine.subjectRules(d.self_identity, d.direction)) {
+    const PolicyRule& r = engine.cluster().policies.rules[id];
+    if (r.deny || !r.l7.empty() || r.icmps_present) continue;
+    if (!engine.peerSelects(r, d.peer_identity)) continue;
+    if (r.ports.empty()) return true;
+    for (const PortSpec& p : r.ports) {
+      if ((p.protocol == kProtoTCP || p.protocol == kProtoAny) && p.name.empty() &&
+          port >= p.port && port <= p.end_port) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+bool enforcesDefaultDeny(const Engine& engine, const SideDecision& d) {
+  const auto& rules = engine.subjectRules(d.self_identity, d.direction);
+  return std::any_of(rules.begin(), rules.end(),
+                     [&](size_t id) { return engine.cluster().policies.rules[id].default_deny; });
+}
+
+std::string policyName(const PolicyRule& r) {
+  return std::string(policyKindName(r.kind)) + " " +
+         (r.policy_namespace.empty() ? "" : r.policy_namespace + "/") + r.policy_name;
+}
+
+HttpSideVerdict decideSide(const Engine& engine, const SideDecision& d, uint16_t port,
+                           const HttpRequest& req) {
+  HttpSideVerdict s;
+  if (!d.l7_restricted) return s;
+  s.applies = true;
+  HttpPolicy policy;
+  std::set<std::string> names;
+  for (size_t id : d.rules) {
+    const PolicyRule& r = engine.cluster().policies.rules[id];
+    names.insert(policyName(r));
+    for (const L7Info& l : r.l7) {
+      if (l.type != "http") s.other_l7 = true;
+      policy.rules.insert(policy.rules.end(), l.http.begin(), l.http.end());
+    }
+  }
+  if (s.other_l7) {
+    s.allowed = false;
+    return s;
+  }
+  s.wildcard = policy.wildcard =
+      !enforcesDefaultDeny(engine, d) || plainAllowCovers(engine, d, port);
+  const HttpMatch m = matchHttp(policy, req);
+  s.allowed = m.allowed;
+  if (m.rule) s.rule = m.rule->origin;
+  if (!m.allowed) {
+    for (const auto& n : names) s.policies += (s.policies.empty() ? "" : ", ") + n;
+  }
+  return s;
+}
+
+std::string describeSide(const char* dir, const HttpSideVerdict& s) {
+  if (!s.applies) return std::string(dir) + ": no L7 rules (decided at L3/L4)";
+  if (s.other_l7) return std::string(dir) + ": DNS/Kafka L7 rules, no proxy for them: dropped";
+  if (!s.allowed) return std::string(dir) + ": DENIED, no HTTP rule of " + s.policies + " matches";
+  if (!s.rule.empty()) return std::string(dir) + ": allowed by " + s.rule;
+  return std::string(dir) + ": allowed (wildcard: an L3/L4 rule allows this peer and port)";
+}
+
+}  // namespace
+
+HttpVerdict decideHttp(const Engine& engine, const Flow& flow, const Verdict& v,
+                       const HttpRequest& req) {
+  HttpVerdict h;
+  if (!v.l7_restricted) {
+    h.allowed = v.allowed;  // not redirected: the request is decided at L3/L4
+    return h;
+  }
+  h.egress = decideSide(engine, v.egress, flow.port, req);
+  h.ingress = decideSide(engine, v.ingress, flow.port, req);
+  h.allowed = h.egress.allowed && h.ingress.allowed;
+  return h;
+}
+
+std::string explainHttp(const HttpVerdict& h, const HttpRequest& req) {
+  std::string s = "HTTP " + req.method + " " + req.target +
+                  (req.host.empty() ? "" : " (Host: " + req.host + ")") + ": " +
+                  (h.allowed ? "ALLOWED" : "DENIED (the proxy answers 403)");
+  s += "\n    " + describeSide("egress", h.egress);
+  s += "\n    " + describeSide("ingress", h.ingress);
+  return s;
+}
+
+}  // namespace membrane::model

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+// The L7 answer of the model for one HTTP request on a flow that policy redirects to the proxy
+// (Verdict::l7_restricted): per side, the HTTP rules of the deciding redirect rules, Cilium's
+// wildcard when a plain allow covers the same peer and port (or the direction does not
+// enforce default deny), and whether the request matches, as membrane-proxy decides it.
+#pragma once
+
+#include <string>
+
+#include "model/engine.h"
+#include "model/l7.h"
+
+namespace membrane::model {
+
+struct HttpSideVerdict {
+  bool applies = false;  // this side redirected the flow (its L7 rules decide the request)
+  bool allowed = true;
+  bool wildcard = false;  // a plain allow for the same peer/port: every request allowed
+  bool other_l7 = false;  // dns/kafka/l7 rules: no proxy for them, the request is dropped
+  std::string rule;       // origin of the matching HTTP rule
+  std::string policies;   // policies whose rules did not match (when denied)
+};
+
+struct HttpVerdict {
+  bool allowed = false;  // both sides allow the flow and every applying side the request
+  HttpSideVerdict egress;
+  HttpSideVerdict ingress;
+};
+
+// `v` is engine.evaluate(flow). A flow that is not L7-restricted gets v.allowed.
+HttpVerdict decideHttp(const Engine& engine, const Flow& flow, const Verdict& v,
+                       const HttpRequest& req);
+// "HTTP GET /path: ALLOWED by <rule>" / "DENIED (403): no rule of <policies> matches".
+std::string explainHttp(const HttpVerdict& h, const HttpRequest& req);
+
+}  // namespace membrane::model
