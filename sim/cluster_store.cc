@@ -195,7 +195,15 @@ Result<int64_t> ClusterStore::sync(const std::map<std::string, std::string>& fil
       return Error{.code = EINVAL, .context = "step manifests " + name + ": " + e.what()};
     }
   }
+  // Apply first: a step apply refuses changes nothing (not even the deletes); then the
+  // objects the step no longer has go, as `kubectl apply` followed by `kubectl delete`.
   std::optional<int64_t> rev;
+  if (!files.empty()) {
+    auto r = cli({"apply", "-f", dir + "/apply", "--cluster-name", spec_.cluster_name,
+                  "--cluster-id", std::to_string(spec_.cluster_id)});
+    if (!r) return r.error();
+    rev = printedRevision(*r);
+  }
   std::string gone;
   for (const auto& [id, doc] : stored_) {
     if (!now.count(id)) gone += "---\n" + doc + "\n";
@@ -203,12 +211,6 @@ Result<int64_t> ClusterStore::sync(const std::map<std::string, std::string>& fil
   if (!gone.empty()) {
     if (auto w = writeFile(dir + "/delete.yaml", gone); !w) return w.error();
     auto r = cli({"delete", "-f", dir + "/delete.yaml"});
-    if (!r) return r.error();
-    rev = printedRevision(*r);
-  }
-  if (!files.empty()) {
-    auto r = cli({"apply", "-f", dir + "/apply", "--cluster-name", spec_.cluster_name,
-                  "--cluster-id", std::to_string(spec_.cluster_id)});
     if (!r) return r.error();
     rev = printedRevision(*r);
   }

@@ -51,11 +51,11 @@ class ClusterStore {
   std::string dir() const { return spec_.dir; }
 
   // Makes the stored objects exactly those of `files` (name -> YAML, as agentManifests
-  // gives them): the files go to <dir>/step-<step>/; objects a previous sync() stored and
-  // `files` no longer has are removed with `membrane delete -f`, then every object is
-  // written with `membrane apply -f` (one transaction). Returns the revision apply (or
-  // delete, when nothing is left to apply) printed: an agent whose desiredState.revision
-  // reached it applied this step.
+  // gives them): the files go to <dir>/step-<step>/apply/ and every object is written with
+  // `membrane apply -f` (validated first, one transaction; refused: nothing changes), then
+  // objects a previous sync() stored that `files` no longer has are removed with
+  // `membrane delete -f` (<dir>/step-<step>/delete.yaml). Returns the revision the last of
+  // them printed: an agent whose desiredState.revision reached it applied this step.
   dataplane::Result<int64_t> sync(const std::map<std::string, std::string>& files, size_t step);
 
   // Kills etcd by its PID (SIGTERM, SIGKILL after a bounded wait) and removes the directory.
