@@ -409,10 +409,11 @@ std::optional<std::string> NetnsBackend::storeManifests(
     }
   }
   char line[192];
+  // The same words as the directory source's line (bench/sim/scale.sh reads them).
   std::snprintf(line, sizeof(line),
-                "step %zu: membrane apply wrote revision %lld in %.0f ms; %zu agents applied it "
-                "in %.0f ms",
-                step.index, static_cast<long long>(*rev), written, agents_.size(), msSince(t0));
+                "step %zu: %zu agents applied the step's manifests in %.0f ms (etcd revision "
+                "%lld; membrane apply/delete took %.0f ms)",
+                step.index, agents_.size(), msSince(t0), static_cast<long long>(*rev), written);
   note(line);
   return std::nullopt;
 }

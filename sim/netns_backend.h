@@ -56,6 +56,8 @@ class NetnsBackend final : public Backend {
   const std::vector<std::string>& namespaces() const { return all_ns_; }
   // The node agents: node name -> (PID, API socket).
   std::map<std::string, std::pair<pid_t, std::string>> agents() const;
+  // The run's etcd (--desired-state etcd), or -1.
+  pid_t storePid() const { return store_ ? store_->pid() : -1; }
 
  private:
   std::optional<std::string> setUp(const StepState& step);
