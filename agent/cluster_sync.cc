@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // ClusterStore (agent/store_source.h): the session, what this node publishes, the mirrors.
+#include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -83,7 +84,10 @@ kv::Status ClusterStore::ensureSession() {
   dirty_ = true;
   std::string err;
   if (!ids_->rebind(*session_, layout_,
-                    {.node = config_.node_name, .cluster_id = config_.cluster_id}, &err)) {
+                    {.node = config_.node_name,
+                     .cluster_id = config_.cluster_id,
+                     .gc_grace = std::chrono::seconds(config_.kvstore.identity_gc_grace)},
+                    &err)) {
     return kv::Error{kv::ErrorCode::Unavailable, err};
   }
   session_ok_ = true;
@@ -106,12 +110,6 @@ kv::Status ClusterStore::refresh() {
   // agent's lock); the watches' return wakes the agent.
   if (first && session_ && dirty_ && reconciled_ && objects_->connected()) step(publish());
   if (first) noteOk();
-  if (first && session_ && std::chrono::steady_clock::now() - last_gc_ > std::chrono::minutes(1)) {
-    last_gc_ = std::chrono::steady_clock::now();
-    if (auto* a = ids_->inner()) {
-      if (auto g = a->collectGarbage(); !g) step(g.error());
-    }
-  }
   if (!objects_->synced()) {
     return kv::Error{kv::ErrorCode::Unavailable,
                      "desired objects not read from etcd yet: " +
@@ -245,17 +243,42 @@ kv::Status ClusterStore::publish() {
   return kv::Ok{};
 }
 
+int ClusterStore::collectGarbageIfDue() {
+  using namespace std::chrono;
+  const milliseconds interval = std::clamp<milliseconds>(
+      seconds(config_.kvstore.identity_gc_grace) / 2, seconds(1), minutes(1));
+  auto now = steady_clock::now();
+  if (session_ok_ && now - last_gc_ >= interval) {
+    last_gc_ = now;
+    auto g = ids_->collectGarbage();
+    if (!g) {
+      note(g.error());
+    } else {
+      std::lock_guard l(mu_);
+      identities_collected_ += *g;
+      ++gc_passes_;
+    }
+    now = steady_clock::now();
+  }
+  const auto left = duration_cast<milliseconds>(last_gc_ + interval - now).count();
+  return static_cast<int>(std::clamp<int64_t>(left, 10, 60000));
+}
+
 bool ClusterStore::pending() const { return dirty_ || !session_ok_ || !objects_->synced(); }
 
 nlohmann::json ClusterStore::status() const {
   std::lock_guard l(mu_);
   const bool watching = objects_->connected() && nodes_->connected() && ipcache_->connected();
-  return {
-      {"endpoints", config_.kvstore.endpoints}, {"prefix", config_.kvstore.prefix},
-      {"reachable", reachable_ && watching},    {"lastError", last_error_},
-      {"revision", objects_->revision()},       {"lease", session_ ? hex(session_->lease()) : ""},
-      {"nodes", nodes_->items().size()},        {"ipcache", ipcache_->items().size()},
-      {"identitiesHeld", ids_->held().size()}};
+  return {{"endpoints", config_.kvstore.endpoints},
+          {"prefix", config_.kvstore.prefix},
+          {"reachable", reachable_ && watching},
+          {"lastError", last_error_},
+          {"revision", objects_->revision()},
+          {"lease", session_ ? hex(session_->lease()) : ""},
+          {"nodes", nodes_->items().size()},
+          {"ipcache", ipcache_->items().size()},
+          {"identitiesHeld", ids_->held().size()},
+          {"identityGC", {{"passes", gc_passes_}, {"collected", identities_collected_}}}};
 }
 
 }  // namespace membrane::agent

@@ -202,6 +202,11 @@ const std::vector<Field>& fields() {
        [](AgentConfig& c, const std::string& v) {
          return setUint(c.kvstore.lease_ttl, v, 2, 3600);
        }},
+      {{"--etcd-identity-gc-grace", "kvstore.identityGCGrace",
+        "seconds an identity no node references is kept before it is deleted (default 300)"},
+       [](AgentConfig& c, const std::string& v) {
+         return setUint(c.kvstore.identity_gc_grace, v, 1, 86400);
+       }},
       {{"--etcd-timeout-ms", "kvstore.timeoutMs", "deadline of each etcd request (default 5000)"},
        [](AgentConfig& c, const std::string& v) {
          return setUint(c.kvstore.timeout_ms, v, 10, 600000);

@@ -30,6 +30,10 @@ struct KvstoreConfig {
   std::string ca_file, cert_file, key_file;  // TLS (https endpoints)
   uint32_t lease_ttl = 15;                   // seconds: a dead node's entries go after this
   uint32_t timeout_ms = 5000;                // deadline of each request
+  // seconds an identity no node references is kept before garbage collection deletes it
+  // (a restarting node takes its references back within it); GC runs every grace/2,
+  // at least every second and at most every minute.
+  uint32_t identity_gc_grace = 300;
 };
 
 struct PeerNode {

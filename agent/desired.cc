@@ -190,11 +190,35 @@ model::LoadResult LoadCache::load(const std::vector<model::ManifestText>& texts,
     }
   }
   Slot& victim = slots_[0].used <= slots_[1].used ? slots_[0] : slots_[1];
-  victim.result = model::loadClusterFromTexts(texts, options);
+  victim.result = loadParsed(texts, options);
   victim.texts = texts;
   victim.options = key;
   victim.used = ++clock_;
   return victim.result;
+}
+
+// Parses the texts whose name is new or whose text changed, reuses the documents of the
+// others, forgets names no load of this clock used (both slots' texts stay).
+model::LoadResult LoadCache::loadParsed(const std::vector<model::ManifestText>& texts,
+                                        const model::ClusterOptions& options) {
+  std::vector<model::ManifestDoc> docs;
+  model::Diagnostics diags;
+  for (const auto& t : texts) {
+    auto [it, fresh] = parsed_docs_.try_emplace(t.name);
+    Parsed& p = it->second;
+    if (fresh || p.text != t.text) {
+      p.diags = model::Diagnostics();
+      p.docs = model::parseManifestDocs(t.name, t.text, p.diags);
+      p.text = t.text;
+      ++parsed_;
+    }
+    p.used = clock_;
+    docs.insert(docs.end(), p.docs.begin(), p.docs.end());
+    diags.merge(p.diags);
+  }
+  // Names in neither slot's texts are gone from the desired state: their trees go too.
+  std::erase_if(parsed_docs_, [&](const auto& kv) { return kv.second.used + 1 < clock_; });
+  return model::loadClusterFromDocs(docs, diags, options);
 }
 
 std::unique_ptr<DesiredModel> buildDesiredModel(const AgentConfig& config,

@@ -157,6 +157,12 @@ bool CachingAllocator::rebind(kv::Session& session, const kv::Layout& layout,
   return true;
 }
 
+kv::Result<size_t> CachingAllocator::collectGarbage() {
+  std::lock_guard l(mu_);
+  if (!inner_) return size_t{0};
+  return inner_->collectGarbage();
+}
+
 void CachingAllocator::unbind() {
   std::lock_guard l(mu_);
   inner_.reset();

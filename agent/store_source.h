@@ -108,6 +108,9 @@ class CachingAllocator : public model::IdentityAllocator {
   void keepOnly(const std::set<std::string>& used);
   std::map<std::string, model::IdentityId> held() const;
   kvstore::EtcdIdentityAllocator* inner() { return inner_.get(); }
+  // One GC pass of the etcd allocator (0 while unbound). Under the allocator's lock, so a
+  // rebind (new session) waits for it instead of pulling the session from under it.
+  kvstore::Result<size_t> collectGarbage();
 
  private:
   mutable std::mutex mu_;
@@ -136,6 +139,11 @@ class ClusterStore {
   void afterReconcile(const std::map<uint32_t, std::string>& local,
                       const std::set<std::string>& labels_used);
   bool pending() const;
+  // Runs an identity GC pass when one is due (every kvstore.identityGCGrace/2, 1 s - 1 min)
+  // and returns the milliseconds until the next one: the agent's loop calls it, so a quiet
+  // cluster collects too. The allocator deletes an identity only after it has been seen
+  // unreferenced for the grace period.
+  int collectGarbageIfDue();
   nlohmann::json status() const;
   std::shared_ptr<CachingAllocator> allocator() const { return ids_; }
 
@@ -159,9 +167,10 @@ class ClusterStore {
   bool reconciled_ = false;         // want_ holds this node's endpoints
   std::atomic<bool> dirty_{false};  // read by pending() from the loop thread
   std::atomic<bool> session_ok_{false};
-  std::chrono::steady_clock::time_point last_gc_{};
-  mutable std::mutex mu_;  // status fields below
+  std::chrono::steady_clock::time_point last_gc_{};  // the loop thread's only
+  mutable std::mutex mu_;                            // status fields below
   std::string last_error_;
+  size_t identities_collected_ = 0, gc_passes_ = 0;
   bool reachable_ = false;
 };
 

@@ -120,16 +120,19 @@ bool parseCli(int argc, char** argv, Cli& cli) {
 
 // Reconciles until stopped: on a change of the desired state (the watched directory, or the
 // store's mirrors), after an error with exponential backoff (100 ms .. 10 s), every second
-// while the store has work to retry (publishing, reconnecting), and every 30 s.
+// while the store has work to retry (publishing, reconnecting), and every 30 s. With the
+// store it also runs the identity GC when due (store_gc: ms until the next pass), which
+// needs no reconcile.
 template <typename Waiter>
 void runLoop(Agent& agent, Waiter& watcher, const std::atomic<bool>& stop,
-             const std::function<bool()>& store_pending) {
+             const std::function<bool()>& store_pending, const std::function<int()>& store_gc) {
   using namespace std::chrono;
   int backoff_ms = 0;
   auto last = steady_clock::now();
   while (!stop) {
     const bool retry = store_pending && store_pending();
-    const int wait_ms = backoff_ms > 0 ? backoff_ms : (retry ? 1000 : 30000);
+    const int gc_ms = store_gc ? store_gc() : 30000;
+    const int wait_ms = backoff_ms > 0 ? backoff_ms : std::min(retry ? 1000 : 30000, gc_ms);
     const bool changed = watcher.wait(wait_ms);
     if (stop) break;
     const bool due = steady_clock::now() - last >= seconds(30);
@@ -239,8 +242,12 @@ int runAgent(const AgentConfig& config) {
     watcher->wake();
   }
   std::function<bool()> pending;
-  if (source.store) pending = [&] { return source.store->pending(); };
-  runLoop(**agent, *watcher, stop, pending);
+  std::function<int()> gc;
+  if (source.store) {
+    pending = [&] { return source.store->pending(); };
+    gc = [&] { return source.store->collectGarbageIfDue(); };
+  }
+  runLoop(**agent, *watcher, stop, pending, gc);
   signals.join();
   (*agent)->onReconciled(nullptr);
   metrics.reset();  // its scrapes read the agent

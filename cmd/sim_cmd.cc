@@ -7,17 +7,50 @@
 
 #include "cmd/args.h"
 #include "sim/agent_process.h"
+#include "sim/cluster_store.h"
 #include "sim/run_registry.h"
 #include "sim/sim.h"
 
 namespace membrane::cmd {
+
+namespace {
+
+// --desired-state and the product binaries of a netns run, found before anything is
+// created: a missing binary is unusable input, not a failed run.
+bool netnsBinaries(Args& a, sim::SimOptions& options) {
+  const std::string ds = a.values.count("--desired-state") ? a.values["--desired-state"] : "etcd";
+  if (ds != "etcd" && ds != "dir") {
+    std::cerr << "error: --desired-state: \"" << ds << "\" is not etcd or dir\n";
+    return false;
+  }
+  options.desired_state =
+      ds == "etcd" ? sim::SimOptions::DesiredState::Etcd : sim::SimOptions::DesiredState::Directory;
+  auto agent =
+      sim::findProductBinary("membrane-agent", a.values["--agent-bin"], "MEMBRANE_AGENT_BIN");
+  auto cni = sim::findProductBinary("membrane-cni", a.values["--cni-bin"], "MEMBRANE_CNI_BIN");
+  auto cli = sim::findProductBinary("membrane", a.values["--membrane-bin"], "MEMBRANE_BIN");
+  auto etcd = ds == "etcd" ? sim::findEtcdBinary() : dataplane::Result<std::string>(std::string());
+  for (const auto* r : {&agent, &cni, &cli, &etcd}) {
+    if (!*r) {
+      std::cerr << "error: " << r->error().message() << "\n";
+      return false;
+    }
+  }
+  options.agent_bin = *agent;
+  options.cni_bin = *cni;
+  options.membrane_bin = *cli;
+  return true;
+}
+
+}  // namespace
 
 int cmdSim(int argc, char** argv) {
   Args a;
   const std::string help =
       "membrane sim SCENARIO... [--backend model|bpf|netns|ns3] [--mode overlay|native]\n"
       "                 [-o txt|json] [--junit OUT.xml] [--timeout-ms N] [--quiet]\n"
-      "                 [--agent-bin PATH] [--cni-bin PATH] [--seed N] [--bpf-cost-ns N]\n"
+      "                 [--agent-bin PATH] [--cni-bin PATH] [--membrane-bin PATH]\n"
+      "                 [--desired-state etcd|dir] [--seed N] [--bpf-cost-ns N]\n"
       "       membrane sim --cleanup\n"
       "  Replays each scenario (a directory with manifests.yaml, expect.yaml and optionally\n"
       "  scenario.yaml; docs/scenarios.md) and prints the observed truth table beside the\n"
@@ -45,14 +78,20 @@ int cmdSim(int argc, char** argv) {
       "  --seed     ns3: the simulation's random seed (default 1)\n"
       "  --bpf-cost-ns  ns3: charge N ns per program run instead of its measured run time\n"
       "             (identical timings run after run)\n"
-      "  --agent-bin, --cni-bin  the product binaries netns runs (default: $MEMBRANE_AGENT_BIN /\n"
-      "             $MEMBRANE_CNI_BIN, else membrane-agent / membrane-cni next to membrane)\n"
+      "  --desired-state  netns: etcd (default): a real etcd of the run (Debian etcd-server;\n"
+      "             $MEMBRANE_ETCD_BIN) in the underlay namespace, every step written with\n"
+      "             `membrane apply` / `membrane delete`, agents with --desired-state etcd;\n"
+      "             dir: each agent's watched directory gets the step's manifests\n"
+      "  --agent-bin, --cni-bin, --membrane-bin  the product binaries netns runs (default:\n"
+      "             $MEMBRANE_AGENT_BIN / $MEMBRANE_CNI_BIN / $MEMBRANE_BIN, else\n"
+      "             membrane-agent / membrane-cni / membrane next to this membrane)\n"
       "  --mode     overrides the scenario's routing (overlay = VXLAN, native = routes)\n"
       "  --cleanup  removes what runs whose process died left: namespaces, agent processes,\n"
       "             bpffs mounts, run directories";
   if (!a.parse(argc, argv,
-               {"--backend=", "--mode=", "--timeout-ms=", "--cleanup", "--quiet", "--agent-bin=",
-                "--cni-bin=", "--seed=", "--bpf-cost-ns=", "--junit=", "--verdict-cache="},
+               {"--backend=", "--mode=", "--timeout-ms=", "--cleanup", "--quiet",
+                "--agent-bin=", "--cni-bin=", "--membrane-bin=", "--desired-state=", "--seed=",
+                "--bpf-cost-ns=", "--junit=", "--verdict-cache="},
                help, false)) {
     return a.exit_code;
   }
@@ -122,20 +161,7 @@ int cmdSim(int argc, char** argv) {
     }
     options.verdict_cache = v->second;
   }
-  if (backend == "netns") {
-    // Found before anything is created: a missing binary is unusable input, not a failed run.
-    auto agent =
-        sim::findProductBinary("membrane-agent", a.values["--agent-bin"], "MEMBRANE_AGENT_BIN");
-    auto cni = sim::findProductBinary("membrane-cni", a.values["--cni-bin"], "MEMBRANE_CNI_BIN");
-    for (const auto* r : {&agent, &cni}) {
-      if (!*r) {
-        std::cerr << "error: " << r->error().message() << "\n";
-        return kExitBadInput;
-      }
-    }
-    options.agent_bin = *agent;
-    options.cni_bin = *cni;
-  }
+  if (backend == "netns" && !netnsBinaries(a, options)) return kExitBadInput;
   if (!a.flags.count("--quiet")) {
     options.progress = [](const std::string& line) { std::cerr << "sim: " << line << std::endl; };
   }

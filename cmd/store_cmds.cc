@@ -190,6 +190,7 @@ int cmdDelete(int argc, char** argv) {
   auto rev = kv::deleteObjects(*store->client, store->layout, *objs);
   if (!rev) return storeError(rev.error());
   for (const auto& o : *objs) std::cout << o.identity << " deleted\n";
+  std::cout << "revision " << *rev << "\n";
   return kExitOk;
 }
 

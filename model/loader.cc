@@ -433,6 +433,16 @@ LoadResult loadClusterFromSets(const std::vector<std::vector<ManifestText>>& set
   return {.cluster = std::move(b.cluster), .diags = std::move(b.diags)};
 }
 
+LoadResult loadClusterFromDocs(const std::vector<ManifestDoc>& docs, const Diagnostics& parse_diags,
+                               const ClusterOptions& options) {
+  Builder b;
+  b.cluster.options = options;
+  b.diags = parse_diags;
+  b.addDocs(applyManifestSet({}, docs, b.diags));
+  b.finish();
+  return {.cluster = std::move(b.cluster), .diags = std::move(b.diags)};
+}
+
 LoadResult loadCluster(const std::vector<std::string>& paths, const ClusterOptions& options) {
   Diagnostics read_errors;
   std::vector<ManifestText> texts;

@@ -8,6 +8,7 @@
 
 #include "model/cluster.h"
 #include "model/diagnostics.h"
+#include "model/manifest_set.h"
 
 namespace membrane::model {
 
@@ -34,6 +35,13 @@ LoadResult loadClusterFromTexts(const std::vector<ManifestText>& texts,
 // Sets applied one after the other, as `kubectl apply` would: an object of a later set
 // replaces the earlier one with the same kind, namespace and name.
 LoadResult loadClusterFromSets(const std::vector<std::vector<ManifestText>>& sets,
+                               const ClusterOptions& options = {});
+
+// One manifest set from documents parsed before (parseManifestDocs, with the diagnostics
+// that parse gave in `parse_diags`): callers that keep the documents of texts that did not
+// change between loads skip parsing them again (the agent's LoadCache). The same result as
+// loadClusterFromTexts of the texts the documents came from.
+LoadResult loadClusterFromDocs(const std::vector<ManifestDoc>& docs, const Diagnostics& parse_diags,
                                const ClusterOptions& options = {});
 
 // The files `paths` expand to, in load order; missing paths are reported in `diags`.

@@ -29,10 +29,20 @@ using dataplane::Error;
 using dataplane::Result;
 using dataplane::Status;
 
+std::string logTail(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  const std::string all = s.str();
+  return all.size() > 600 ? all.substr(all.size() - 600) : all;
+}
+
+}  // namespace
+
 // fork + setns into the node's namespace + exec; everything the child needs is prepared
 // before fork (the parent may have threads: only async-signal-safe calls in the child).
-Result<pid_t> spawnIn(const std::string& netns, const std::vector<std::string>& args,
-                      const std::string& log) {
+Result<pid_t> spawnInNetns(const std::string& netns, const std::vector<std::string>& args,
+                           const std::string& log) {
   const int ns_fd = open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
   if (ns_fd < 0) return dataplane::errnoError(errno, "open netns " + netns);
   const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -59,7 +69,7 @@ Result<pid_t> spawnIn(const std::string& netns, const std::vector<std::string>& 
 }
 
 // Waits for `pid` at most `ms`; true when it exited (reaped).
-bool reap(pid_t pid, int ms) {
+bool reapWithin(pid_t pid, int ms) {
   const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   while (true) {
     const pid_t r = waitpid(pid, nullptr, WNOHANG);
@@ -68,16 +78,6 @@ bool reap(pid_t pid, int ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
-
-std::string logTail(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  const std::string all = s.str();
-  return all.size() > 600 ? all.substr(all.size() - 600) : all;
-}
-
-}  // namespace
 
 Result<std::string> findProductBinary(const std::string& name, const std::string& flag,
                                       const char* env) {
@@ -116,7 +116,6 @@ std::vector<std::string> AgentProcess::args(bool uninstall) const {
       {"--state-dir", spec_.run_dir + "/state"},
       {"--bpffs-dir", spec_.run_dir + "/bpf/membrane"},
       {"--socket", socket()},
-      {"--manifests", manifestDir()},
       // Small maps: a run has few pods and many nodes share this machine's memory.
       {"--max-endpoints", "256"},
       {"--ct-entries", "16384"},
@@ -126,6 +125,12 @@ std::vector<std::string> AgentProcess::args(bool uninstall) const {
     a.push_back(k);
     a.push_back(v);
   }
+  const std::vector<std::string> source =
+      spec_.etcd_endpoint.empty()
+          ? std::vector<std::string>{"--manifests", manifestDir()}
+          : std::vector<std::string>{"--desired-state", "etcd", "--etcd-endpoints",
+                                     spec_.etcd_endpoint};
+  a.insert(a.end(), source.begin(), source.end());
   return a;
 }
 
@@ -145,7 +150,7 @@ Result<std::unique_ptr<AgentProcess>> AgentProcess::start(const AgentSpec& spec,
   }
   p->mounted_ = true;
   registerMount(bpf);
-  auto pid = spawnIn(spec.netns, p->args(false), spec.run_dir + "/agent.log");
+  auto pid = spawnInNetns(spec.netns, p->args(false), spec.run_dir + "/agent.log");
   if (!pid) {
     (void)p->stop();
     return pid.error();
@@ -204,22 +209,33 @@ Result<std::string> AgentProcess::writeManifests(const std::map<std::string, std
   return agent::manifestDigest(agent::readManifests(dir), dir);
 }
 
-Status AgentProcess::waitApplied(const std::string& digest, int timeout_ms) {
+Status AgentProcess::waitDesired(const std::function<bool(const nlohmann::json&)>& done,
+                                 const std::string& what, int timeout_ms) {
   const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::string last_error;
   while (std::chrono::steady_clock::now() < end) {
     auto r = agent::apiRequest(socket(), "GET", "/status");
     if (r && r->status == 200) {
-      const auto& ds = r->body["desiredState"];
-      if (ds.value("applied", "") == digest) return {};
+      if (done(r->body["desiredState"])) return {};
       last_error = r->body.value("lastError", "");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return Error{.code = ETIMEDOUT,
-               .context = "membrane-agent of " + spec_.node_name + " did not apply manifests " +
-                          digest + " within " + std::to_string(timeout_ms) +
+               .context = "membrane-agent of " + spec_.node_name + " did not apply " + what +
+                          " within " + std::to_string(timeout_ms) +
                           " ms; last error: " + (last_error.empty() ? "none" : last_error)};
+}
+
+Status AgentProcess::waitApplied(const std::string& digest, int timeout_ms) {
+  return waitDesired([&](const nlohmann::json& ds) { return ds.value("applied", "") == digest; },
+                     "manifests " + digest, timeout_ms);
+}
+
+Status AgentProcess::waitRevision(int64_t revision, int timeout_ms) {
+  return waitDesired(
+      [&](const nlohmann::json& ds) { return ds.value("revision", int64_t{0}) >= revision; },
+      "store revision " + std::to_string(revision), timeout_ms);
 }
 
 Result<AgentFlowStream*> AgentProcess::flows() {
@@ -235,14 +251,14 @@ Status AgentProcess::stop() {
   flows_.reset();  // cancels the stream before the agent goes
   if (pid_ > 0) {
     kill(pid_, SIGTERM);
-    if (!reap(pid_, 5000)) {
+    if (!reapWithin(pid_, 5000)) {
       kill(pid_, SIGKILL);
-      reap(pid_, 5000);
+      reapWithin(pid_, 5000);
     }
     forgetProcess(pid_);
     pid_ = -1;
     // SIGTERM leaves the datapath running by design: --uninstall removes the node's state.
-    auto u = spawnIn(spec_.netns, args(true), spec_.run_dir + "/agent.log");
+    auto u = spawnInNetns(spec_.netns, args(true), spec_.run_dir + "/agent.log");
     if (!u) {
       result = u.error();
     } else {

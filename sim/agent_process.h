@@ -12,8 +12,10 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,13 @@ namespace membrane::sim {
 dataplane::Result<std::string> findProductBinary(const std::string& name, const std::string& flag,
                                                  const char* env);
 
+// fork + setns into /run/netns/<netns> + exec `args` (args[0] the binary), stdout and stderr
+// appended to `log`. The caller registers the PID (run_registry.h) if it outlives a call.
+dataplane::Result<pid_t> spawnInNetns(const std::string& netns,
+                                      const std::vector<std::string>& args, const std::string& log);
+// Waits for `pid` at most `ms`; true when it exited (reaped).
+bool reapWithin(pid_t pid, int ms);
+
 struct AgentSpec {
   std::string binary;   // membrane-agent
   std::string netns;    // the node's namespace (/run/netns/<netns>)
@@ -39,6 +48,9 @@ struct AgentSpec {
   uint32_t cluster_id = 0;
   // Pods keep the addresses the scenario gives them, also outside the node's pod CIDR.
   bool allow_outside_pod_cidr = false;
+  // Empty: the desired state is the watched directory manifestDir(). Else the etcd client
+  // URL: `--desired-state etcd` under the default prefix, no watched directory.
+  std::string etcd_endpoint;
 };
 
 class AgentProcess {
@@ -64,6 +76,9 @@ class AgentProcess {
   // Polls /status until desiredState.applied is `digest`; on timeout the error carries the
   // agent's lastError (e.g. the manifest it refused).
   dataplane::Status waitApplied(const std::string& digest, int timeout_ms);
+  // etcd mode: polls /status until desiredState.revision (the store revision of the objects
+  // the agent last applied) is at least `revision`; on timeout as waitApplied.
+  dataplane::Status waitRevision(int64_t revision, int timeout_ms);
   std::string observerSocket() const { return spec_.run_dir + "/hubble.sock"; }
   // The node's flows as the agent serves them (its Hubble Observer, followed from the first
   // call on): the agent consumes its datapath's ring buffer, a ring buffer has one reader.
@@ -76,6 +91,10 @@ class AgentProcess {
   explicit AgentProcess(AgentSpec spec) : spec_(std::move(spec)) {}
   std::vector<std::string> args(bool uninstall) const;
   dataplane::Status waitHealthy(int timeout_ms);
+  // Polls /status until `done(desiredState)`; on timeout the error names `what` and carries
+  // the agent's lastError.
+  dataplane::Status waitDesired(const std::function<bool(const nlohmann::json&)>& done,
+                                const std::string& what, int timeout_ms);
 
   AgentSpec spec_;
   pid_t pid_ = -1;

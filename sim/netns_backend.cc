@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -30,6 +31,7 @@ using Clock = std::chrono::steady_clock;
 // Agents start in parallel, each loads its BPF objects: generous, a busy CI machine is slow.
 constexpr int kAgentStartMs = 60000;
 constexpr int kAgentApplyMs = 60000;
+constexpr int kStoreStartMs = 30000;
 
 double msSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -97,6 +99,13 @@ NetnsBackend::~NetnsBackend() {
     if (auto s = agent->stop(); !s) progress("node " + name + ": " + s.error().message());
   }
   agents_.clear();
+  // etcd after the agents (they talk to it until they stop); its directory goes with it.
+  if (store_) {
+    if (auto s = store_->stop(); !s) progress("etcd: " + s.error().message());
+    store_.reset();
+  }
+  std::error_code ec;
+  std::filesystem::remove(std::string(kRunDirRoot) + "/" + prefix_, ec);  // empty by now
   for (auto it = all_ns_.rbegin(); it != all_ns_.rend(); ++it) deleteNamespace(*it);
 }
 
@@ -196,6 +205,62 @@ std::string placeholderCidr(size_t index, const model::Cluster& cluster, const T
   return formatIpv4(net) + "/24";
 }
 
+// etcd's address on the underlay bridge: the first of 100.126.0.1, .2, ... that is no
+// address of the run and in no node's pod CIDR (placeholder pod CIDRs are in 100.127/16).
+uint32_t storeAddress(const model::Cluster& cluster, const Topology& topo) {
+  std::set<uint32_t> used;
+  for (const auto& p : cluster.pods) {
+    if (p.ip) used.insert(*p.ip);
+  }
+  for (const auto& [name, ip] : topo.external_peers) used.insert(ip);
+  for (const auto& n : topo.nodes) used.insert(n.ip);
+  uint32_t ip = (100u << 24) | (126u << 16) | 1u;
+  auto taken = [&](uint32_t a) {
+    if (used.count(a)) return true;
+    for (const auto& n : topo.nodes) {
+      if (n.pod_cidr && n.pod_cidr->contains(a)) return true;
+    }
+    return false;
+  };
+  while (taken(ip)) ++ip;
+  return ip;
+}
+
+// The run's etcd on the underlay bridge (its own address, on-link routes to and from the
+// nodes), answering before the agents start.
+std::optional<std::string> NetnsBackend::startStore(const StepState& step) {
+  auto etcd = findEtcdBinary();
+  if (!etcd) return etcd.error().message();
+  auto cli = findProductBinary("membrane", options_.membrane_bin, "MEMBRANE_BIN");
+  if (!cli) return cli.error().message();
+  const Topology& topo = *step.topology;
+  const uint32_t ip = storeAddress(*step.cluster, topo);
+  std::vector<std::string> u = {"addr add " + formatIpv4(ip) + "/32 dev br0"};
+  for (const auto& n : topo.nodes) u.push_back("route replace " + formatIpv4(n.ip) + "/32 dev br0");
+  if (auto s = ipBatch(underlay_, u); !s) return s.error().message();
+  for (const auto& [name, ns] : node_ns_) {
+    if (auto s = ipBatch(ns, {"route replace " + formatIpv4(ip) + "/32 dev uplink"}); !s) {
+      return s.error().message();
+    }
+  }
+  const auto t0 = Clock::now();
+  auto store = ClusterStore::start({.etcd_binary = *etcd,
+                                    .membrane_binary = *cli,
+                                    .netns = underlay_,
+                                    .dir = std::string(kRunDirRoot) + "/" + prefix_ + "/etcd",
+                                    .ip = ip,
+                                    .cluster_name = step.scenario->cluster.name,
+                                    .cluster_id = step.scenario->cluster.id},
+                                   kStoreStartMs);
+  if (!store) return "etcd: " + store.error().message();
+  store_ = std::move(*store);
+  char line[160];
+  std::snprintf(line, sizeof(line), "etcd (PID %d) answering at %s in %.0f ms",
+                static_cast<int>(store_->pid()), store_->endpoint().c_str(), msSince(t0));
+  note(line);
+  return std::nullopt;
+}
+
 // One membrane-agent process per node, started together (each waits for its health).
 std::optional<std::string> NetnsBackend::startAgents(const StepState& step) {
   auto agent = findProductBinary("membrane-agent", options_.agent_bin, "MEMBRANE_AGENT_BIN");
@@ -218,7 +283,8 @@ std::optional<std::string> NetnsBackend::startAgents(const StepState& step) {
          .routing = step.routing == Routing::Overlay ? "overlay" : "native",
          .cluster_name = step.scenario->cluster.name,
          .cluster_id = step.scenario->cluster.id,
-         .allow_outside_pod_cidr = true});
+         .allow_outside_pod_cidr = true,
+         .etcd_endpoint = store_ ? store_->endpoint() : ""});
   }
   std::vector<std::optional<dataplane::Result<std::unique_ptr<AgentProcess>>>> started(
       specs.size());
@@ -245,6 +311,9 @@ std::optional<std::string> NetnsBackend::setUp(const StepState& step) {
   const Topology& topo = *step.topology;
   if (auto e = createNamespaces(topo)) return e;
   if (auto e = wireUnderlay(step)) return e;
+  if (options_.desired_state == SimOptions::DesiredState::Etcd) {
+    if (auto e = startStore(step)) return e;
+  }
   const auto t_agents = Clock::now();
   if (auto e = startAgents(step)) return e;
   char agents_line[96];
@@ -307,6 +376,7 @@ std::optional<std::string> NetnsBackend::applyManifests(const StepState& step) {
   auto docs = caseDocs(step.scenario->c, step.index, diags);
   if (!docs) return "step " + std::to_string(step.index) + ": cannot read its manifests";
   const auto files = agentManifests(*docs, *step.cluster, *step.topology);
+  if (store_) return storeManifests(step, files, t0);
   std::map<std::string, std::string> digests;
   for (auto& [name, agent] : agents_) {
     auto d = agent->writeManifests(files);
@@ -321,6 +391,29 @@ std::optional<std::string> NetnsBackend::applyManifests(const StepState& step) {
   char line[128];
   std::snprintf(line, sizeof(line), "step %zu: %zu agents applied the step's manifests in %.0f ms",
                 step.index, agents_.size(), msSince(t0));
+  note(line);
+  return std::nullopt;
+}
+
+// The step's cluster into the run's etcd (membrane delete + apply); waits until every
+// agent applied the revision apply printed.
+std::optional<std::string> NetnsBackend::storeManifests(
+    const StepState& step, const std::map<std::string, std::string>& files,
+    std::chrono::steady_clock::time_point t0) {
+  auto rev = store_->sync(files, step.index);
+  if (!rev) return "step " + std::to_string(step.index) + ": " + rev.error().message();
+  const double written = msSince(t0);
+  for (auto& [name, agent] : agents_) {
+    if (auto s = agent->waitRevision(*rev, kAgentApplyMs); !s) {
+      return "node " + name + ": " + s.error().message();
+    }
+  }
+  char line[192];
+  // The same words as the directory source's line (bench/sim/scale.sh reads them).
+  std::snprintf(line, sizeof(line),
+                "step %zu: %zu agents applied the step's manifests in %.0f ms (etcd revision "
+                "%lld; membrane apply/delete took %.0f ms)",
+                step.index, agents_.size(), msSince(t0), static_cast<long long>(*rev), written);
   note(line);
   return std::nullopt;
 }

@@ -8,12 +8,15 @@
 //                  in overlay mode its VXLAN device, routes to other nodes' pods)
 //   <prefix>p<k>   a pod: eth0 configured by the agent through membrane-cni ADD
 //   <prefix>x<k>   an external peer (world 1.1.1.1, outside, ...) owning its address
-// The agents read each step's cluster from their watched directories
-// (sim/agent_manifests.h); the simulator waits until every agent applied it.
+// The agents read each step's cluster (sim/agent_manifests.h) from the run's etcd, where
+// the simulator writes it with `membrane apply` / `membrane delete` (sim/cluster_store.h;
+// etcd listens on the underlay bridge), or with --desired-state dir from their watched
+// directories; either way the simulator waits until every agent applied it.
 // Nothing is connected to this machine's interfaces: the underlay bridge lives in its own
 // namespace and no namespace has a route towards the root namespace.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,6 +25,7 @@
 
 #include "dataplane/observe.h"
 #include "sim/agent_process.h"
+#include "sim/cluster_store.h"
 #include "sim/netns_load.h"
 #include "sim/netns_probe.h"
 #include "sim/sim.h"
@@ -56,13 +60,19 @@ class NetnsBackend final : public Backend {
   const std::vector<std::string>& namespaces() const { return all_ns_; }
   // The node agents: node name -> (PID, API socket).
   std::map<std::string, std::pair<pid_t, std::string>> agents() const;
+  // The run's etcd (--desired-state etcd), or -1.
+  pid_t storePid() const { return store_ ? store_->pid() : -1; }
 
  private:
   std::optional<std::string> setUp(const StepState& step);
   std::optional<std::string> createNamespaces(const Topology& topo);
   std::optional<std::string> wireUnderlay(const StepState& step);
+  std::optional<std::string> startStore(const StepState& step);
   std::optional<std::string> startAgents(const StepState& step);
   std::optional<std::string> applyManifests(const StepState& step);
+  std::optional<std::string> storeManifests(const StepState& step,
+                                            const std::map<std::string, std::string>& files,
+                                            std::chrono::steady_clock::time_point t0);
   std::optional<std::string> removePods(const StepState& step);
   std::optional<std::string> addPods(const StepState& step);
   std::optional<std::string> syncRoutes(const StepState& step);
@@ -83,6 +93,7 @@ class NetnsBackend final : public Backend {
   std::map<std::string, uint32_t> pod_ip_;
   std::map<std::string, std::string> pod_container_;             // "ns/pod" -> CNI container id
   std::map<std::string, std::unique_ptr<AgentProcess>> agents_;  // node name -> its agent
+  std::unique_ptr<ClusterStore> store_;                          // --desired-state etcd
   std::string agent_bin_;
   std::string cni_bin_;
   std::unique_ptr<Servers> servers_;

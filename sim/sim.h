@@ -160,6 +160,12 @@ struct SimOptions {
   // netns: the product binaries (empty: findProductBinary's defaults, sim/agent_process.h).
   std::string agent_bin;
   std::string cni_bin;
+  // netns: where the agents take the desired state from. Etcd: a real etcd of the run, fed
+  // with `membrane apply` / `membrane delete` (membrane_bin; empty: findProductBinary's
+  // default); Directory: each agent's watched directory (sim/cluster_store.h).
+  enum class DesiredState { Etcd, Directory };
+  DesiredState desired_state = DesiredState::Directory;
+  std::string membrane_bin;
   // ns3: the random seed, and a fixed processing charge per program run instead of the
   // measured run time (bit-identical timings across runs).
   uint32_t seed = 1;

@@ -52,5 +52,46 @@ TEST(AgentLoadCache, TwoSlotsServeTheManifestsAndTheManifestsWithEndpoints) {
   EXPECT_EQ(cache.hits(), 2u);
 }
 
+// A miss parses only the texts that changed; the result equals a load from scratch, errors
+// of a reused text included, and a text that is fixed is parsed again.
+TEST(AgentLoadCache, AMissParsesOnlyChangedTexts) {
+  LoadCache cache;
+  const model::ClusterOptions opts{};
+  const model::ManifestText policy{"np.yaml",
+                                   "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                                   "metadata: {namespace: default, name: web}\n"
+                                   "spec: {podSelector: {matchLabels: {app: web}}}\n"};
+  (void)cache.load({kPod, kOther, policy}, opts);
+  EXPECT_EQ(cache.parsed(), 3u);
+  model::ManifestText changed = policy;
+  changed.text.replace(changed.text.find("app: web"), 8, "app: db");
+  auto r = cache.load({kPod, kOther, changed}, opts);
+  EXPECT_EQ(cache.parsed(), 4u);  // only the policy
+  auto fresh = model::loadClusterFromTexts({kPod, kOther, changed}, opts);
+  ASSERT_TRUE(r.diags.ok());
+  ASSERT_EQ(r.cluster.pods.size(), fresh.cluster.pods.size());
+  EXPECT_EQ(r.cluster.policies.policy_count, 1u);
+  ASSERT_EQ(r.cluster.policies.rules.size(), fresh.cluster.policies.rules.size());
+  for (size_t i = 0; i < r.cluster.policies.rules.size(); ++i) {
+    // The changed text's rule, not the first parse's: the subject is app=db now.
+    EXPECT_EQ(r.cluster.policies.rules[i].describe(), fresh.cluster.policies.rules[i].describe());
+    EXPECT_EQ(r.cluster.policies.rules[i].subject.str(),
+              fresh.cluster.policies.rules[i].subject.str());
+    EXPECT_NE(r.cluster.policies.rules[i].subject.str().find("db"), std::string::npos)
+        << r.cluster.policies.rules[i].subject.str();
+  }
+  // A broken text: its error is reported at every load that contains it, reused or not.
+  const model::ManifestText broken{"broken.yaml", "kind: Pod\nmetadata: {name: [x\n"};
+  EXPECT_FALSE(cache.load({kPod, broken}, opts).diags.ok());
+  EXPECT_FALSE(cache.load({kOther, kPod, broken}, opts).diags.ok());
+  EXPECT_EQ(cache.parsed(), 5u);
+  // Two texts defining the same object stay an error when both are reused.
+  model::ManifestText twin = kPod;
+  twin.name = "twin.yaml";
+  (void)cache.load({kPod, twin}, opts);
+  auto dup = cache.load({kOther, kPod, twin}, opts);
+  EXPECT_FALSE(dup.diags.ok());
+}
+
 }  // namespace
 }  // namespace membrane::agent

@@ -50,6 +50,7 @@ TEST(AgentStoreConfig, DirectoryStaysTheDefault) {
   EXPECT_EQ(c.kvstore.prefix, "membrane/");
   EXPECT_EQ(c.kvstore.lease_ttl, 15u);
   EXPECT_EQ(c.kvstore.timeout_ms, 5000u);
+  EXPECT_EQ(c.kvstore.identity_gc_grace, 300u);
 }
 
 TEST(AgentStoreConfig, SectionAndFlagsFlagsWin) {
@@ -59,9 +60,11 @@ TEST(AgentStoreConfig, SectionAndFlagsFlagsWin) {
                                    "kvstore:\n"
                                    "  endpoints: [http://10.0.0.1:2379, http://10.0.0.2:2379]\n"
                                    "  prefix: prod/\n"
-                                   "  leaseTTL: 30\n");
+                                   "  leaseTTL: 30\n"
+                                   "  identityGCGrace: 60\n");
   model::Diagnostics d;
   AgentConfig c = loadConfig(file, with(kNode, {{"--etcd-lease-ttl", "5"}}), d);
+  EXPECT_EQ(c.kvstore.identity_gc_grace, 60u);
   ASSERT_TRUE(d.ok()) << errors(d);
   EXPECT_EQ(c.source, DesiredSource::Etcd);
   EXPECT_EQ(c.kvstore.endpoints,
@@ -78,7 +81,8 @@ TEST(AgentStoreConfig, BadSectionValueNamesFileLineColumnAndField) {
                                    "kvstore:\n"
                                    "  endpoints: [localhost]\n"
                                    "  leaseTTL: 1\n"
-                                   "  colour: blue\n");
+                                   "  colour: blue\n"
+                                   "  identityGCGrace: 0\n");
   model::Diagnostics d;
   loadConfig(file, kNode, d);
   const std::string e = errors(d);
@@ -89,6 +93,9 @@ TEST(AgentStoreConfig, BadSectionValueNamesFileLineColumnAndField) {
             std::string::npos)
       << e;
   EXPECT_NE(e.find(file + ":5:3: kvstore.colour: unknown setting"), std::string::npos) << e;
+  EXPECT_NE(e.find(file + ":6:20: kvstore.identityGCGrace: \"0\": expected an integer 1-86400"),
+            std::string::npos)
+      << e;
 }
 
 TEST(AgentStoreConfig, InconsistentStoreSettingsAreErrors) {

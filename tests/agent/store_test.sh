@@ -15,6 +15,10 @@
 #      unreachable; etcd restarted: reachable again, identities unchanged.
 #   3. node-2's agent killed -9 and restarted within the TTL: the same lease, nothing
 #      changes on node-1 (policyRevision, identities), traffic flows throughout.
+#   1b. identity GC (agents run with a 2 s grace): the label set stray was relabelled away
+#      from, referenced by no node any more, is deleted from etcd after the grace period;
+#      the identities still in use (client, web, stray's new one) survive 3 more GC passes
+#      of both agents (more than the grace period), with the same numbers.
 #   4. node-2's agent killed -9 for good: node-2 and its endpoint leave node-1 after the TTL.
 # threemember: a 3-member etcd; the member the agents use first is killed: traffic and
 #   identities unchanged, no reconcile fails, a policy change written through the remaining
@@ -39,6 +43,7 @@ A1="" A2="" ETCD=""
 PIDS=()
 ETCDS=()
 TTL=5
+GC_GRACE=2
 EP=http://192.168.99.2:2379
 
 cleanup() {
@@ -97,7 +102,7 @@ start_agent() {  # $1: 1 | 2
   nsenter --net=/run/netns/$ns "$AGENT" --node-name node-$1 --node-ip $ip --pod-cidr $cidr \
     --routing overlay --state-dir "$T/state$1" --bpffs-dir "$bpf/membrane" \
     --socket "$T/agent$1.sock" --desired-state etcd --etcd-endpoints $EP --etcd-prefix "$P/" \
-    --etcd-lease-ttl $TTL --max-endpoints 64 --ct-entries 4096 --ipcache-entries 1024 \
+    --etcd-lease-ttl $TTL --etcd-identity-gc-grace $GC_GRACE --max-endpoints 64 --ct-entries 4096 --ipcache-entries 1024 \
     --policy-entries 256 --observer-socket "$T/hubble$1.sock" "${obs[@]}" >>"$T/agent$1.log" 2>&1 &
   eval "A$1=$!"
   until_ok 20 healthy "$1" || fail "agent $1 not healthy"
@@ -291,6 +296,34 @@ STRAY_IP=$(ip -n ${P}p3 -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1)
   fail "stray's identity should change with its labels: $B1 -> $IDS1"
 denied p3 "$WEB" || fail "relabelled stray -> web should stay denied"
 ok "relabelling stray renumbers stray only ($B1 -> $IDS1; node-2: $IDS2)"
+
+# 1b. Identity GC. ids_stored: the numbers under identities/id/, sorted.
+ids_stored() { in_n1 etcdctl --endpoints $EP get --prefix "$P/identities/id/" --keys-only | sed -n 's|.*/identities/id/||p' | sort -n | tr '\n' ' '; }
+id_gone() { ! ids_stored | grep -qw "$1"; }
+gc_passes() { field "$1" "d['store']['identityGC']['passes']"; }
+OLD_STRAY=$(client_id "$B1" "$STRAY_IP" | cut -d= -f2)
+KEEP="$(client_id "$IDS1" "$CLIENT_IP" | cut -d= -f2) $(client_id "$IDS1" "$STRAY_IP" | cut -d= -f2) $(client_id "$IDS2" "$WEB" | cut -d= -f2)"
+for id in $OLD_STRAY $KEEP; do
+  [ -n "$id" ] || fail "an identity number is missing: old stray '$OLD_STRAY', in use '$KEEP'"
+done
+until_ok $((GC_GRACE * 4 + 10)) id_gone "$OLD_STRAY" ||
+  fail "stray's old identity $OLD_STRAY (no node references it) not collected: $(ids_stored)"
+C1=$(field 1 "d['store']['identityGC']['collected']") C2=$(field 2 "d['store']['identityGC']['collected']")
+[ -n "$C1" ] && [ -n "$C2" ] && [ $((C1 + C2)) -ge 1 ] ||
+  fail "no agent reports a collected identity ('$C1', '$C2'): $(status 1)"
+[ "$(in_n1 etcdctl --endpoints $EP get --prefix "$P/identities/labels/" --keys-only | grep 'app=stray' | grep -vc 'rev=2')" = 0 ] ||
+  fail "stray's old label set is still stored"
+P1=$(gc_passes 1) P2=$(gc_passes 2)
+[ -n "$P1" ] && [ -n "$P2" ] || fail "the agents report no GC passes: $(status 1)"
+until_ok $((GC_GRACE * 4 + 10)) sh -c "[ \$(curl -s --unix-socket $T/agent1.sock http://x/status | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"store\"][\"identityGC\"][\"passes\"])') -ge $((P1 + 3)) ] && [ \$(curl -s --unix-socket $T/agent2.sock http://x/status | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"store\"][\"identityGC\"][\"passes\"])') -ge $((P2 + 3)) ]" ||
+  fail "the agents stopped running GC passes ($P1, $P2 -> $(gc_passes 1), $(gc_passes 2))"
+for id in $KEEP; do
+  ids_stored | grep -qw "$id" || fail "identity $id is in use but was collected: $(ids_stored)"
+done
+[ "$(identities 1)" = "$IDS1" ] && [ "$(identities 2)" = "$IDS2" ] ||
+  fail "identities changed across GC: $IDS1 / $IDS2 -> $(identities 1) / $(identities 2)"
+denied p3 "$WEB" && probe p2 "$WEB" || fail "verdicts changed across GC"
+ok "identity GC: $OLD_STRAY (unreferenced) collected after the ${GC_GRACE} s grace; $KEEP (in use) kept through 3 more passes of both agents"
 
 # 2. etcd outage.
 kill -9 $ETCD

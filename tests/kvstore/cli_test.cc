@@ -101,6 +101,9 @@ TEST_F(Cli, ApplyGetDelete) {
   r = membrane("delete -f " + one);
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_EQ(snapshot().size(), 12u);
+  // Like apply, delete prints the revision of its write (a writer waits for the agents).
+  EXPECT_NE(r.out.find("NetworkPolicy/shop/frontend-http deleted\nrevision "), std::string::npos)
+      << r.out;
   r = membrane("get netpol frontend-http -n shop");
   EXPECT_EQ(r.rc, 1) << r.out;
   EXPECT_NE(r.out.find("not found"), std::string::npos) << r.out;

@@ -78,7 +78,11 @@ struct Loaded {
   std::optional<Topology> topo;
 };
 
-TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
+// Both desired-state sources: the run's etcd fed by `membrane apply` (the CLI's default)
+// and the agents' watched directories.
+class SimDynamic : public ::testing::TestWithParam<SimOptions::DesiredState> {};
+
+TEST_P(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
   MEMBRANE_REQUIRE_OR_SKIP(geteuid() == 0, "needs root (network namespaces, BPF)");
   model::Diagnostics diags;
   auto s = loadScenario(kDir, diags);
@@ -87,9 +91,12 @@ TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
   SimOptions opts{.routing = Routing::Overlay,
                   .timeout_ms = 800,
                   .agent_bin = MEMBRANE_AGENT_BIN,
-                  .cni_bin = MEMBRANE_CNI_BIN};
+                  .cni_bin = MEMBRANE_CNI_BIN,
+                  .desired_state = GetParam(),
+                  .membrane_bin = MEMBRANE_CLI_BIN};
   size_t namespaces = 0;
   std::map<std::string, std::pair<pid_t, std::string>> agents;
+  pid_t etcd = -1;
   const auto root_before = rootInterfaces();
   {
     NetnsBackend backend(opts);
@@ -137,6 +144,11 @@ TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
       namespaces = backend.namespaces().size();
       EXPECT_EQ(rootInterfaces(), root_before) << "the run touched the root namespace's links";
       if (si == 0) {
+        etcd = backend.storePid();
+        EXPECT_EQ(etcd > 0, GetParam() == SimOptions::DesiredState::Etcd);
+        if (etcd > 0) {
+          EXPECT_EQ(::kill(etcd, 0), 0) << "etcd not running";
+        }
         // The product runs the nodes: one membrane-agent process each, every pod an endpoint
         // its agent created through membrane-cni ADD (container id = the pod's namespace).
         agents = backend.agents();
@@ -184,6 +196,9 @@ TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
   for (const auto& [node, agent] : agents) {
     EXPECT_NE(::kill(agent.first, 0), 0) << node << ": agent " << agent.first << " still runs";
   }
+  if (etcd > 0) {
+    EXPECT_NE(::kill(etcd, 0), 0) << "etcd " << etcd << " still runs";
+  }
   EXPECT_FALSE(std::filesystem::exists("/run/membrane-sim/" + runPrefix()))
       << "the run's agent directories were left behind";
   for (const auto& e : std::filesystem::directory_iterator("/run/netns")) {
@@ -191,6 +206,14 @@ TEST(SimDynamic, VerdictsFollowChangesAndConnectionSurvives) {
         << "left behind: " << e.path();
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(DesiredState, SimDynamic,
+                         ::testing::Values(SimOptions::DesiredState::Etcd,
+                                           SimOptions::DesiredState::Directory),
+                         [](const auto& info) {
+                           return info.param == SimOptions::DesiredState::Etcd ? "Etcd"
+                                                                               : "Directory";
+                         });
 
 TEST(SimCleanup, RemovesNamespacesOfDeadRuns) {
   MEMBRANE_REQUIRE_OR_SKIP(geteuid() == 0, "needs root (network namespaces)");
