@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "agent/config.h"
 
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -140,6 +141,15 @@ const std::vector<Field>& fields() {
                   "node's IPv4 address";
          }
          c.observer_listen = v;
+         return std::nullopt;
+       }},
+      {{"--l7-proxy-binary", "l7ProxyBinary",
+        "run this membrane-proxy for L7 rules (default: none; L7 flows then drop)"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         if (v.empty() || v.front() != '/' || access(v.c_str(), X_OK) != 0) {
+           return "an absolute path of an executable membrane-proxy";
+         }
+         c.l7_proxy_binary = v;
          return std::nullopt;
        }},
       {{"--metrics-listen", "metricsListen",

@@ -76,6 +76,9 @@ struct AgentConfig {
   uint32_t flow_ring_size = 4095;
   std::string metrics_listen;  // Prometheus /metrics on host:port; empty = not served
   bool policy_audit = false;   // node-wide policy audit mode (policy drops pass as AUDIT)
+  // The L7 proxy (docs/l7.md): membrane-proxy's path; empty = no proxy, L7-restricted flows
+  // drop (PROXY_LOOKUP_FAILED). Its port is the one the policy compiler redirects to (15001).
+  std::string l7_proxy_binary;
 };
 
 // The Observer's socket: observer_socket, or hubble.sock in the API socket's directory.

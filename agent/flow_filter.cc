@@ -201,6 +201,7 @@ Result<Predicate> portPredicate(const google::protobuf::RepeatedPtrField<std::st
 Result<Predicate> protocolPredicate(const google::protobuf::RepeatedPtrField<std::string>& values,
                                     const std::string& where) {
   std::set<flow::Layer4::ProtocolCase> cases;
+  bool http = false;
   for (int i = 0; i < values.size(); ++i) {
     std::string v = values[i];
     std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -214,12 +215,15 @@ Result<Predicate> protocolPredicate(const google::protobuf::RepeatedPtrField<std
       cases.insert(flow::Layer4::kICMPv4);
     } else if (v == "icmpv6") {
       cases.insert(flow::Layer4::kICMPv6);
-    } else if (v != "http" && v != "dns" && v != "kafka") {  // L7: no such flows (yet)
+    } else if (v == "http") {  // the L7 proxy's flows (docs/l7.md)
+      http = true;
+    } else if (v != "dns" && v != "kafka") {  // L7 without a proxy yet: no such flows
       return bad(at(where, "protocol", i), values[i],
                  "one of tcp, udp, sctp, icmp, icmpv4, icmpv6, http, dns, kafka");
     }
   }
-  return Predicate([cases](const flow::Flow& f) {
+  return Predicate([cases, http](const flow::Flow& f) {
+    if (http && f.has_l7() && f.l7().has_http()) return true;
     return f.has_l4() && cases.count(f.l4().protocol_case()) > 0;
   });
 }

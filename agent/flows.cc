@@ -236,6 +236,20 @@ constexpr int32_t kTraceFromLxc = 5;
 
 }  // namespace
 
+void enrichL7Flow(const FlowContext* ctx, flow::Flow& f) {
+  if (ctx == nullptr) return;
+  auto fill = [&](const std::string& ip, flow::Endpoint& ep) {
+    in_addr a{};
+    if (inet_pton(AF_INET, ip.c_str(), &a) != 1) return;
+    const uint32_t id = ep.identity();
+    const uint32_t local = ep.id();
+    fillEndpoint(ctx, a.s_addr, id, static_cast<uint16_t>(local), ep);
+  };
+  fill(f.ip().source(), *f.mutable_source());
+  fill(f.ip().destination(), *f.mutable_destination());
+  if (f.node_name().empty()) f.set_node_name(ctx->node_name);
+}
+
 void toFlow(const FlowRecord& r, const FlowContext* ctx, flow::Flow& out) {
   const dataplane::FlowEvent& ev = r.ev;
   setTime(r.time_ns, *out.mutable_time());

@@ -74,10 +74,12 @@ std::shared_ptr<FlowContext> buildFlowContext(const AgentConfig& config, const D
 
 // One ring entry. kind Flow: `ev` is the datapath's record; kind Lost: `lost` events the
 // datapath could not write (its ring buffer was full) since the previous Lost record.
+// kind L7: `l7` is a flow the L7 proxy's access log gave (agent/l7_flows.h), already whole.
 struct FlowRecord {
-  enum class Kind : uint8_t { Flow, Lost };
+  enum class Kind : uint8_t { Flow, Lost, L7 };
   dataplane::FlowEvent ev{};
-  int64_t time_ns = 0;   // wall clock, ns since the Unix epoch
+  std::shared_ptr<const flow::Flow> l7;  // kind L7 only
+  int64_t time_ns = 0;                   // wall clock, ns since the Unix epoch
   uint64_t seq = 0;      // position in this agent's sequence, from 1; set by the ring
   uint64_t context = 0;  // FlowContext generation in force when decoded
   uint64_t lost = 0;
@@ -139,6 +141,9 @@ class FlowRing {
 
 // The Hubble flow of a Flow record. `ctx` may be null (no names then).
 void toFlow(const FlowRecord& r, const FlowContext* ctx, flow::Flow& out);
+// An L7 flow (the proxy's record: addresses and identities) gets the pods, namespaces,
+// labels and workloads of `ctx`, as toFlow() gives datapath flows.
+void enrichL7Flow(const FlowContext* ctx, flow::Flow& f);
 // Hubble's LostEvent of a Lost record.
 void toLostEvent(const FlowRecord& r, flow::LostEvent& out);
 

@@ -45,6 +45,11 @@ class Materializer {
       return true;
     }
     if (!ctx_ || ctx_->generation != r.context) ctx_ = ring_.context(r.context);
+    if (r.kind == FlowRecord::Kind::L7) {
+      *out.mutable_flow() = *r.l7;
+      enrichL7Flow(ctx_.get(), *out.mutable_flow());
+      return filters.match(out.flow());
+    }
     toFlow(r, ctx_.get(), *out.mutable_flow());
     return filters.match(out.flow());
   }

@@ -5,7 +5,7 @@
 // looks at the child and the ready file and acts; the owner turns listening() into the
 // membrane_proxy_ports entry (proxyPortState) so L7 flows are redirected only while a proxy
 // accepts them, and fail closed (PROXY_LOOKUP_FAILED) while it does not.
-// Not wired into the agent's main loop yet (docs/l7.md, "Not done yet").
+// membrane-agent runs one when l7ProxyBinary is set (cmd/agent_main.cc, docs/l7.md).
 #pragma once
 
 #include <sys/types.h>

@@ -11,16 +11,23 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
 #include "agent/agent.h"
 #include "agent/api.h"
 #include "agent/flows.h"
+#include "agent/l7_tail.h"
 #include "agent/metrics.h"
 #include "agent/observer_server.h"
+#include "agent/proxy_supervisor.h"
 #include "agent/store_source.h"
 #include "agent/watch.h"
+#include "dataplane/proxy_writer.h"
+#include "model/policy.h"
+#include "proxy/redirect.h"
+#include "proxy/rules_build.h"
 
 namespace {
 
@@ -122,19 +129,25 @@ bool parseCli(int argc, char** argv, Cli& cli) {
 // store's mirrors), after an error with exponential backoff (100 ms .. 10 s), every second
 // while the store has work to retry (publishing, reconnecting), and every 30 s. With the
 // store it also runs the identity GC when due (store_gc: ms until the next pass), which
-// needs no reconcile.
+// needs no reconcile. `tick` (may be empty) runs at least every kTickMs: the L7 proxy's
+// supervision.
+constexpr int kTickMs = 200;
+
 template <typename Waiter>
 void runLoop(Agent& agent, Waiter& watcher, const std::atomic<bool>& stop,
-             const std::function<bool()>& store_pending, const std::function<int()>& store_gc) {
+             const std::function<bool()>& store_pending, const std::function<int()>& store_gc,
+             const std::function<void()>& tick) {
   using namespace std::chrono;
   int backoff_ms = 0;
   auto last = steady_clock::now();
   while (!stop) {
     const bool retry = store_pending && store_pending();
     const int gc_ms = store_gc ? store_gc() : 30000;
-    const int wait_ms = backoff_ms > 0 ? backoff_ms : std::min(retry ? 1000 : 30000, gc_ms);
+    int wait_ms = backoff_ms > 0 ? backoff_ms : std::min(retry ? 1000 : 30000, gc_ms);
+    if (tick) wait_ms = std::min(wait_ms, kTickMs);
     const bool changed = watcher.wait(wait_ms);
     if (stop) break;
+    if (tick) tick();
     const bool due = steady_clock::now() - last >= seconds(30);
     if (!changed && backoff_ms == 0 && !due && !retry) continue;
     last = steady_clock::now();
@@ -180,6 +193,25 @@ bool openSource(const AgentConfig& config, Agent& agent, Source& src) {
   return true;
 }
 
+// The L7 proxy when configured (docs/l7.md): supervised child, rules in the state directory,
+// TPROXY plumbing installed by the proxy itself once it listens.
+std::unique_ptr<ProxySupervisor> startL7Proxy(const AgentConfig& config) {
+  if (config.l7_proxy_binary.empty()) return nullptr;
+  ProxySupervisorConfig pc{.binary = config.l7_proxy_binary,
+                           .state_dir = config.state_dir + "/proxy",
+                           .port = model::kDefaultProxyPort,
+                           .extra_args = {"--install-redirect", "--upstream-original-source"}};
+  std::error_code ec;
+  std::filesystem::create_directories(pc.state_dir, ec);
+  auto sup = std::make_unique<ProxySupervisor>(pc);
+  std::string err;
+  // No rules until the first reconcile: the proxy denies everything meanwhile.
+  if (!sup->writeRules(R"({"version": 1, "ipcache": [], "entries": []})", &err)) {
+    log("L7 proxy rules: " + err);
+  }
+  return sup;
+}
+
 int runAgent(const AgentConfig& config) {
   FlowRing flows(config.flow_ring_size);  // outlives the agent, whose hook writes to it
   FlowStats stats;
@@ -216,9 +248,21 @@ int runAgent(const AgentConfig& config) {
     return kExitFailed;
   }
   metrics = std::move(*m);  // no early return below: the shutdown path stops it first
+  std::unique_ptr<ProxySupervisor> l7 = startL7Proxy(config);
+  // The proxy's access log becomes L7 flows in the ring (docs/l7.md, docs/observe.md).
+  std::unique_ptr<AccessLogTail> l7_flows =
+      l7 ? AccessLogTail::start(l7->accessLogPath(), config.node_name, flows) : nullptr;
   (*agent)->onReconciled([&](const Agent::ReconcileOutcome& r) {
     if (r.model != nullptr) flows.publish(buildFlowContext(config, *r.model, *r.ids));
     if (metrics) metrics->reconciled(r);
+    if (l7 && r.model != nullptr && r.model->engine) {
+      const auto* ids = r.ids;
+      std::string err;
+      const std::string json = proxy::buildRulesJson(
+          *r.model->engine, config.node_name,
+          [ids](model::IdentityId id) { return ids != nullptr ? (*ids)(id) : id; });
+      if (!l7->writeRules(json, &err)) log("L7 proxy rules: " + err);
+    }
   });
   std::atomic<bool> stop{false};
   sigset_t set;
@@ -247,10 +291,33 @@ int runAgent(const AgentConfig& config) {
     pending = [&] { return source.store->pending(); };
     gc = [&] { return source.store->collectGarbageIfDue(); };
   }
-  runLoop(**agent, *watcher, stop, pending, gc);
+  std::function<void()> tick;
+  if (l7) {
+    // The proxy's port is LISTENING in membrane_proxy_ports exactly while it accepts: L7
+    // flows are redirected then, and drop (PROXY_LOOKUP_FAILED) while it is down.
+    tick = [&] {
+      if (!l7->reconcile()) return;
+      dataplane::ProxyPortWriter ports((*agent)->datapath().proxyPorts());
+      if (auto r = ports.apply(proxyPortState(*l7)); !r) {
+        log("L7 proxy port: " + r.error().message());
+      } else {
+        log(std::string("L7 proxy ") + (l7->listening() ? "listening" : "down") + " (pid " +
+            std::to_string(l7->pid()) + ")");
+      }
+    };
+    tick();
+  }
+  runLoop(**agent, *watcher, stop, pending, gc, tick);
   signals.join();
   (*agent)->onReconciled(nullptr);
-  metrics.reset();  // its scrapes read the agent
+  if (l7) {
+    // Stopping the proxy: its port leaves the map first, so L7 flows fail closed at once.
+    dataplane::ProxyPortWriter ports((*agent)->datapath().proxyPorts());
+    if (auto r = ports.apply({}); !r) log("L7 proxy port: " + r.error().message());
+    l7.reset();
+  }
+  l7_flows.reset();  // before the ring it appends to
+  metrics.reset();   // its scrapes read the agent
   observer->reset();
   reader->reset();
   api->reset();
@@ -286,6 +353,7 @@ int main(int argc, char** argv) {
     return kExitBadInput;
   }
   if (cli.uninstall) {
+    proxy::uninstallRedirect();  // the L7 proxy's plumbing, if any (nothing: no error)
     KernelNodeNet net;
     if (auto s = Agent::uninstall(config, net); !s) {
       log("uninstall: " + s.error().message());

@@ -67,6 +67,13 @@ std::string tcpFlags(const flow::TCPFlags& f) {
 
 std::string summary(const flow::Flow& f) {
   std::string s;
+  if (f.has_l7() && f.l7().has_http()) {  // as hubble prints an http-response
+    const flow::HTTP& h = f.l7().http();
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%.1fms", static_cast<double>(f.l7().latency_ns()) / 1e6);
+    return h.protocol() + " " + std::to_string(h.code()) + " " + ms + " " + h.method() + " " +
+           h.url();
+  }
   if (f.l4().has_tcp()) {
     s = "TCP Flags: " + tcpFlags(f.l4().tcp().flags());
   } else if (f.l4().has_udp()) {
@@ -104,6 +111,7 @@ std::string dropDesc(const flow::Flow& f) {
 }
 
 std::string eventType(const flow::Flow& f) {
+  if (f.has_l7()) return "http-response";  // the proxy's record of a request and its answer
   if (f.verdict() == flow::DROPPED) return dropDesc(f);
   switch (f.trace_observation_point()) {
     case flow::TO_ENDPOINT:
