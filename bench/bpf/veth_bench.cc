@@ -6,6 +6,9 @@
 // Client and server share one CPU (request/response becomes direct context switches, less
 // sensitive to other load); for each rule count the three modes alternate in 5 rounds and
 // the medians are reported. MEMBRANE_BENCH_QUICK=1 uses 0.1 s slices instead of 0.3 s.
+// `veth_bench services`: TCP_CRR to a ClusterIP at 1,000 and 10,000 services, kube-proxy's
+// iptables chains (nat KUBE-SERVICES -> KUBE-SVC-* -> KUBE-SEP-* DNAT) against membrane's
+// service maps, both against connecting to the backend directly, same run.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,6 +29,7 @@
 #include "bench/bpf/bench_common.h"
 #include "dataplane/datapath.h"
 #include "dataplane/ipcache_writer.h"
+#include "dataplane/lb_writer.h"
 #include "dataplane/netns.h"
 #include "dataplane/packet.h"
 #include "dataplane/policy_writer.h"
@@ -91,6 +95,8 @@ class Server {
   std::thread thread_;
 };
 
+sockaddr_in g_target = serverAddr();  // where the client connects (a VIP in services mode)
+
 int connectOnce() {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const int one = 1;
@@ -100,7 +106,7 @@ int connectOnce() {
   timeval tv{.tv_sec = 1, .tv_usec = 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  auto sa = serverAddr();
+  sockaddr_in sa = g_target;
   if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
     close(fd);
     return -1;
@@ -192,10 +198,129 @@ MembraneSetup installMembrane(const VethPair& pair, size_t rules) {
   return m;
 }
 
+// --- services: kube-proxy's iptables against membrane's service maps -------------------------
+
+constexpr uint32_t kVip0 = ipv4Addr(10, 96, 0, 1);
+constexpr uint16_t kVipPort = 80;
+
+uint32_t vipOf(size_t i) { return kVip0 + static_cast<uint32_t>(i); }
+// The measured service sits in the middle of the table (kube-proxy's KUBE-SERVICES order is
+// by chain-name hash, so a service is on average half-way down the list).
+size_t measuredOf(size_t n) { return n / 2; }
+uint32_t otherBackend(size_t i, int which) {
+  return ipv4Addr(10, static_cast<uint8_t>(201 + which), 0, 0) + static_cast<uint32_t>(i) + 1;
+}
+
+// kube-proxy's nat table: KUBE-SERVICES with a jump per service port, KUBE-SVC-* choosing an
+// endpoint at random, KUBE-SEP-* marking hairpin traffic and doing the DNAT.
+void installKubeProxy(const VethPair& pair, size_t n) {
+  const std::string path = "/tmp/" + pair.nsB() + "-nat";
+  std::ofstream f(path);
+  f << "*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n";
+  auto sep = [&](const std::string& name, uint32_t ip, uint16_t port) {
+    f << ":" << name << " - [0:0]\n-A " << name << " -s " << formatIpv4(ip)
+      << "/32 -j KUBE-MARK-MASQ\n-A " << name << " -p tcp -m tcp -j DNAT --to-destination "
+      << formatIpv4(ip) << ":" << port << "\n";
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const std::string svc = "KUBE-SVC-" + std::to_string(100000000 + i);
+    f << ":" << svc << " - [0:0]\n";
+    if (i == measuredOf(n)) {
+      const std::string e = "KUBE-SEP-M" + std::to_string(i);
+      sep(e, kServer, kPort);
+      f << "-A " << svc << " -j " << e << "\n";
+    } else {
+      const std::string a = "KUBE-SEP-A" + std::to_string(i), b = "KUBE-SEP-B" + std::to_string(i);
+      sep(a, otherBackend(i, 0), 8080);
+      sep(b, otherBackend(i, 1), 8080);
+      f << "-A " << svc << " -m statistic --mode random --probability 0.5 -j " << a << "\n-A "
+        << svc << " -j " << b << "\n";
+    }
+    f << "-A KUBE-SERVICES -d " << formatIpv4(vipOf(i)) << "/32 -p tcp -m tcp --dport " << kVipPort
+      << " -j " << svc << "\n";
+  }
+  f << "-A PREROUTING -j KUBE-SERVICES\n-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\nCOMMIT\n";
+  f.close();
+  const int rc = runQuiet("ip netns exec " + pair.nsB() + " iptables-legacy-restore < " + path);
+  std::remove(path.c_str());
+  if (rc != 0) bench::die("iptables", Error{.code = EIO, .context = "iptables-legacy-restore"});
+}
+
+void flushKubeProxy(const VethPair& pair) {
+  runQuiet("ip netns exec " + pair.nsB() + " iptables-legacy -t nat -F");
+  runQuiet("ip netns exec " + pair.nsB() + " iptables-legacy -t nat -X");
+}
+
+ServiceState servicesOf(size_t n) {
+  ServiceState st;
+  for (size_t i = 0; i < n; ++i) {
+    LbServiceSpec spec;
+    if (i == measuredOf(n)) {
+      spec.backends = {{.ip = kServer, .port = kPort}};
+    } else {
+      spec.backends = {{.ip = otherBackend(i, 0), .port = 8080},
+                       {.ip = otherBackend(i, 1), .port = 8080}};
+    }
+    st[{.vip = vipOf(i), .port = kVipPort, .proto = 6}] = spec;
+  }
+  return st;
+}
+
+sockaddr_in vipAddr(size_t n) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(vipOf(measuredOf(n)));
+  sa.sin_port = htons(kVipPort);
+  return sa;
+}
+
+int servicesTable(VethPair& pair, double seconds) {
+  const bool have_iptables = runQuiet("iptables-legacy -V") == 0;
+  // The client reaches the VIPs through the veth, via the server end as gateway.
+  runQuiet("ip -n " + pair.nsA() + " route add 10.96.0.0/12 via " + formatIpv4(kServer));
+  std::printf(
+      "TCP_CRR to a ClusterIP through a veth pair, median of 5 rounds of %.1f s; the\n"
+      "measured service is in the middle of the table (one backend: the server)\n",
+      seconds);
+  std::printf("%-9s %-20s %12s %7s\n", "services", "mode", "TCP_CRR/s", "ratio");
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  for (size_t n : {size_t{1000}, size_t{10000}}) {
+    std::vector<double> crr[3];  // direct, iptables, membrane
+    for (int round = 0; round < 5; ++round) {
+      g_target = serverAddr();
+      crr[0].push_back(measure(pair.nsA(), true, seconds));
+      g_target = vipAddr(n);
+      if (have_iptables) {
+        installKubeProxy(pair, n);
+        crr[1].push_back(measure(pair.nsA(), true, seconds));
+        flushKubeProxy(pair);
+      }
+      auto m = installMembrane(pair, 10);
+      LbWriter lb(m.dp->lbMaps());
+      must(lb.apply(servicesOf(n)), "services");
+      crr[2].push_back(measure(pair.nsA(), true, seconds));
+    }
+    const double base = median(crr[0]);
+    const char* names[] = {"direct (no service)", "iptables kube-proxy", "membrane"};
+    for (int i = 0; i < 3; ++i) {
+      if (crr[i].empty()) continue;
+      const double v = median(crr[i]);
+      if (v == 0) bench::die(names[i], Error{.code = EIO, .context = "no connection succeeded"});
+      std::printf("%-9zu %-20s %12.0f %7.2f\n", n, names[i], v, v / base);
+    }
+  }
+  g_target = serverAddr();
+  if (!have_iptables) std::printf("(iptables-legacy not installed: iptables rows skipped)\n");
+  return 0;
+}
+
 }  // namespace
 }  // namespace membrane::dataplane
 
-int main() {
+int main(int argc, char** argv) {
   using namespace membrane::dataplane;
   if (geteuid() != 0) {
     std::fprintf(stderr, "veth_bench: needs root (netns, BPF, iptables)\n");
@@ -208,6 +333,11 @@ int main() {
           {.prefix = "mbt" + std::to_string(getpid()) + "v-", .addr_a = kPod, .addr_b = kServer}),
       "veth pair");
   Server server(pair->nsB());
+  if (argc > 1 && std::string(argv[1]) == "services") return servicesTable(*pair, seconds);
+  if (argc > 1) {
+    std::fprintf(stderr, "usage: veth_bench [services]\n");
+    return 2;
+  }
   std::printf("real TCP through a veth pair, median of 5 rounds of %.1f s, client in %s\n", seconds,
               pair->nsA().c_str());
   std::printf("%-6s %-9s %12s %7s %12s %7s\n", "rules", "mode", "TCP_RR/s", "ratio", "TCP_CRR/s",
