@@ -108,6 +108,9 @@ std::optional<std::vector<kv::ObjectWrite>> readObjects(const std::vector<std::s
     std::stringstream text;
     text << in.rdbuf();
     for (auto& d : model::parseManifestDocs(file, text.str(), diags)) {
+      // An empty document (a trailing `---`, comments only) is no object, as for kubectl
+      // and the loader.
+      if (!d.node.IsDefined() || d.node.IsNull()) continue;
       const std::string id = model::objectIdentity(d.node);
       if (id.empty()) {
         diags.error(

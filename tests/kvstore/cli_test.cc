@@ -113,6 +113,18 @@ TEST_F(Cli, ApplyGetDelete) {
       << r.out;
 }
 
+// Empty documents (a trailing `---`, a comment-only document) are no objects, as for kubectl
+// and the loader: `membrane sim` applies files with them (verify --emit-scenario writes one).
+TEST_F(Cli, EmptyDocumentsAreSkipped) {
+  const std::string f = write("empty-docs.yaml",
+                              "# only a comment\n---\napiVersion: v1\nkind: Namespace\n"
+                              "metadata: {name: e}\n---\n# trailing\n---\n");
+  auto r = membrane("apply -f " + f);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("Namespace/e applied"), std::string::npos) << r.out;
+  EXPECT_EQ(snapshot().size(), 1u);
+}
+
 TEST_F(Cli, ApplyReplacesAndConflictsOnAStaleResourceVersion) {
   const std::string v1 = write(
       "ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  labels: {v: '1'}\n");
