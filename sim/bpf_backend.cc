@@ -4,10 +4,15 @@
 // overlay hop when the pods sit on different nodes in overlay mode, the destination pod's
 // to-container program on its node; then the reply the same way back (it must pass as
 // conntrack reply traffic). Maps are filled by the node agent from Engine::compile() and
-// the ipcache, exactly as on a node.
+// the ipcache, exactly as on a node. A probe to a Service goes to its frontend: the
+// destination is the backend the client's program DNATed to (read from its output packet),
+// and the reply must come back into the client with the frontend as its source (reverse NAT).
 #include <unistd.h>
 
+#include <functional>
+
 #include "dataplane/packet.h"
+#include "model/ip.h"
 #include "sim/agents.h"
 
 namespace membrane::sim {
@@ -16,6 +21,42 @@ namespace {
 constexpr int kTcOk = 0;
 constexpr int kTcShot = 2;
 constexpr int kTcRedirect = 7;
+
+// The addresses and ports of an Ethernet/IPv4 frame a program returned (host order).
+struct FrameTuple {
+  uint32_t saddr = 0, daddr = 0;
+  uint16_t sport = 0, dport = 0;
+};
+
+std::optional<FrameTuple> parseFrame(const std::vector<uint8_t>& f) {
+  constexpr size_t kEth = 14;
+  if (f.size() < kEth + 20 || f[12] != 0x08 || f[13] != 0x00 || (f[kEth] >> 4) != 4) {
+    return std::nullopt;
+  }
+  auto be32 = [&](size_t o) {
+    return (uint32_t{f[o]} << 24) | (uint32_t{f[o + 1]} << 16) | (uint32_t{f[o + 2]} << 8) |
+           f[o + 3];
+  };
+  FrameTuple t{.saddr = be32(kEth + 12), .daddr = be32(kEth + 16)};
+  const size_t l4 = kEth + size_t{f[kEth] & 0x0fu} * 4;
+  const uint8_t proto = f[kEth + 9];
+  const bool ports =
+      proto == model::kProtoTCP || proto == model::kProtoUDP || proto == model::kProtoSCTP;
+  if (ports && f.size() >= l4 + 4) {
+    t.sport = static_cast<uint16_t>((f[l4] << 8) | f[l4 + 1]);
+    t.dport = static_cast<uint16_t>((f[l4 + 2] << 8) | f[l4 + 3]);
+  }
+  return t;
+}
+
+std::string addrPort(uint32_t ip, uint16_t port) {
+  return model::formatIpv4(ip) + ":" + std::to_string(port);
+}
+
+// Where the source's egress program sent a packet: the destination end, or (a Service) the
+// backend it DNATed to. Fills *how and returns nullopt when the output names no backend.
+using ResolveDst =
+    std::function<std::optional<model::FlowEndpoint>(const std::vector<uint8_t>&, std::string*)>;
 
 class BpfBackend final : public Backend {
  public:
@@ -76,10 +117,14 @@ class BpfBackend final : public Backend {
   }
 
   // One direction: source egress, tunnel, destination ingress. Returns the cell it yields.
+  // `resolve` (a Service) names the destination from the egress program's output; `out`
+  // receives the packet the destination's ingress program delivered.
   Cell pass(const StepState& step, const dataplane::PacketSpec& spec,
-            const model::FlowEndpoint& src, const model::FlowEndpoint& dst, std::string* how) {
+            const model::FlowEndpoint& src, model::FlowEndpoint dst, std::string* how,
+            const ResolveDst& resolve = nullptr, std::vector<uint8_t>* out = nullptr) {
     std::vector<uint8_t> frame = dataplane::buildIpv4Frame(spec);
-    const std::string sn = nodeOf(step, src), dn = nodeOf(step, dst);
+    const std::string sn = nodeOf(step, src);
+    std::string dn = nodeOf(step, dst);
     uint32_t mark = 0;
     if (!sn.empty()) {
       auto r = nodes_[sn].agent->datapath().testRun(dataplane::Program::FromContainer, frame);
@@ -87,7 +132,16 @@ class BpfBackend final : public Backend {
         *how = "test-run failed: " + r.error().message();
         return Cell::Blocked;
       }
+      // test-run returns the packet even when the program drops it: a Service's backend is
+      // known for an egress drop too (policy sees the backend, after DNAT).
+      std::optional<model::FlowEndpoint> d;
+      if (resolve) d = resolve(r->data_out, how);
       if (r->retval == kTcShot) return Cell::Egress;
+      if (resolve) {
+        if (!d) return Cell::Blocked;
+        dst = *d;
+        dn = nodeOf(step, dst);
+      }
       const bool tunnel = step.routing == Routing::Overlay && !dn.empty() && dn != sn;
       if (tunnel != (r->retval == kTcRedirect) || (!tunnel && r->retval != kTcOk)) {
         *how = "from-container returned " + std::to_string(r->retval) +
@@ -112,11 +166,103 @@ class BpfBackend final : public Backend {
         *how = "to-container returned " + std::to_string(r->retval);
         return Cell::Blocked;
       }
+      if (out != nullptr) *out = r->data_out;
     }
     return Cell::Allowed;
   }
 
+  // The backend pod a packet to a Service's frontend was DNATed to, from the output of the
+  // client's from-container program (*t: its addresses and ports).
+  std::optional<model::FlowEndpoint> backendOf(const StepState& step, const SimCell& c,
+                                               const std::vector<uint8_t>& data, FrameTuple* t,
+                                               std::string* how) const {
+    auto p = parseFrame(data);
+    if (!p) {
+      *how = "from-container returned no IPv4 packet for the frontend";
+      return std::nullopt;
+    }
+    *t = *p;
+    if (p->daddr == c.dst.ip) {
+      *how = "from-container did not DNAT the frontend " + addrPort(c.dst.ip, c.port) +
+             " (no service entry for it in the node's maps)";
+      return std::nullopt;
+    }
+    const auto& pods = step.cluster->pods;
+    for (size_t i = 0; i < pods.size(); ++i) {
+      if (pods[i].ip == p->daddr) return model::FlowEndpoint{.pod = i, .ip = p->daddr};
+    }
+    *how = "from-container DNATed the frontend to " + addrPort(p->daddr, p->dport) +
+           ", which no pod has";
+    return std::nullopt;
+  }
+
+  // A cell whose destination is a Service: the request to its frontend through the client's
+  // from-container (which DNATs it), on to the backend it picked; the reply from the backend
+  // must enter the client with the frontend as its source again (reverse NAT), else the
+  // client's socket would never see it: the cell fails.
+  void probeService(const StepState& step, SimCell& c, uint16_t sport) {
+    c.observed = Cell::Blocked;
+    if (nodeOf(step, c.src).empty() || c.protocol == model::kProtoICMP) {
+      c.note = c.protocol == model::kProtoICMP
+                   ? "a Service balances TCP, UDP and SCTP only, not ICMP"
+                   : c.from + " runs no program of ours: nothing DNATs the frontend in test-run";
+      return;
+    }
+    dataplane::PacketSpec fwd{.saddr = c.src.ip,
+                              .daddr = c.dst.ip,
+                              .protocol = c.protocol,
+                              .sport = sport,
+                              .dport = c.port,
+                              .tcp_flags = dataplane::kTcpSyn};
+    FrameTuple dnat;
+    std::optional<model::FlowEndpoint> backend;
+    std::string how;
+    c.observed =
+        pass(step, fwd, c.src, c.dst, &how, [&](const std::vector<uint8_t>& data, std::string* h) {
+          backend = backendOf(step, c, data, &dnat, h);
+          return backend;
+        });
+    if (!backend) {
+      c.note = how;
+      return;
+    }
+    const std::string to = " (DNATed to " + step.cluster->pods[*backend->pod].ref() + " at " +
+                           addrPort(dnat.daddr, dnat.dport) + " on " + nodeOf(step, *backend) + ")";
+    if (c.observed != Cell::Allowed) {
+      c.note = "request to the frontend dropped" + to;
+      return;
+    }
+    dataplane::PacketSpec rep{.saddr = dnat.daddr,
+                              .daddr = c.src.ip,
+                              .protocol = c.protocol,
+                              .sport = dnat.dport,
+                              .dport = dnat.sport,
+                              .tcp_flags = dataplane::kTcpSyn | dataplane::kTcpAck};
+    std::vector<uint8_t> out;
+    std::string rhow;
+    if (pass(step, rep, *backend, c.src, &rhow, nullptr, &out) != Cell::Allowed) {
+      c.observed = Cell::Blocked;
+      c.note =
+          "request passed" + to + ", the reply was dropped" + (rhow.empty() ? "" : ": " + rhow);
+      return;
+    }
+    auto t = parseFrame(out);
+    if (!t || t->saddr != c.dst.ip || t->sport != c.port) {
+      c.observed = Cell::Blocked;
+      c.note = "request passed" + to + ", but the reply entered " + c.from + " from " +
+               (t ? addrPort(t->saddr, t->sport) : std::string("no IPv4 packet")) +
+               ", not from the frontend " + addrPort(c.dst.ip, c.port) + " (reverse NAT)";
+      return;
+    }
+    c.note = "test-run hop by hop to the frontend" + to + ", reply reverse-NATed to " +
+             addrPort(t->saddr, t->sport);
+  }
+
   void probeOne(const StepState& step, SimCell& c, uint16_t sport) {
+    if (!c.service.empty()) {
+      probeService(step, c, sport);
+      return;
+    }
     dataplane::PacketSpec fwd{.saddr = c.src.ip, .daddr = c.dst.ip, .protocol = c.protocol};
     dataplane::PacketSpec rep{.saddr = c.dst.ip, .daddr = c.src.ip, .protocol = c.protocol};
     if (c.protocol == model::kProtoICMP) {

@@ -80,13 +80,13 @@ std::vector<SimCell> enumerateCells(const Scenario& s, size_t si, const model::C
 std::unique_ptr<Backend> makeModelBackend() { return std::make_unique<ModelBackend>(); }
 
 namespace {
-// The model reasons through Services and the netns backend's agents program them into their
-// datapaths (a probe connects to the frontend); the bpf and ns3 backends do not program the
-// service maps of their test-run datapaths yet, and probing a VIP there would measure
+// The model reasons through Services; the netns and bpf backends' agents program them into
+// their datapaths (a probe goes to the frontend and is DNATed by the client's program). The
+// ns3 backend does not program service maps yet, and probing a VIP there would measure
 // nothing membrane configured. Refused as unusable input (exit 2), never a silent pass.
 void refuseServiceCells(const Backend& backend, const std::vector<SimCell>& cells,
                         const Scenario& s, model::Diagnostics& diags) {
-  if (backend.name() == "model" || backend.name() == "netns") return;
+  if (backend.name() == "model" || backend.name() == "netns" || backend.name() == "bpf") return;
   for (const auto& c : cells) {
     if (c.service.empty()) continue;
     diags.error({.loc = {.file = s.dir},
@@ -94,7 +94,7 @@ void refuseServiceCells(const Backend& backend, const std::vector<SimCell>& cell
                  .message = "the " + backend.name() + " backend cannot probe Service " + c.service +
                             " (" + c.from + " -> " + c.to +
                             ") yet: Services are "
-                            "judged by the model and netns backends only"});
+                            "judged by the model, netns and bpf backends only"});
     return;
   }
 }
