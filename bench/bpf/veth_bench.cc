@@ -287,6 +287,7 @@ int servicesTable(VethPair& pair, double seconds) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
+  bool failed = false;
   for (size_t n : {size_t{1000}, size_t{10000}}) {
     std::vector<double> crr[3];  // direct, iptables, membrane
     for (int round = 0; round < 5; ++round) {
@@ -308,13 +309,17 @@ int servicesTable(VethPair& pair, double seconds) {
     for (int i = 0; i < 3; ++i) {
       if (crr[i].empty()) continue;
       const double v = median(crr[i]);
-      if (v == 0) bench::die(names[i], Error{.code = EIO, .context = "no connection succeeded"});
+      if (v == 0) {  // reported, not exit(): the veth pair's namespaces are removed on return
+        std::fprintf(stderr, "veth_bench: %s: no connection succeeded\n", names[i]);
+        failed = true;
+        continue;
+      }
       std::printf("%-9zu %-20s %12.0f %7.2f\n", n, names[i], v, v / base);
     }
   }
   g_target = serverAddr();
   if (!have_iptables) std::printf("(iptables-legacy not installed: iptables rows skipped)\n");
-  return 0;
+  return failed ? 1 : 0;
 }
 
 }  // namespace
