@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // L7 flows: one access record of membrane-proxy (a JSON line, docs/l7.md) turned into a
 // Hubble flow with Type L7 and the `l7` record (HTTP method, url, code, protocol, latency),
-// as Cilium turns its proxy's access log into flows. The Observer can append these to its
-// ring next to the datapath's L3/L4 flows; the hook is not wired yet (docs/l7.md).
+// as Cilium turns its proxy's access log into flows. agent/l7_tail.h appends them to the
+// Observer's ring next to the datapath's L3/L4 flows (docs/l7.md).
 #pragma once
 
 #include <optional>

@@ -249,6 +249,7 @@ int runAgent(const AgentConfig& config) {
   }
   metrics = std::move(*m);  // no early return below: the shutdown path stops it first
   std::unique_ptr<ProxySupervisor> l7 = startL7Proxy(config);
+  std::string l7_rules;  // the rules file as last written
   // The proxy's access log becomes L7 flows in the ring (docs/l7.md, docs/observe.md).
   std::unique_ptr<AccessLogTail> l7_flows =
       l7 ? AccessLogTail::start(l7->accessLogPath(), config.node_name, flows) : nullptr;
@@ -261,7 +262,14 @@ int runAgent(const AgentConfig& config) {
       const std::string json = proxy::buildRulesJson(
           *r.model->engine, config.node_name,
           [ids](model::IdentityId id) { return ids != nullptr ? (*ids)(id) : id; });
-      if (!l7->writeRules(json, &err)) log("L7 proxy rules: " + err);
+      // Unchanged rules are not rewritten: the proxy re-reads the file on every change.
+      if (json != l7_rules) {
+        if (l7->writeRules(json, &err)) {
+          l7_rules = json;
+        } else {
+          log("L7 proxy rules: " + err);
+        }
+      }
     }
   });
   std::atomic<bool> stop{false};
