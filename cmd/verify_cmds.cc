@@ -8,6 +8,7 @@
 #include "model/connectivity.h"
 #include "verify/diff.h"
 #include "verify/emit.h"
+#include "verify/l7_diff.h"
 #include "verify/lint.h"
 #include "verify/report.h"
 #include "verify/service_diff.h"
@@ -56,13 +57,18 @@ constexpr const char* kDiffHelp =
     "  universe (TCP/UDP/SCTP ports 1-65535). --exit-code: exit 1 when there are differences.\n"
     "  Then (not with --npguard) \"Service diff:\": per client workload and Service port, the\n"
     "  backends (pod, address, target port) newly allowed or newly denied, from a policy,\n"
-    "  Service, EndpointSlice or pod change; in JSON the \"services\" list.";
+    "  Service, EndpointSlice or pod change; in JSON the \"services\" list.\n"
+    "  Then \"L7 diff:\": per workload pair, port of an L7 rule and side, the HTTP/DNS rules in\n"
+    "  force before and after when they differ (a changed path, a plain allow that turns the\n"
+    "  rules into a wildcard); in JSON the \"l7\" list.";
 
 constexpr const char* kLintHelp =
     "membrane lint PATH... [--timeout MS]\n"
     "  Rules that can never match, allow rules shadowed by deny rules or made redundant by\n"
     "  other rules (proven for every pod that could exist), subjects and peers that select\n"
-    "  nothing today, and equivalent policies. Exit 1 when there are findings.";
+    "  nothing today, equivalent policies, and HTTP rules that restrict nothing because a\n"
+    "  plain L3/L4 allow covers every flow they match (l7-shadowed). Exit 1 when there are\n"
+    "  findings.";
 
 // Proves every invariant of the file; false when one names a pod that does not exist
 // (unusable input, not "unknown").
@@ -182,14 +188,20 @@ int cmdDiff(int argc, char** argv) {
   // np-guard knows no Services: --npguard keeps its output to the connectivity diff.
   const bool npguard = a.flags.count("--npguard") > 0;
   std::vector<verify::ServiceDiffEntry> sd;
-  if (!npguard) sd = verify::diffServices(e1, e2);
+  std::vector<verify::L7DiffEntry> l7;
+  if (!npguard) {
+    sd = verify::diffServices(e1, e2);
+    l7 = verify::diffL7(e1, e2);
+  }
   if (a.output == "json") {
-    verify::printDiffJson(std::cout, d, npguard ? nullptr : &sd);
+    verify::printDiffJson(std::cout, d, npguard ? nullptr : &sd, npguard ? nullptr : &l7);
   } else {
     verify::printDiffText(std::cout, d);
     verify::printServiceDiffText(std::cout, sd);
+    verify::printL7DiffText(std::cout, l7);
   }
-  return a.flags.count("--exit-code") && !(d.empty() && sd.empty()) ? kExitFailed : kExitOk;
+  const bool same = d.empty() && sd.empty() && l7.empty();
+  return a.flags.count("--exit-code") && !same ? kExitFailed : kExitOk;
 }
 
 int cmdLint(int argc, char** argv) {

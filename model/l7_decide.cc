@@ -89,6 +89,50 @@ HttpVerdict decideHttp(const Engine& engine, const Flow& flow, const Verdict& v,
   return h;
 }
 
+L7SideRules l7SideRules(const Engine& engine, const SideDecision& d, uint16_t port) {
+  L7SideRules out;
+  if (!d.l7_restricted) return out;
+  out.applies = true;
+  std::set<std::string> http, dns, other;
+  for (size_t id : d.rules) {
+    for (const L7Info& l : engine.cluster().policies.rules[id].l7) {
+      if (l.type == "http") {
+        for (const HttpRule& r : l.http) http.insert(r.str());
+      } else if (l.type == "dns") {
+        for (const DnsRule& r : l.dns) dns.insert(r.str());
+      } else {
+        other.insert(l.type);
+      }
+    }
+  }
+  out.http.assign(http.begin(), http.end());
+  out.dns.assign(dns.begin(), dns.end());
+  out.other.assign(other.begin(), other.end());
+  // The same merge as decideSide: only HTTP rules are widened by a plain allow.
+  out.wildcard = !dns.empty() || !other.empty()
+                     ? false
+                     : !enforcesDefaultDeny(engine, d) || plainAllowCovers(engine, d, port);
+  return out;
+}
+
+std::string L7SideRules::str() const {
+  if (!applies) return "none";
+  std::string s;
+  auto part = [&](const char* type, const std::vector<std::string>& rules) {
+    if (rules.empty()) return;
+    s += (s.empty() ? "" : "; ") + std::string(type) + ": ";
+    for (size_t i = 0; i < rules.size(); ++i) s += (i ? " | " : "") + rules[i];
+  };
+  if (wildcard) {
+    s = "http: every request (wildcard: a plain L3/L4 allow covers this peer and port)";
+  } else {
+    part("http", http);
+  }
+  part("dns", dns);
+  for (const auto& t : other) s += (s.empty() ? "" : "; ") + t + ": no proxy, dropped";
+  return s;
+}
+
 std::string explainHttp(const HttpVerdict& h, const HttpRequest& req) {
   std::string s = "HTTP " + req.method + " " + req.target +
                   (req.host.empty() ? "" : " (Host: " + req.host + ")") + ": " +

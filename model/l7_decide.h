@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "model/engine.h"
 #include "model/l7.h"
@@ -26,6 +27,21 @@ struct HttpVerdict {
   HttpSideVerdict egress;
   HttpSideVerdict ingress;
 };
+
+// The L7 rules in force on one side of a flow on `port`, in a canonical form for comparing two
+// policy sets (`membrane diff`): sorted rule texts per type, and Cilium's wildcard.
+struct L7SideRules {
+  bool applies = false;            // the side is L7-restricted (a redirect rule decides it)
+  bool wildcard = false;           // a plain allow covers the peer and port: every request allowed
+  std::vector<std::string> http;   // HttpRule::str() of every rule, sorted, unique
+  std::vector<std::string> dns;    // DnsRule::str()
+  std::vector<std::string> other;  // types without typed rules ("kafka", "l7")
+  // "http: method=GET path=/a | any request"; "http: every request (wildcard: ...)";
+  // "none" when the side is not L7-restricted.
+  std::string str() const;
+  bool operator==(const L7SideRules&) const = default;
+};
+L7SideRules l7SideRules(const Engine& engine, const SideDecision& d, uint16_t port);
 
 // `v` is engine.evaluate(flow). A flow that is not L7-restricted gets v.allowed.
 HttpVerdict decideHttp(const Engine& engine, const Flow& flow, const Verdict& v,

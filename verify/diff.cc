@@ -6,6 +6,7 @@
 #include <set>
 #include <tuple>
 
+#include "verify/l7_diff.h"
 #include "verify/report.h"
 #include "verify/service_diff.h"
 
@@ -211,7 +212,8 @@ void printDiffText(std::ostream& out, const std::vector<DiffEntry>& d) {
 }
 
 void printDiffJson(std::ostream& out, const std::vector<DiffEntry>& d,
-                   const std::vector<ServiceDiffEntry>* services) {
+                   const std::vector<ServiceDiffEntry>* services,
+                   const std::vector<L7DiffEntry>* l7) {
   out << "{\"diff\": [";
   for (size_t i = 0; i < d.size(); ++i) {
     const auto& e = d[i];
@@ -232,6 +234,10 @@ void printDiffJson(std::ostream& out, const std::vector<DiffEntry>& d,
   if (services) {
     out << ", \"services\": ";
     printServiceDiffJson(out, *services);
+  }
+  if (l7) {
+    out << ", \"l7\": ";
+    printL7DiffJson(out, *l7);
   }
   out << "}\n";
 }

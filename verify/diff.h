@@ -51,8 +51,11 @@ std::vector<DiffEntry> diffConnectivity(const model::Cluster& c1,
 // "diff-type: added, source: ..., destination: ..., ref1: ..., ref2: ..."
 void printDiffText(std::ostream& out, const std::vector<DiffEntry>& d);
 struct ServiceDiffEntry;  // verify/service_diff.h
-// {"diff": [...]} and, when `services` is given, "services": [...] (verify/service_diff.h).
+struct L7DiffEntry;       // verify/l7_diff.h
+// {"diff": [...]} and, when given, "services": [...] (verify/service_diff.h) and "l7": [...]
+// (verify/l7_diff.h).
 void printDiffJson(std::ostream& out, const std::vector<DiffEntry>& d,
-                   const std::vector<ServiceDiffEntry>* services = nullptr);
+                   const std::vector<ServiceDiffEntry>* services = nullptr,
+                   const std::vector<L7DiffEntry>* l7 = nullptr);
 
 }  // namespace membrane::verify

@@ -20,6 +20,8 @@ std::string_view lintKindName(LintKind k) {
       return "shadowed";
     case LintKind::Redundant:
       return "redundant";
+    case LintKind::L7ShadowedByAllow:
+      return "l7-shadowed";
     case LintKind::SubjectSelectsNothingToday:
       return "subject-selects-nothing";
     case LintKind::PeerSelectsNothingToday:
@@ -106,6 +108,43 @@ class Linter {
     return out;
   }
 
+  // A plain allow the model widens an HTTP rule set with (model/l7_decide.cc): no L7 rules,
+  // no ICMP section, numeric ports only (a named port never widens: stricter than Cilium).
+  static bool widensHttp(const PolicyRule& q) {
+    if (q.deny || !q.l7.empty() || q.icmps_present) return false;
+    for (const auto& p : q.ports) {
+      if (!p.name.empty()) return false;
+    }
+    return true;
+  }
+
+  // The HTTP rules of redirect rule `r` restrict nothing when every flow it matches and no
+  // deny drops is also matched by a widening plain allow of the same direction.
+  bool l7ShadowedByPlainAllow(const PolicyRule& r, Expr mr, Expr denied) {
+    for (const auto& l : r.l7) {
+      if (l.type != "http") return false;  // DNS/Kafka rules are not widened
+    }
+    std::vector<Expr> plain;
+    std::vector<size_t> ids;
+    for (const auto& q : cluster_.policies.rules) {
+      if (q.id == r.id || q.direction != r.direction || !widensHttp(q)) continue;
+      plain.push_back(match(q));
+      ids.push_back(q.id);
+    }
+    if (plain.empty()) return false;
+    if (sat(ctx_.mkAnd({mr, ctx_.mkNot(denied), ctx_.mkNot(ctx_.mkOr(plain))}), r)) return false;
+    LintFinding f{.kind = LintKind::L7ShadowedByAllow,
+                  .rule = r.id,
+                  .message =
+                      "its HTTP rules restrict nothing: a plain L3/L4 allow covers every "
+                      "flow it matches, so the proxy allows every request"};
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (sat(ctx_.mkAnd(mr, plain[i]), r)) f.involved.push_back(ids[i]);
+    }
+    findings.push_back(std::move(f));
+    return true;
+  }
+
   void semantic(const PolicyRule& r) {
     // An empty allow rule (CNP `ingress: [{}]`) only turns default deny on: not a finding.
     if (!r.deny && r.peers.kind == model::PeerSet::Kind::None) return;
@@ -134,6 +173,9 @@ class Linter {
                           .involved = overlapping(r, mr, true),
                           .message = "every flow this rule allows is denied by deny rules"});
       return;
+    }
+    if (!r.l7.empty()) {
+      if (l7ShadowedByPlainAllow(r, mr, ctx_.mkOr(denies))) return;
     }
     const Expr uncovered =
         ctx_.mkAnd({mr, ctx_.mkNot(ctx_.mkOr(denies)), ctx_.mkNot(ctx_.mkOr(covers))});

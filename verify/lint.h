@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Lint: rules that can never match, rules shadowed by deny rules, redundant rules,
+// Lint: rules that can never match, rules shadowed by deny rules, redundant rules, L7 rules
+// made ineffective by a plain L3/L4 allow,
 // selectors that select nothing today, and policies that are equivalent. The semantic
 // findings are proofs over every pod that could exist (scope any), each naming the rules
 // involved.
@@ -17,6 +18,9 @@ enum class LintKind {
   NeverMatches,    // no pod, peer, protocol and port make the rule match
   ShadowedByDeny,  // every flow the (allow) rule matches is denied by deny rules
   Redundant,       // removing the (allow) rule changes no verdict: other rules cover it
+  // every flow the rule's HTTP rules would restrict is also allowed by a plain L3/L4 rule:
+  // the proxy then allows every request (Cilium's wildcard), the HTTP rules restrict nothing
+  L7ShadowedByAllow,
   SubjectSelectsNothingToday,
   PeerSelectsNothingToday,
   EquivalentPolicies,

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+// L7 in lint and diff: HTTP rules that a plain allow turns into a wildcard are found, and a
+// change of the HTTP rules (or a new plain allow) is reported per workload pair and side.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "model/loader.h"
+#include "verify/l7_diff.h"
+#include "verify/lint.h"
+
+namespace membrane::verify {
+namespace {
+
+const char* kPods = R"(apiVersion: v1
+kind: Pod
+metadata: {name: fe, namespace: shop, labels: {app: fe}}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api, namespace: shop, labels: {app: api}}
+spec: {containers: [{name: c, ports: [{name: web, containerPort: 80}]}]}
+status: {podIP: 10.0.0.2}
+---
+)";
+
+// An ingress HTTP rule on api:80 from fe; `http` is the rules.http list in flow style.
+std::string l7Policy(const std::string& http) {
+  return std::string(R"(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: api-l7, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: api}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: fe}}]
+    toPorts: [{ports: [{port: "80", protocol: TCP}], rules: {http: )") +
+         http + "}}]\n";
+}
+
+// A plain allow from fe to api on `port` (a number or a container port name).
+std::string plainAllow(const std::string& port) {
+  return R"(---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api-plain, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: fe}}}]
+    ports: [{port: )" +
+         port + ", protocol: TCP}]\n";
+}
+
+model::LoadResult load(const std::string& yaml) {
+  auto r = model::loadClusterFromTexts({{"l7.yaml", yaml}});
+  EXPECT_TRUE(r.diags.ok());
+  return r;
+}
+
+std::vector<std::string> l7Shadowed(const std::string& yaml) {
+  auto r = load(yaml);
+  std::vector<std::string> out;
+  for (const auto& f : lint(r.cluster)) {
+    if (f.kind != LintKind::L7ShadowedByAllow) continue;
+    std::string s = r.cluster.policies.rules[f.rule].policy_name;
+    for (size_t id : f.involved) s += " <- " + r.cluster.policies.rules[id].policy_name;
+    out.push_back(s);
+  }
+  return out;
+}
+
+TEST(L7Lint, PlainAllowOnTheSamePortMakesTheHttpRulesAWildcard) {
+  const std::string l7 = l7Policy("[{method: GET, path: /status}]");
+  EXPECT_EQ(l7Shadowed(kPods + l7 + plainAllow("80")),
+            std::vector<std::string>{"api-l7 <- api-plain"});
+  // Another port, or a named port (which the model never widens with), leaves them in force.
+  EXPECT_TRUE(l7Shadowed(kPods + l7 + plainAllow("81")).empty());
+  EXPECT_TRUE(l7Shadowed(kPods + l7 + plainAllow("web")).empty());
+  EXPECT_TRUE(l7Shadowed(kPods + l7).empty());
+}
+
+TEST(L7Lint, AllowThatCoversOnlySomePeersIsNotAFinding) {
+  // The plain allow admits only pods labelled tier=edge among app=fe: other fe pods (which
+  // could exist) still get the HTTP rules.
+  std::string plain = plainAllow("80");
+  plain.replace(plain.find("{app: fe}"), 9, "{app: fe, tier: edge}");
+  EXPECT_TRUE(l7Shadowed(kPods + l7Policy("[{method: GET}]") + plain).empty());
+}
+
+std::vector<L7DiffEntry> diff(const std::string& a, const std::string& b) {
+  auto ra = load(a);
+  auto rb = load(b);
+  const model::Engine e1(ra.cluster), e2(rb.cluster);
+  return diffL7(e1, e2);
+}
+
+TEST(L7Diff, ChangedHttpRulesAreReportedForTheEnforcingSide) {
+  const std::string before = kPods + l7Policy("[{method: GET, path: /status}]");
+  const std::string after = kPods + l7Policy("[{method: GET, path: /status}, {method: POST}]");
+  EXPECT_TRUE(diff(before, before).empty()) << "no change, no entry";
+  const auto d = diff(before, after);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].src, "shop/fe[Pod]");
+  EXPECT_EQ(d[0].dst, "shop/api[Pod]");
+  EXPECT_EQ(d[0].conn, "TCP 80");
+  EXPECT_EQ(d[0].side, "ingress");
+  EXPECT_EQ(d[0].before.str(), "http: method=GET path=/status");
+  EXPECT_EQ(d[0].after.str(), "http: method=GET path=/status | method=POST");
+}
+
+TEST(L7Diff, APlainAllowTurningTheRulesIntoAWildcardIsReported) {
+  const std::string before = kPods + l7Policy("[{method: GET}]");
+  const auto d = diff(before, before + plainAllow("80"));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_TRUE(d[0].after.wildcard);
+  EXPECT_NE(d[0].after.str().find("every request"), std::string::npos) << d[0].after.str();
+  // Removing the L7 rules altogether: the side is decided at L3/L4 afterwards.
+  const auto gone = diff(before, std::string(kPods) + plainAllow("80").substr(4));
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].after.str(), "none");
+}
+
+}  // namespace
+}  // namespace membrane::verify
