@@ -129,6 +129,10 @@ std::optional<EmittedScenario> emittedScenario(const model::Cluster& c, const In
     return std::nullopt;
   }
   const Witness& w = *r.witness;
+  if (r.invariant->http) {
+    *why = "an HTTP request: membrane sim probes connections, not requests";
+    return std::nullopt;
+  }
   if (w.smt_l7) {
     *why = "L7-restricted: membrane sim has no L7 verdict to expect";
     return std::nullopt;

@@ -511,6 +511,67 @@ Expr Encoder::flowAllowed(const SymFlow& f, const std::vector<bool>* rule_filter
                     ctx_.mkOr(ctx_.mkNot(isPod(f.dst)), ingress));
 }
 
+Expr Encoder::sideAllowsRequest(Direction dir, const SymEndpoint& self, const SymEndpoint& peer,
+                                Expr proto, Expr port, const model::HttpRequest& req,
+                                const std::vector<bool>* rule_filter) {
+  // Redirect precedence (Engine::rulePrecedence): rules whose first L7 section is HTTP beat
+  // DNS and other redirects, so when one of them matches, only those decide.
+  std::vector<Expr> redirect, http_class, http_mixed, http_match, widening, enforcing;
+  for (size_t id : rules_by_dir_[static_cast<int>(dir)]) {
+    if (rule_filter != nullptr && !(*rule_filter)[id]) continue;
+    const PolicyRule& r = cluster_.policies.rules[id];
+    const Expr sel = subjectSelects(r, self);
+    if (sel.isFalse()) continue;
+    if (r.default_deny) enforcing.push_back(sel);
+    if (r.deny) continue;
+    if (r.l7.empty()) {
+      // The plain allows model::decideHttp widens with: numeric TCP (or any-protocol) ports.
+      if (r.icmps_present) continue;
+      PolicyRule numeric = r;
+      numeric.ports.clear();
+      for (const auto& p : r.ports) {
+        if (p.name.empty() && (p.protocol == model::kProtoTCP || p.protocol == model::kProtoAny))
+          numeric.ports.push_back(p);
+      }
+      if (!r.ports.empty() && numeric.ports.empty()) continue;
+      widening.push_back(
+          ctx_.mkAnd({sel, peerSelects(r, peer), portMatches(numeric, self, peer, proto, port)}));
+      continue;
+    }
+    const Expr m = ctx_.mkAnd({sel, peerSelects(r, peer), portMatches(r, self, peer, proto, port)});
+    if (m.isFalse()) continue;
+    redirect.push_back(m);
+    if (r.l7.front().type != "http") continue;
+    http_class.push_back(m);
+    bool mixed = false;
+    bool matches = false;
+    for (const auto& l : r.l7) {
+      mixed |= l.type != "http";
+      for (const auto& h : l.http) matches |= model::httpRuleMatches(h, req);
+    }
+    if (mixed) {
+      http_mixed.push_back(m);
+    } else if (matches) {
+      http_match.push_back(m);
+    }
+  }
+  const Expr wildcard = ctx_.mkOr(ctx_.mkNot(ctx_.mkOr(enforcing)), ctx_.mkOr(widening));
+  const Expr proxy_allows = ctx_.mkAnd({ctx_.mkOr(http_class), ctx_.mkNot(ctx_.mkOr(http_mixed)),
+                                        ctx_.mkOr(wildcard, ctx_.mkOr(http_match))});
+  return ctx_.mkAnd(sideAllows(dir, self, peer, proto, port, rule_filter),
+                    ctx_.mkOr(ctx_.mkNot(ctx_.mkOr(redirect)), proxy_allows));
+}
+
+Expr Encoder::flowAllowsRequest(const SymFlow& f, const model::HttpRequest& req,
+                                const std::vector<bool>* rule_filter) {
+  const Expr egress =
+      sideAllowsRequest(Direction::Egress, f.src, f.dst, f.proto, f.port, req, rule_filter);
+  const Expr ingress =
+      sideAllowsRequest(Direction::Ingress, f.dst, f.src, f.proto, f.port, req, rule_filter);
+  return ctx_.mkAnd(ctx_.mkOr(ctx_.mkNot(isPod(f.src)), egress),
+                    ctx_.mkOr(ctx_.mkNot(isPod(f.dst)), ingress));
+}
+
 Encoder::FlowVerdict Encoder::flowVerdict(const SymFlow& f, const std::vector<bool>* rule_filter) {
   // A side redirects when nothing denies and an L7 rule matches (its precedence beats
   // every plain allow, as in Engine::rulePrecedence).

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "model/cluster.h"
+#include "model/l7.h"
 #include "verify/smt/smt.h"
 #include "verify/universe.h"
 
@@ -107,6 +108,14 @@ class Encoder {
   };
   FlowVerdict flowVerdict(const SymFlow& f, const std::vector<bool>* rule_filter = nullptr);
 
+  // Whether the flow carries HTTP request `req` (both sides): a side that policy redirects to
+  // the proxy allows it when the deciding HTTP rules match it or Cilium's wildcard applies (no
+  // default deny, or a plain allow with numeric TCP ports covering the peer and port), as
+  // model::decideHttp; a side decided by DNS/Kafka redirects drops it; other sides as
+  // flowAllowed. For TCP flows.
+  smt::Expr flowAllowsRequest(const SymFlow& f, const model::HttpRequest& req,
+                              const std::vector<bool>* rule_filter = nullptr);
+
   // Whether rule r matches (subject, peer and port) and selects `self`.
   smt::Expr ruleMatches(const model::PolicyRule& r, const SymEndpoint& self,
                         const SymEndpoint& peer, smt::Expr proto, smt::Expr port);
@@ -118,6 +127,9 @@ class Encoder {
   };
   SideParts sideParts(model::Direction dir, const SymEndpoint& self, const SymEndpoint& peer,
                       smt::Expr proto, smt::Expr port, const std::vector<bool>* rule_filter);
+  smt::Expr sideAllowsRequest(model::Direction dir, const SymEndpoint& self,
+                              const SymEndpoint& peer, smt::Expr proto, smt::Expr port,
+                              const model::HttpRequest& req, const std::vector<bool>* rule_filter);
   smt::Expr podRequirement(const model::Requirement& req, const SymEndpoint& e);
   smt::Expr externalSelects(const model::LabelSelector& sel, const SymEndpoint& e);
   smt::Expr longestPrefixIs(const SymEndpoint& e, const model::Cidr& c);

@@ -182,10 +182,44 @@ std::optional<PortRange> parsePort(const YamlCtx& ctx, const YAML::Node& n,
   return r;
 }
 
+// `http: {method: GET, path: /status, host: api, headers: {X-Team: blue}}`; absent fields are
+// GET, / and no Host, as `membrane explain --http-*`.
+std::optional<model::HttpRequest> parseHttp(const YamlCtx& ctx, const YAML::Node& parent,
+                                            const std::string& path) {
+  YAML::Node n = ctx.map(parent, "http", path);
+  if (!n) return std::nullopt;
+  const std::string hp = model::joinPath(path, "http");
+  ctx.checkKeys(n, hp, {"method", "path", "host", "headers"});
+  model::HttpRequest req{.method = ctx.str(n, "method", hp).value_or("GET"),
+                         .target = ctx.str(n, "path", hp).value_or("/"),
+                         .host = ctx.str(n, "host", hp).value_or("")};
+  if (req.method.empty() || req.method.find_first_of(" \t\r\n") != std::string::npos) {
+    ctx.error(n["method"], model::joinPath(hp, "method"),
+              "expected an HTTP method token such as GET");
+  }
+  if (req.target.empty() || req.target[0] != '/') {
+    ctx.error(n["path"], model::joinPath(hp, "path"),
+              "expected a request target starting with / (path and query)");
+  }
+  if (YAML::Node h = ctx.map(n, "headers", hp)) {
+    for (const auto& kv : h) {
+      const std::string name = kv.first.as<std::string>();
+      const std::string hpath = model::joinPath(model::joinPath(hp, "headers"), name);
+      if (!kv.second.IsScalar()) {
+        ctx.error(kv.second, hpath, "expected a header value (a string)");
+        continue;
+      }
+      req.headers.emplace_back(name, kv.second.as<std::string>());
+    }
+  }
+  return req;
+}
+
 void parseInvariant(const YamlCtx& ctx, const YAML::Node& n, const std::string& path,
                     InvariantFile& out) {
-  ctx.checkKeys(n, path,
-                {"name", "description", "expect", "from", "to", "ports", "scope", "allowVacuous"});
+  ctx.checkKeys(
+      n, path,
+      {"name", "description", "expect", "from", "to", "ports", "scope", "allowVacuous", "http"});
   Invariant inv{.loc = ctx.loc(n)};
   inv.name = ctx.str(n, "name", path).value_or("");
   if (inv.name.empty()) ctx.error(n, model::joinPath(path, "name"), "every invariant needs a name");
@@ -217,6 +251,15 @@ void parseInvariant(const YamlCtx& ctx, const YAML::Node& n, const std::string& 
     for (size_t i = 0; i < ports.size(); ++i) {
       if (auto p = parsePort(ctx, ports[i], model::indexPath(path, "ports", i)))
         inv.ports.push_back(*p);
+    }
+  }
+  inv.http = parseHttp(ctx, n, path);
+  if (inv.http) {
+    for (size_t i = 0; i < inv.ports.size(); ++i) {
+      if (inv.ports[i].protocol != model::kProtoTCP) {
+        ctx.error(n["ports"][i], model::indexPath(path, "ports", i),
+                  "an invariant with http is about TCP flows; expected protocol TCP");
+      }
     }
   }
   out.invariants.push_back(std::move(inv));

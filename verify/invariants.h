@@ -9,6 +9,7 @@
 
 #include "model/cluster.h"
 #include "model/diagnostics.h"
+#include "model/l7.h"
 #include "model/labels.h"
 #include "model/policy.h"
 #include "verify/encode.h"
@@ -55,6 +56,11 @@ struct Invariant {
   // A vacuous invariant (an end that matches nothing that could exist) passes instead of
   // failing: for invariants that guard against something that must stay impossible.
   bool allow_vacuous = false;
+  // An HTTP request (`http: {method, path, host, headers}`): the invariant is about that
+  // request on TCP flows. A flow policy redirects to the proxy is decided by the proxy's
+  // rules (model/l7_decide.h) instead of being L7-restricted, so `allow` means every such
+  // flow carries the request and `deny` that none does.
+  std::optional<model::HttpRequest> http;
   model::SourceLoc loc;
 };
 

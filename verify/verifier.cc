@@ -246,8 +246,17 @@ std::optional<size_t> Verifier::namedPod(const PeerSpec& spec) const {
   return cluster_.findPod(spec.pod->substr(0, slash), spec.pod->substr(slash + 1));
 }
 
+// The explanation's side lines under the reason's first line.
+static std::string indentLines(std::string s) {
+  for (size_t i = s.find('\n'); i != std::string::npos; i = s.find('\n', i + 1)) {
+    s.insert(i + 1, "    ");
+  }
+  return s;
+}
+
 void Verifier::solve(Encoder& enc, const Invariant& inv, const SymFlow& f,
-                     const Encoder::FlowVerdict& v, InvariantResult& res) {
+                     const Encoder::FlowVerdict& v, const smt::Expr* req_allowed,
+                     InvariantResult& res) {
   smt::Context& ctx = enc.ctx();
   for (int i = 0; i < kMaxRefinements; ++i) {
     const smt::CheckResult r = ctx.check();
@@ -261,7 +270,8 @@ void Verifier::solve(Encoder& enc, const Invariant& inv, const SymFlow& f,
       return;
     }
     preferOrdinaryAddresses(enc, f);
-    Witness w = makeWitness(enc, f, v, namedPod(inv.from), namedPod(inv.to));
+    Witness w = makeWitness(enc, f, v, namedPod(inv.from), namedPod(inv.to),
+                            inv.http ? &*inv.http : nullptr, req_allowed);
     if (options_.perturb_witness) options_.perturb_witness(w);
     bool refined = false;
     for (const auto* e : {&f.src, &f.dst}) {
@@ -274,16 +284,27 @@ void Verifier::solve(Encoder& enc, const Invariant& inv, const SymFlow& f,
     if (refined) continue;
     if (!w.agrees()) {
       res.outcome = Outcome::InternalError;
-      res.reason = "internal error: the SMT encoding says " +
-                   std::string(w.smt_allowed ? "allowed" : "denied") +
-                   (w.smt_l7 ? " (L7-restricted)" : "") + " but model::Engine says " +
-                   (w.engineAllowed() ? "allowed" : "denied") +
-                   (w.engineL7() ? " (L7-restricted)" : "") + " for " + w.flowStr();
-    } else if (w.smt_l7) {
-      // No proxy enforces L7 rules yet: the flow's fate is neither the allow nor the deny
-      // the invariant expects, whatever it expects.
+      res.reason =
+          "internal error: the SMT encoding says " +
+          std::string(w.smt_allowed ? "allowed" : "denied") + (w.smt_l7 ? " (L7-restricted)" : "") +
+          " but model::Engine says " + (w.engineAllowed() ? "allowed" : "denied") +
+          (w.engineL7() ? " (L7-restricted)" : "") +
+          (w.smt_request ? std::string(", the request ") + (*w.smt_request ? "allowed" : "denied") +
+                               " but model::decideHttp says " +
+                               (w.engine_request.value_or(false) ? "allowed" : "denied")
+                         : std::string()) +
+          " for " + w.flowStr();
+    } else if (inv.http) {
       res.outcome = Outcome::Violated;
-      res.reason = "L7-restricted: decided by L7 rules no proxy enforces yet:";
+      res.reason = std::string(inv.expect == Expect::Deny ? "a flow carries the request"
+                                                          : "a flow does not carry the request") +
+                   ": " + indentLines(w.http_explain);
+    } else if (w.smt_l7) {
+      // The proxy decides such a flow request by request (or drops it where none runs): a
+      // flow-level allow or deny is not what happens, whatever the invariant expects.
+      res.outcome = Outcome::Violated;
+      res.reason =
+          "L7-restricted: the L7 proxy decides each request (ask with http: in the invariant):";
       for (const auto& l : w.l7_rules) res.reason += " " + l + ";";
       res.reason.pop_back();
     } else {
@@ -315,6 +336,7 @@ InvariantResult Verifier::check(const Invariant& inv) {
     ctx.add(peerConstraint(enc, inv.from, f.src));
     ctx.add(peerConstraint(enc, inv.to, f.dst));
     ctx.add(portConstraint(enc, inv, f));
+    if (inv.http) ctx.add(ctx.eq(f.proto, ctx.intVal(model::kProtoTCP)));
     // Each end can exist, but maybe no flow between them can (neither end a pod, the one
     // existing pod to itself): as empty a promise as an end that matches nothing.
     const smt::CheckResult r = ctx.check();
@@ -332,8 +354,15 @@ InvariantResult Verifier::check(const Invariant& inv) {
         relevant[rule.id] = maySelect(cluster_, rule.subject, egress ? inv.from : inv.to);
       }
       const Encoder::FlowVerdict v = enc.flowVerdict(f, &relevant);
-      ctx.add(ctx.mkOr(inv.expect == Expect::Deny ? v.allowed : ctx.mkNot(v.allowed), v.l7));
-      solve(enc, inv, f, v, res);
+      if (inv.http) {
+        // The proxy decides L7-restricted flows for this request: no L7 escape.
+        const Expr req = enc.flowAllowsRequest(f, *inv.http, &relevant);
+        ctx.add(inv.expect == Expect::Deny ? req : ctx.mkNot(req));
+        solve(enc, inv, f, v, &req, res);
+      } else {
+        ctx.add(ctx.mkOr(inv.expect == Expect::Deny ? v.allowed : ctx.mkNot(v.allowed), v.l7));
+        solve(enc, inv, f, v, nullptr, res);
+      }
     }
   }
   res.millis = millisSince(start);

@@ -89,8 +89,9 @@ class Verifier {
   bool endsSatisfiable(Encoder& enc, const Invariant& inv, const SymEndpoint& src,
                        const SymEndpoint& dst, InvariantResult& res);
   // The solver loop: witnesses, refinement of external addresses, replay in the engine.
+  // `req_allowed`: the encoding's answer for the invariant's HTTP request, when it has one.
   void solve(Encoder& enc, const Invariant& inv, const SymFlow& f, const Encoder::FlowVerdict& v,
-             InvariantResult& res);
+             const smt::Expr* req_allowed, InvariantResult& res);
   // The pod an invariant end names with `pod:` (its index), if any.
   std::optional<size_t> namedPod(const PeerSpec& spec) const;
   // The endpoint an invariant's peer stands for: fixed for `pod:`, symbolic otherwise.

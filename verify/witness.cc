@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "model/identity.h"
+#include "model/l7_decide.h"
 
 namespace membrane::verify {
 namespace {
@@ -126,7 +127,8 @@ std::string Witness::flowStr() const {
 }
 
 Witness makeWitness(Encoder& enc, const SymFlow& f, const Encoder::FlowVerdict& v,
-                    std::optional<size_t> src_pod, std::optional<size_t> dst_pod) {
+                    std::optional<size_t> src_pod, std::optional<size_t> dst_pod,
+                    const model::HttpRequest* req, const smt::Expr* req_allowed) {
   smt::Context& ctx = enc.ctx();
   Witness w{.src = decodeEndpoint(enc, f.src), .dst = decodeEndpoint(enc, f.dst)};
   // Both ends in "some other namespace" with different labels are two namespaces: name the
@@ -197,6 +199,16 @@ Witness makeWitness(Encoder& enc, const SymFlow& f, const Encoder::FlowVerdict& 
       for (const auto& l : r.l7) types += (types.empty() ? "" : "/") + l.type;
       w.l7_rules.push_back(types + ": " + r.describe());
     }
+  }
+  if (req != nullptr && req_allowed != nullptr) {
+    w.smt_request = ctx.boolValue(*req_allowed);
+    const model::Flow flow{.src = {.pod = w.src.pod, .ip = w.src.addr},
+                           .dst = {.pod = w.dst.pod, .ip = w.dst.addr},
+                           .protocol = w.protocol,
+                           .port = w.port};
+    const model::HttpVerdict h = model::decideHttp(engine, flow, w.verdict, *req);
+    w.engine_request = h.allowed;
+    w.http_explain = model::explainHttp(h, *req);
   }
   // Keep the descriptions valid after the copy is gone.
   for (WitnessEnd* e : {&w.src, &w.dst}) {

@@ -42,12 +42,19 @@ struct Witness {
   std::vector<std::string> egress_rules;
   std::vector<std::string> ingress_rules;
   std::vector<std::string> l7_rules;  // deciding rules with L7 sections: "http: <rule>"
+  // Invariants with an HTTP request: whether the flow carries it, per the encoding and per
+  // model::decideHttp, and the latter's explanation.
+  std::optional<bool> smt_request;
+  std::optional<bool> engine_request;
+  std::string http_explain;
   // The engine's view in the encoding's terms: `allowed` there includes L7 redirects (no side
   // denies), while model::Verdict::allowed means plainly allowed and L7 flows carry
   // l7_restricted instead.
   bool engineL7() const { return verdict.l7_restricted; }
   bool engineAllowed() const { return verdict.allowed || verdict.l7_restricted; }
-  bool agrees() const { return smt_allowed == engineAllowed() && smt_l7 == engineL7(); }
+  bool agrees() const {
+    return smt_allowed == engineAllowed() && smt_l7 == engineL7() && smt_request == engine_request;
+  }
   std::string flowStr() const;  // "TCP 5432" / "ICMP type 8"
 };
 
@@ -56,8 +63,12 @@ WitnessEnd decodeEndpoint(Encoder& enc, const SymEndpoint& e);
 // Builds the witness: decodes, replays through the engine, records the deciding rules.
 // An existing end stands for its class by the class's first pod, or by `src_pod`/`dst_pod`
 // when that pod is of the class (an invariant's `pod:` end: the witness names that pod).
+// With `req` (and `req_allowed`, the encoding's flowAllowsRequest), the witness also records
+// both answers for that HTTP request.
 Witness makeWitness(Encoder& enc, const SymFlow& f, const Encoder::FlowVerdict& v,
                     std::optional<size_t> src_pod = std::nullopt,
-                    std::optional<size_t> dst_pod = std::nullopt);
+                    std::optional<size_t> dst_pod = std::nullopt,
+                    const model::HttpRequest* req = nullptr,
+                    const smt::Expr* req_allowed = nullptr);
 
 }  // namespace membrane::verify

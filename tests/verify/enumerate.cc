@@ -3,6 +3,8 @@
 
 #include <set>
 
+#include "model/l7_decide.h"
+
 namespace membrane::verify::oracle {
 
 using model::Direction;
@@ -116,6 +118,28 @@ bool allowed(const model::Engine& engine, const End& s, const End& d, uint8_t pr
   return ok;
 }
 
+bool requestAllowed(const model::Engine& engine, const End& s, const End& d, uint16_t port,
+                    const model::HttpRequest& req) {
+  auto id = [&](const End& e) {
+    if (e.pod) return engine.cluster().pods[*e.pod].identity;
+    return e.reserved ? e.reserved : engine.resolve(e.ip, "");
+  };
+  model::Verdict v;
+  v.egress.direction = Direction::Egress;
+  v.ingress.direction = Direction::Ingress;
+  if (s.pod) v.egress = engine.decide(*s.pod, Direction::Egress, id(d), model::kProtoTCP, port);
+  if (d.pod) v.ingress = engine.decide(*d.pod, Direction::Ingress, id(s), model::kProtoTCP, port);
+  v.allowed = v.egress.allowed && v.ingress.allowed;
+  const auto passes = [](const model::SideDecision& x) { return x.allowed || x.l7_restricted; };
+  v.l7_restricted =
+      (v.egress.l7_restricted || v.ingress.l7_restricted) && passes(v.egress) && passes(v.ingress);
+  const model::Flow flow{.src = {.pod = s.pod, .ip = s.ip},
+                         .dst = {.pod = d.pod, .ip = d.ip},
+                         .protocol = model::kProtoTCP,
+                         .port = port};
+  return model::decideHttp(engine, flow, v, req).allowed;
+}
+
 std::optional<Violation> findViolation(const model::Cluster& c, const Invariant& inv) {
   const model::Engine engine(c);
   std::vector<End> ends;
@@ -132,6 +156,12 @@ std::optional<Violation> findViolation(const model::Cluster& c, const Invariant&
         continue;
       for (auto [proto, port] : candidate_ports) {
         if (!portInSpec(inv, proto, port)) continue;
+        if (inv.http) {
+          if (proto != model::kProtoTCP) continue;
+          if (requestAllowed(engine, s, d, port, *inv.http) == (inv.expect == Expect::Deny))
+            return Violation{.src = s, .dst = d, .protocol = proto, .port = port};
+          continue;
+        }
         bool l7 = false;
         const bool a = allowed(engine, s, d, proto, port, l7);
         // An L7-restricted flow violates either expectation (no proxy enforces it).

@@ -37,8 +37,13 @@ bool portInSpec(const Invariant& inv, uint8_t proto, uint16_t port);
 // Whether the flow is allowed; `l7` says whether an L7 redirect decided a side of it.
 bool allowed(const model::Engine& engine, const End& s, const End& d, uint8_t proto, uint16_t port,
              bool& l7);
+// Whether the TCP flow carries HTTP request `req`: the engine's verdict, and for an
+// L7-restricted flow model::decideHttp (the proxy's answer).
+bool requestAllowed(const model::Engine& engine, const End& s, const End& d, uint16_t port,
+                    const model::HttpRequest& req);
 // The first flow of the invariant that violates it in the engine (L7-restricted flows
-// violate either expectation), if any.
+// violate either expectation, unless the invariant has an HTTP request: then the request's
+// answer decides), if any.
 std::optional<Violation> findViolation(const model::Cluster& c, const Invariant& inv);
 
 }  // namespace membrane::verify::oracle

@@ -9,6 +9,7 @@
 #include "model/loader.h"
 #include "verify/l7_diff.h"
 #include "verify/lint.h"
+#include "verify/verifier.h"
 
 namespace membrane::verify {
 namespace {
@@ -120,6 +121,77 @@ TEST(L7Diff, APlainAllowTurningTheRulesIntoAWildcardIsReported) {
   const auto gone = diff(before, std::string(kPods) + plainAllow("80").substr(4));
   ASSERT_EQ(gone.size(), 1u);
   EXPECT_EQ(gone[0].after.str(), "none");
+}
+
+// One invariant about `from` -> api:80 with an HTTP request, proved on `yaml`. The result
+// points into the invariant file, which lives as long as it.
+struct Checked {
+  model::LoadResult loaded;
+  InvariantFile file;
+  InvariantResult result;
+};
+
+Checked checkRequest(const std::string& yaml, const std::string& expect, const std::string& from,
+                     const std::string& http) {
+  Checked c{.loaded = load(yaml)};
+  model::Diagnostics diags;
+  c.file = parseInvariants("inv.yaml",
+                           "apiVersion: membrane/v1\nkind: Invariants\ninvariants:\n- name: req\n"
+                           "  expect: " +
+                               expect + "\n  from: " + from +
+                               "\n  to: {pod: shop/api}\n  ports: [{port: 80, protocol: TCP}]\n"
+                               "  http: " +
+                               http + "\n",
+                           diags);
+  EXPECT_TRUE(diags.ok());
+  c.result = Verifier(c.loaded.cluster).check(c.file.invariants.at(0));
+  return c;
+}
+
+TEST(L7Verify, TheProxysAnswerForTheRequestDecides) {
+  const std::string y = kPods + l7Policy("[{method: GET, path: /status}]");
+  const std::string fe = "{pod: shop/fe}";
+  EXPECT_EQ(checkRequest(y, "allow", fe, "{method: GET, path: /status}").result.outcome,
+            Outcome::Holds);
+  const auto post = checkRequest(y, "allow", fe, "{method: POST, path: /status}").result;
+  EXPECT_EQ(post.outcome, Outcome::Violated);
+  EXPECT_NE(post.reason.find("DENIED"), std::string::npos) << post.reason;
+  ASSERT_TRUE(post.witness.has_value());
+  EXPECT_TRUE(post.witness->agrees());
+  // Any pod of namespace shop: others than fe are denied at L3/L4, fe by the proxy.
+  EXPECT_EQ(checkRequest(y, "deny", "{namespace: shop}", "{path: /admin}").result.outcome,
+            Outcome::Holds);
+  EXPECT_EQ(checkRequest(y, "deny", "{namespace: shop}", "{path: /status}").result.outcome,
+            Outcome::Violated);
+}
+
+TEST(L7Verify, APlainAllowMakesEveryRequestPass) {
+  const std::string y = kPods + l7Policy("[{method: GET, path: /status}]") + plainAllow("80");
+  const auto admin = checkRequest(y, "deny", "{pod: shop/fe}", "{path: /admin}").result;
+  EXPECT_EQ(admin.outcome, Outcome::Violated);
+  EXPECT_NE(admin.reason.find("wildcard"), std::string::npos) << admin.reason;
+  // A named-port plain allow does not widen (model/l7_decide.cc): /admin stays denied.
+  const std::string named = kPods + l7Policy("[{method: GET, path: /status}]") + plainAllow("web");
+  EXPECT_EQ(checkRequest(named, "deny", "{pod: shop/fe}", "{path: /admin}").result.outcome,
+            Outcome::Holds);
+}
+
+TEST(L7Verify, HttpInvariantErrors) {
+  model::Diagnostics diags;
+  parseInvariants("bad.yaml",
+                  "apiVersion: membrane/v1\nkind: Invariants\ninvariants:\n- name: x\n"
+                  "  expect: deny\n  from: {}\n  to: {}\n"
+                  "  ports: [{port: 53, protocol: UDP}]\n  http: {path: nopath, verb: GET}\n",
+                  diags);
+  ASSERT_FALSE(diags.ok());
+  std::string all;
+  for (const auto& d : diags.errors())
+    all += d.loc.file + ":" + std::to_string(d.loc.line) + " " + d.field + ": " + d.message + "\n";
+  EXPECT_NE(all.find("bad.yaml:9 invariants[0].http.path"), std::string::npos) << all;
+  EXPECT_NE(all.find("invariants[0].http.verb"), std::string::npos) << all;
+  EXPECT_NE(all.find("bad.yaml:8 invariants[0].ports[0]: an invariant with http is about TCP"),
+            std::string::npos)
+      << all;
 }
 
 }  // namespace

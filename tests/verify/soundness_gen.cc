@@ -149,7 +149,10 @@ Case genCase() {
 std::optional<ConcreteWitness> concreteWitness(const Case& k, const model::Cluster& base,
                                                const InvariantResult& r) {
   InvariantResult plain = r;
-  plain.witness->smt_l7 = false;  // emit refuses L7 witnesses only because sim cannot expect L7
+  plain.witness->smt_l7 = false;     // emit refuses L7 witnesses only because sim cannot expect L7
+  Invariant no_http = *r.invariant;  // nor HTTP requests; the witness pods are the same
+  no_http.http.reset();
+  plain.invariant = &no_http;
   std::string why;
   auto s = emittedScenario(base, plain, &why);
   if (!s) return std::nullopt;

@@ -13,6 +13,7 @@
 
 #include <sstream>
 
+#include "model/l7_decide.h"
 #include "model/loader.h"
 #include "tests/support/cluster_gen.h"
 #include "tests/verify/enumerate.h"
@@ -74,6 +75,51 @@ RC_GTEST_PROP(Soundness, SelectorPruningChangesNoAnswer, ()) {
   RC_ASSERT(a.outcome == b.outcome);
   // Both witnesses are real (replayed in the engine); L7-ness is part of the answer.
   if (a.witness) RC_ASSERT(a.witness->agrees() && b.witness->agrees());
+}
+
+// The same with an HTTP request on the invariant (the generated policies carry HTTP rules
+// `GET /x`, DNS and Kafka rules): the encoding's answer for the request agrees with
+// model::decideHttp on the witness, a violation's witness pods violate it in the engine, and
+// when it holds no concrete cluster has a flow that answers the request otherwise.
+RC_GTEST_PROP(Soundness, HttpRequestAnswersHoldInConcreteClusters, ()) {
+  Case k = genCase();
+  const std::string method = *rc::gen::element<std::string>("GET", "POST");
+  const std::string path = *rc::gen::element<std::string>("/x", "/y");
+  k.inv.http = model::HttpRequest{.method = method, .target = path};
+  std::vector<PortRange> tcp;
+  for (const auto& p : k.inv.ports) {
+    if (p.protocol == model::kProtoTCP || p.protocol == model::kProtoAny) {
+      tcp.push_back({.protocol = model::kProtoTCP, .port = p.port, .end_port = p.end_port});
+    }
+  }
+  k.inv.ports = tcp;  // none left: every TCP port
+  RC_LOG() << "# with http: {method: " << method << ", path: " << path << "}, TCP ports only\n";
+  const auto base = load(k.base);
+  Verifier v(base.cluster, {.timeout_ms = 10000});
+  const InvariantResult r = v.check(k.inv);
+  RC_LOG() << "verify: " << outcomeName(r.outcome) << " " << r.reason << "\n";
+  RC_ASSERT(r.outcome != Outcome::Unknown);
+  RC_ASSERT(r.outcome != Outcome::InternalError);
+  RC_CLASSIFY(r.outcome == Outcome::Holds, "holds");
+  RC_CLASSIFY(r.outcome == Outcome::Violated, "violated");
+  if (r.outcome == Outcome::Violated) {
+    RC_ASSERT(r.witness.has_value() && r.witness->agrees());
+    RC_ASSERT(r.witness->engine_request.has_value());
+    const auto cw = concreteWitness(k, base.cluster, r);
+    RC_CLASSIFY(!cw, "witness not replayable as pods");
+    if (!cw) return;
+    const model::Engine engine(cw->loaded.cluster);
+    const model::Verdict verdict = engine.evaluate(cw->flow);
+    RC_ASSERT(model::decideHttp(engine, cw->flow, verdict, *k.inv.http).allowed ==
+              (k.inv.expect == Expect::Deny));
+    return;
+  }
+  if (r.outcome != Outcome::Holds) return;
+  const std::string more = *genPods("c", 100, 1, 5);
+  RC_LOG() << "# concrete pods added\n" << more;
+  const auto concrete = load(k.base + more);
+  const auto violation = oracle::findViolation(concrete.cluster, k.inv);
+  if (violation) RC_FAIL("concrete violation: " + violation->str(concrete.cluster));
 }
 
 }  // namespace
