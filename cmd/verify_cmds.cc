@@ -33,6 +33,8 @@ constexpr const char* kVerifyHelp =
     "  demands): it fails as the invariant did until the policy is fixed.\n"
     "  An invariant with to: {service: NS/NAME} is proved once per ready backend of the\n"
     "  Service, at that backend's target ports (name <invariant>@<ns>.<pod>).\n"
+    "  An invariant with http: {method, path, host, headers} is about that HTTP request on TCP\n"
+    "  flows: L7-restricted flows are answered as the L7 proxy would answer the request.\n"
     "  Exit: 0 all hold, 1 one fails, 2 unusable input, 3 the solver answered unknown,\n"
     "  4 internal error: the SMT encoding and model::Engine (or the compiled map state)\n"
     "  disagree; both answers are printed.";
