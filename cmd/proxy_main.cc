@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// membrane-proxy: the node's L7 (HTTP/1.1) proxy (docs/l7.md). The agent starts and
+// membrane-proxy: the node's L7 (HTTP/1.1, HTTP/2, gRPC) proxy (docs/l7.md). The agent starts and
 // supervises it; it serves the redirected connections of L7-restricted policy entries.
 #include <signal.h>
 #include <unistd.h>
@@ -26,7 +26,8 @@ constexpr int kExitFailed = 1;    // could not start: rules file, socket options
 constexpr int kExitBadInput = 2;  // invalid usage
 
 void usage(std::ostream& out) {
-  out << "membrane-proxy - membrane's per-node L7 proxy (HTTP/1.1)\n\n"
+  out << "membrane-proxy - membrane's per-node L7 proxy (HTTP/1.1; HTTP/2 and gRPC with prior "
+         "knowledge)\n\n"
          "Usage: membrane-proxy --rules FILE [OPTIONS]\n\n"
          "Options:\n"
          "  --rules FILE              L7 rules and ipcache written by the agent (JSON, "

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// membrane's per-node HTTP/1.1 proxy (Boost.Asio/Beast, C++20 coroutines). The datapath
-// marks L7-redirected packets and the node's TPROXY rule hands them to a transparent
-// listener here, so an accepted socket's local address is the original destination. Each
-// request is matched against the L7 rules of the connection (model/l7.h via RuleTable):
-// a match is forwarded to the original destination (keep-alive, bodies streamed in chunks),
-// no match gets 403 naming the policy. Malformed requests get 400, oversized headers 431, a
-// client that does not finish its header within the header timeout is disconnected. Every
+// membrane's per-node HTTP proxy (Boost.Asio/Beast, C++20 coroutines; HTTP/2 and gRPC with nghttp2
+// in h2_session.cc). The datapath marks L7-redirected packets and the node's TPROXY rule hands them
+// to a transparent listener here, so an accepted socket's local address is the original
+// destination. Each request is matched against the L7 rules of the connection (model/l7.h via
+// RuleTable): a match is forwarded to the original destination (keep-alive, bodies streamed in
+// chunks), no match gets 403 naming the policy. Malformed requests get 400, oversized headers 431,
+// a client that does not finish its header within the header timeout is disconnected. Every
 // connection is its own coroutine on a strand, so none of this stalls other connections.
 #pragma once
 

@@ -26,26 +26,11 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
-namespace {
-
-constexpr auto kUseAwaitable = asio::use_awaitable;
-// Bodies are streamed, never held whole, so they need no limit. Not boost::none: Beast 1.74
-// compares `len > body_limit_` against an empty optional, which is always true.
-constexpr uint64_t kNoBodyLimit = std::numeric_limits<uint64_t>::max();
-constexpr size_t kDrainBytes = 4 << 20;                // of a refused request body
-constexpr std::chrono::milliseconds kDrainTime{1000};  // for the client to take the response
-
-struct Decision {
-  bool allowed = false;
-  std::string rule;    // origin of the matching rule(s) or why nothing matched
-  std::string policy;  // for the 403 body: the policies whose rules did not match
-  uint32_t src_identity = 0;
-  uint32_t dst_identity = 0;
-};
-
 std::string endpointStr(const tcp::endpoint& e) {
   return e.address().to_string() + ":" + std::to_string(e.port());
 }
+
+namespace {
 
 // "CiliumNetworkPolicy ns/name spec.egress[0]..." -> "CiliumNetworkPolicy ns/name".
 std::string policyOf(const std::string& origin) {
@@ -54,11 +39,13 @@ std::string policyOf(const std::string& origin) {
   return b == std::string::npos ? origin : origin.substr(0, b);
 }
 
+}  // namespace
+
 // Applies the egress rules of the source pod and the ingress rules of the destination pod,
 // whichever exist for this port; both must allow. With neither, nothing allows it: the
 // datapath should not have redirected it, and the proxy fails closed.
-Decision decide(const RuleTable& t, const tcp::endpoint& src, const tcp::endpoint& dst,
-                const model::HttpRequest& req) {
+Decision decideRequest(const RuleTable& t, const tcp::endpoint& src, const tcp::endpoint& dst,
+                       const model::HttpRequest& req) {
   const model::Ipv4 sip = src.address().to_v4().to_uint();
   const model::Ipv4 dip = dst.address().to_v4().to_uint();
   Decision d{.src_identity = t.identityOf(sip), .dst_identity = t.identityOf(dip)};
@@ -96,11 +83,40 @@ Decision decide(const RuleTable& t, const tcp::endpoint& src, const tcp::endpoin
   return d;
 }
 
+asio::awaitable<error_code> connectOriginal(HttpProxy::Impl& impl, beast::tcp_stream& out,
+                                            const tcp::endpoint& src, const tcp::endpoint& dst) {
+  error_code ec;
+  tcp::socket& s = out.socket();
+  s.open(tcp::v4(), ec);
+  if (ec) co_return ec;
+  if (impl.cfg.upstream_original_source) {
+    // Keep the client's address so the destination's policy sees the client's identity.
+    const int one = 1;
+    if (::setsockopt(s.native_handle(), SOL_IP, IP_TRANSPARENT, &one, sizeof one) != 0) {
+      co_return error_code(errno, boost::system::system_category());
+    }
+    s.bind(tcp::endpoint(src.address(), 0), ec);
+    if (ec) co_return ec;
+  }
+  out.expires_after(impl.cfg.idle_timeout);
+  co_await out.async_connect(dst, asio::redirect_error(asio::use_awaitable, ec));
+  co_return ec;
+}
+
 uint64_t nowUnixNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+namespace {
+
+constexpr auto kUseAwaitable = asio::use_awaitable;
+// Bodies are streamed, never held whole, so they need no limit. Not boost::none: Beast 1.74
+// compares `len > body_limit_` against an empty optional, which is always true.
+constexpr uint64_t kNoBodyLimit = std::numeric_limits<uint64_t>::max();
+constexpr size_t kDrainBytes = 4 << 20;                // of a refused request body
+constexpr std::chrono::milliseconds kDrainTime{1000};  // for the client to take the response
 
 // Streams the rest of the message `p` (header already read from `in`) to `out` in chunks,
 // as Beast's relay example does: the body never sits in memory whole.
@@ -186,22 +202,8 @@ asio::awaitable<bool> Session::respond(http::status status, const std::string& b
 }
 
 asio::awaitable<error_code> Session::connectUpstream() {
-  error_code ec;
-  tcp::socket s(client_.get_executor());
-  s.open(tcp::v4(), ec);
-  if (ec) co_return ec;
-  if (impl_.cfg.upstream_original_source) {
-    // Keep the client's address so the destination's policy sees the client's identity.
-    const int one = 1;
-    if (::setsockopt(s.native_handle(), SOL_IP, IP_TRANSPARENT, &one, sizeof one) != 0) {
-      co_return error_code(errno, boost::system::system_category());
-    }
-    s.bind(tcp::endpoint(src_.address(), 0), ec);
-    if (ec) co_return ec;
-  }
-  upstream_.emplace(std::move(s));
-  upstream_->expires_after(impl_.cfg.idle_timeout);
-  co_await upstream_->async_connect(dst_, asio::redirect_error(kUseAwaitable, ec));
+  upstream_.emplace(client_.get_executor());
+  const error_code ec = co_await connectOriginal(impl_, *upstream_, src_, dst_);
   if (ec) upstream_.reset();
   co_return ec;
 }
@@ -292,6 +294,23 @@ asio::awaitable<void> Session::run() {
   if (ec) co_return;
   dst_ = impl_.dest ? impl_.dest(client_.socket()) : client_.socket().local_endpoint(ec);
   if (ec || !src_.address().is_v4() || !dst_.address().is_v4()) co_return;
+  // HTTP/2 with prior knowledge (h2c, what gRPC clients send) starts with its connection
+  // preface; anything else is HTTP/1.x. Reading stops at the first byte that differs.
+  client_.expires_after(impl_.cfg.header_timeout);
+  while (cbuf_.size() < kH2Preface.size()) {
+    const std::string_view got(static_cast<const char*>(cbuf_.data().data()), cbuf_.size());
+    if (kH2Preface.substr(0, got.size()) != got) break;
+    const size_t n = co_await client_.async_read_some(cbuf_.prepare(kH2Preface.size() - got.size()),
+                                                      asio::redirect_error(kUseAwaitable, ec));
+    if (ec) co_return;
+    cbuf_.commit(n);
+  }
+  const std::string head(static_cast<const char*>(cbuf_.data().data()), cbuf_.size());
+  if (head == kH2Preface) {
+    client_.expires_never();
+    co_await runH2Session(impl_, std::move(client_), src_, dst_, head);
+    co_return;
+  }
   for (;;) {
     http::request_parser<http::buffer_body> req;
     req.header_limit(impl_.cfg.header_limit);
@@ -321,7 +340,7 @@ asio::awaitable<void> Session::run() {
                          .host = std::string(h[http::field::host])};
     for (const auto& f : h) r.headers.emplace_back(f.name_string(), f.value());
     record(rec, r);
-    const Decision d = decide(*impl_.snapshot(), src_, dst_, r);
+    const Decision d = decideRequest(*impl_.snapshot(), src_, dst_, r);
     rec.source_identity = d.src_identity;
     rec.destination_identity = d.dst_identity;
     rec.rule = d.rule;
