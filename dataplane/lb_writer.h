@@ -76,6 +76,7 @@ class KernelLbMaglevStore final : public LbMaglevStore {
   Status install(uint16_t rev_nat, const std::shared_ptr<RawMap>& inner) override;
   Status uninstall(uint16_t rev_nat) override;
   Result<std::shared_ptr<RawMap>> installed(uint16_t rev_nat) override;
+  int outerFd() const { return outer_fd_; }  // the socket-LB programs share it
 
  private:
   int outer_fd_;
