@@ -157,6 +157,14 @@ Status Agent::loadDatapath() {
   if (tunnel != 0) {
     if (auto s = net_->attachOverlay(static_cast<int>(tunnel)); !s) return s;
   }
+  if (!config_.socket_lb_cgroup.empty()) {
+    // The links live as long as this agent: when it stops, services keep working through the
+    // per-packet DNAT of the pinned tc programs.
+    auto lb = dataplane::SocketLb::load(node_->datapath());
+    if (!lb) return lb.error();
+    if (auto s = (*lb)->attach(config_.socket_lb_cgroup); !s) return s;
+    socket_lb_ = std::move(*lb);
+  }
   const auto up =
       config_.uplink.empty() ? net_->linkHolding(config_.node_ip) : net_->linkIndex(config_.uplink);
   uplink_ = up.value_or(0);

@@ -28,6 +28,7 @@
 #include "agent/node_net.h"
 #include "agent/state.h"
 #include "dataplane/agent.h"
+#include "dataplane/sock_lb.h"
 
 namespace membrane::agent {
 
@@ -124,6 +125,7 @@ class Agent {
   AgentConfig config_;
   std::unique_ptr<NodeNet> net_;
   std::unique_ptr<dataplane::NodeAgent> node_;
+  std::unique_ptr<dataplane::SocketLb> socket_lb_;  // socketLBCgroup set; destroyed before node_
   std::unique_ptr<Ipam> ipam_;
   std::unique_ptr<EndpointStore> store_;
   ManifestSet manifests_;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "agent/config.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -150,6 +151,17 @@ const std::vector<Field>& fields() {
            return "an absolute path of an executable membrane-proxy";
          }
          c.l7_proxy_binary = v;
+         return std::nullopt;
+       }},
+      {{"--socket-lb-cgroup", "socketLBCgroup",
+        "translate Service VIPs at connect/sendmsg for the processes of this cgroup v2 "
+        "directory (default: none; per-packet DNAT only)"},
+       [](AgentConfig& c, const std::string& v) -> std::optional<std::string> {
+         struct stat st {};
+         if (v.empty() || v.front() != '/' || ::stat(v.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+           return "an absolute path of an existing cgroup v2 directory";
+         }
+         c.socket_lb_cgroup = v;
          return std::nullopt;
        }},
       {{"--metrics-listen", "metricsListen",

@@ -79,6 +79,9 @@ struct AgentConfig {
   // The L7 proxy (docs/l7.md): membrane-proxy's path; empty = no proxy, L7-restricted flows
   // drop (PROXY_LOOKUP_FAILED). Its port is the one the policy compiler redirects to (15001).
   std::string l7_proxy_binary;
+  // Socket-level load balancing (docs/datapath.md): the cgroup v2 directory whose processes'
+  // connect/sendmsg to a Service VIP are translated at the socket; empty = off (per-packet DNAT).
+  std::string socket_lb_cgroup;
 };
 
 // The Observer's socket: observer_socket, or hubble.sock in the API socket's directory.

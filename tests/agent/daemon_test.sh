@@ -20,6 +20,11 @@
 #              written while the agents run: repeated TCP connections (busybox nc) from the
 #              client to VIP:80 are answered by both backends (one per node); the stray pod
 #              still cannot reach them through the VIP
+#   twonode-socketlb
+#              twonode-service with socket-level LB on node-1 (--socket-lb-cgroup), the
+#              client in that cgroup: translated at connect (ss shows the backend,
+#              getpeername the VIP); killing the agent removes the hooks, the Service still
+#              answers through the per-packet DNAT
 # Waits poll conditions (health, a probe's result), never fixed sleeps. Cleans up by PID
 # and by this run's unique names, also on failure. Exit 77 = skipped (not root).
 # No pipefail: `cmd | grep -q` would fail when grep exits at the first match (SIGPIPE).
@@ -33,6 +38,7 @@ TRAFFIC="python3 $HERE/traffic.py"
 require_root "the agent daemon tests need root"
 
 P="mbad$$"            # netns names of this run
+EXTRA_NODE1_ARGS=()   # twonode-socketlb: --socket-lb-cgroup
 T=$(mktemp -d /tmp/membrane-agent-daemon-XXXXXX)
 NODE=${P}n
 AGENT_PID=""
@@ -44,6 +50,7 @@ cleanup() {
   wait 2>/dev/null
   for ns in n n2 p1 p2 p3 p4; do ip netns del "${P}$ns" 2>/dev/null; done
   for m in "$T/bpf" "$T/bpf2"; do mountpoint -q "$m" && umount "$m"; done
+  [ -n "${CG:-}" ] && rmdir "$CG" 2>/dev/null
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -303,7 +310,8 @@ YAML
   local common=(--routing "$mode" --manifests "$T/man" --max-endpoints 64 --ct-entries 4096
                 --ipcache-entries 1024 --policy-entries 256)
   ARGS=(--node-name node-1 --node-ip 192.168.99.2 --pod-cidr 10.99.1.0/24 --state-dir "$T/state"
-        --bpffs-dir "$T/bpf/membrane" --socket "$T/agent.sock" "${common[@]}")
+        --bpffs-dir "$T/bpf/membrane" --socket "$T/agent.sock" "${common[@]}"
+        "${EXTRA_NODE1_ARGS[@]}")
   NODE=$N1
   start_agent
   local first=$AGENT_PID
@@ -374,7 +382,52 @@ YAML
   ok "service 10.96.0.10:80 -> both backends over 24 connections (node-1: $n1, node-2: $n2); stray denied"
 }
 
+# socket-level load balancing on node-1 (--socket-lb-cgroup): the client's connection to the
+# VIP is translated at connect, so the kernel socket (ss, which no hook rewrites) is
+# connected to a backend while getpeername shows the VIP; the agent's cgroup hooks are
+# attached while it runs and gone when it is killed; Services keep working without them.
+CG=""
+socket_lb_setup() {
+  local root
+  root=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
+  [ -n "$root" ] || fail "no cgroup v2 hierarchy mounted"
+  CG=$root/membrane-$P
+  mkdir "$CG" || fail "mkdir $CG"
+  EXTRA_NODE1_ARGS=(--socket-lb-cgroup "$CG")
+}
+cg_ask() {  # in the test cgroup and the pod's netns: "peer=<getpeername> kernel=<ss peers>"
+  sh -c 'echo $$ >"$1/cgroup.procs" && exec ip netns exec "$2" python3 -c "$3" "$4" "$5"' _ \
+    "$CG" "${P}$1" 'import socket, subprocess, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+reply = s.recv(100).decode().strip()
+ss = subprocess.run(["ss", "-tnH"], capture_output=True, text=True).stdout.split()
+print("reply=%s peer=%s:%d kernel=%s" % (reply, *s.getpeername(), ",".join(ss)))' "$2" "$3"
+}
+twonode_socket_lb() {
+  local out
+  out=$(cg_ask p2 10.96.0.10 80) || fail "client in the cgroup -> 10.96.0.10:80 failed"
+  case "$out" in
+    *"peer=10.96.0.10:80 "*) ;;
+    *) fail "getpeername does not show the VIP: $out" ;;
+  esac
+  case "$out" in
+    *10.99.2.10:8080*|*10.99.1.12:8080*) ;;
+    *) fail "the kernel socket is not connected to a backend (not translated at connect): $out" ;;
+  esac
+  bpftool cgroup show "$CG" | grep -q connect4 || fail "no connect4 hook on $CG: $(bpftool cgroup show "$CG")"
+  ok "socket LB: $out"
+  kill -9 "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null
+  until_ok 10 sh -c "! bpftool cgroup show '$CG' | grep -q connect4" || fail "hooks left on $CG after the agent died"
+  out=$(cg_ask p2 10.96.0.10 80) || fail "no service without the socket LB (per-packet DNAT)"
+  case "$out" in
+    *"kernel="*10.96.0.10:80*) ;;
+    *) fail "without the hooks the kernel socket should be connected to the VIP: $out" ;;
+  esac
+  ok "agent killed: hooks gone, the Service still answers through the per-packet DNAT"
+}
+
 case "$MODE" in
+  twonode-socketlb) socket_lb_setup; mode_twonode overlay service; twonode_socket_lb; echo PASS; exit 0 ;;
   twonode-overlay) mode_twonode overlay; echo PASS; exit 0 ;;
   twonode-native) mode_twonode native; echo PASS; exit 0 ;;
   twonode-service) mode_twonode overlay service; echo PASS; exit 0 ;;
