@@ -55,6 +55,11 @@ HttpSideVerdict decideSide(const Engine& engine, const SideDecision& d, uint16_t
     s.allowed = false;
     return s;
   }
+  if (d.direction == Direction::Ingress) {
+    s.ingress_dropped = true;
+    s.allowed = false;
+    return s;
+  }
   s.wildcard = policy.wildcard =
       !enforcesDefaultDeny(engine, d) || plainAllowCovers(engine, d, port);
   const HttpMatch m = matchHttp(policy, req);
@@ -69,6 +74,11 @@ HttpSideVerdict decideSide(const Engine& engine, const SideDecision& d, uint16_t
 std::string describeSide(const char* dir, const HttpSideVerdict& s) {
   if (!s.applies) return std::string(dir) + ": no L7 rules (decided at L3/L4)";
   if (s.other_l7) return std::string(dir) + ": DNS/Kafka L7 rules, no proxy for them: dropped";
+  if (s.ingress_dropped) {
+    return std::string(dir) +
+           ": HTTP rules on the destination's ingress: the datapath cannot hand entering "
+           "packets to the proxy yet, so the flow is dropped (fail closed)";
+  }
   if (!s.allowed) return std::string(dir) + ": DENIED, no HTTP rule of " + s.policies + " matches";
   if (!s.rule.empty()) return std::string(dir) + ": allowed by " + s.rule;
   return std::string(dir) + ": allowed (wildcard: an L3/L4 rule allows this peer and port)";
@@ -136,7 +146,11 @@ std::string L7SideRules::str() const {
 std::string explainHttp(const HttpVerdict& h, const HttpRequest& req) {
   std::string s = "HTTP " + req.method + " " + req.target +
                   (req.host.empty() ? "" : " (Host: " + req.host + ")") + ": " +
-                  (h.allowed ? "ALLOWED" : "DENIED (the proxy answers 403)");
+                  (h.allowed ? "ALLOWED"
+                   : h.egress.ingress_dropped || h.ingress.ingress_dropped || h.egress.other_l7 ||
+                           h.ingress.other_l7
+                       ? "DENIED (the flow is dropped)"
+                       : "DENIED (the proxy answers 403)");
   s += "\n    " + describeSide("egress", h.egress);
   s += "\n    " + describeSide("ingress", h.ingress);
   return s;

@@ -18,6 +18,9 @@ struct HttpSideVerdict {
   bool allowed = true;
   bool wildcard = false;  // a plain allow for the same peer/port: every request allowed
   bool other_l7 = false;  // dns/kafka/l7 rules: no proxy for them, the request is dropped
+  // An ingress redirect: the datapath cannot hand a packet entering a pod to the proxy yet
+  // (bpf/lib/proxy.h), so the flow is dropped whatever the request.
+  bool ingress_dropped = false;
   std::string rule;       // origin of the matching HTTP rule
   std::string policies;   // policies whose rules did not match (when denied)
 };

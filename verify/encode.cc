@@ -555,6 +555,11 @@ Expr Encoder::sideAllowsRequest(Direction dir, const SymEndpoint& self, const Sy
       http_match.push_back(m);
     }
   }
+  // Ingress redirects fail closed in the datapath (bpf/lib/proxy.h): no request passes.
+  if (dir == Direction::Ingress) {
+    return ctx_.mkAnd(sideAllows(dir, self, peer, proto, port, rule_filter),
+                      ctx_.mkNot(ctx_.mkOr(redirect)));
+  }
   const Expr wildcard = ctx_.mkOr(ctx_.mkNot(ctx_.mkOr(enforcing)), ctx_.mkOr(widening));
   const Expr proxy_allows = ctx_.mkAnd({ctx_.mkOr(http_class), ctx_.mkNot(ctx_.mkOr(http_mixed)),
                                         ctx_.mkOr(wildcard, ctx_.mkOr(http_match))});

@@ -121,6 +121,8 @@ class Linter {
   // The HTTP rules of redirect rule `r` restrict nothing when every flow it matches and no
   // deny drops is also matched by a widening plain allow of the same direction.
   bool l7ShadowedByPlainAllow(const PolicyRule& r, Expr mr, Expr denied) {
+    // Ingress redirects are not widened: the datapath drops them (bpf/lib/proxy.h).
+    if (r.direction != Direction::Egress) return false;
     for (const auto& l : r.l7) {
       if (l.type != "http") return false;  // DNS/Kafka rules are not widened
     }

@@ -207,7 +207,7 @@ static __always_inline int lxc_established4(struct __sk_buff *ctx, struct membra
 	lxc_record_policy(ev, &pr, st->p.tuple.nexthdr, st->p.policy_port);
 	/* Per packet, as on the full path: a proxy that went away drops its flows at once. */
 	if (e->proxy_port) {
-		ret = proxy_check4(&membrane_proxy_ports, e->proxy_port);
+		ret = proxy_check4(&membrane_proxy_ports, e->proxy_port, egress);
 		if (ret)
 			return lxc_drop(ev, ret);
 	}
@@ -240,7 +240,7 @@ static __always_inline int lxc_policy4(struct __sk_buff *ctx, struct membrane_fl
 	}
 	/* Before CT create: a flow no proxy can enforce leaves no connection behind. */
 	if (pr.proxy_port) {
-		ret = proxy_check4(&membrane_proxy_ports, pr.proxy_port);
+		ret = proxy_check4(&membrane_proxy_ports, pr.proxy_port, egress);
 		if (ret)
 			return lxc_drop(ev, ret);
 	}

@@ -20,11 +20,21 @@ struct {
 	__type(value, struct membrane_proxy_info);
 } membrane_proxy_ports SEC(".maps");
 
-/* 0 when a proxy listens on `proxy_port` (host order), else the drop reason. */
-static __always_inline __u8 proxy_check4(void *map, __u16 proxy_port)
+/* 0 when a proxy listens on `proxy_port` (host order) and the packet can reach it from this
+ * hook, else the drop reason. Only the leaving-the-pod hook (tc ingress of the host veth) hands
+ * a packet to the node's TPROXY rule: the packet enters the node's stack after it. A packet
+ * entering a pod (tc egress of the host veth) is past routing; marking it would deliver it to
+ * the pod with its L7 rules unenforced, so ingress L7 redirects fail closed until the datapath
+ * hairpins such packets to the proxy (docs/l7.md).
+ */
+static __always_inline __u8 proxy_check4(void *map, __u16 proxy_port, int egress)
 {
 	struct membrane_proxy_key key = {.port = proxy_port};
-	const struct membrane_proxy_info *info = bpf_map_lookup_elem(map, &key);
+	const struct membrane_proxy_info *info;
+
+	if (!egress)
+		return MEMBRANE_DROP_PROXY_LOOKUP_FAILED;
+	info = bpf_map_lookup_elem(map, &key);
 
 	if (!info || !(info->flags & MEMBRANE_PROXY_F_LISTENING))
 		return MEMBRANE_DROP_PROXY_LOOKUP_FAILED;

@@ -111,7 +111,9 @@ class EstablishedPropertyTest : public BpfTest {
         model::lookupMapState(w.policy, identityOf(w, f.peer), f.dir, f.proto, f.dport);
     if (!want.found || want.value.verdict == model::EntryVerdict::Deny) return {kTcShot, 0};
     if (want.value.verdict == model::EntryVerdict::Redirect) {
-      const bool up = want.value.proxy_port == kProxyUp && w.proxy_up;
+      // Ingress redirects fail closed: the entering packet cannot reach the proxy.
+      const bool up =
+          want.value.proxy_port == kProxyUp && w.proxy_up && f.dir == Direction::Egress;
       return {up ? kTcOk : kTcShot, up ? want.value.proxy_port : uint16_t{0}};
     }
     return {kTcOk, 0};

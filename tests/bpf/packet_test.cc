@@ -181,6 +181,18 @@ std::vector<Case> cases() {
        14,
        0,
        {{15001, {.ifindex = 1, .listening = false}}}},
+      // A packet entering the pod is past the node's routing: marking it would deliver it to
+      // the pod unfiltered, so an ingress redirect drops even with a listening proxy.
+      {"ingress_redirect_fails_closed_with_listening_proxy",
+       {{mkey(kIdA, kIn, 6, 80, 24), mredirect(15001, 14)}},
+       Program::ToContainer,
+       tcp(kPeerA, 40000, kPod, 80),
+       kTcShot,
+       MEMBRANE_DROP_PROXY_LOOKUP_FAILED,
+       MEMBRANE_MATCH_L3_L4,
+       14,
+       0,
+       {{15001, {.ifindex = 1, .listening = true}}}},
       {"redirect_to_other_proxy_port_drops",
        {{mkey(kIdA, kOut, 6, 80, 24), mredirect(15001, 14)}},
        Program::FromContainer,

@@ -140,9 +140,11 @@ void BpfPropertyTest::checkOnce(int cases) {
           RC_ASSERT(r->retval == kTcShot);
           RC_ASSERT(ev.drop_reason == MEMBRANE_DROP_POLICY_DENY);
         } else if (want.value.verdict == model::EntryVerdict::Redirect &&
-                   !(proxies.contains(want.value.proxy_port) &&
-                     proxies.at(want.value.proxy_port).listening)) {
-          RC_ASSERT(r->retval == kTcShot);  // no proxy would enforce the L7 rules
+                   (!egress || !(proxies.contains(want.value.proxy_port) &&
+                                 proxies.at(want.value.proxy_port).listening))) {
+          // No proxy would enforce the L7 rules (none listening, or a packet entering the pod,
+          // which cannot reach the node's proxy from this hook).
+          RC_ASSERT(r->retval == kTcShot);
           RC_ASSERT(ev.drop_reason == MEMBRANE_DROP_PROXY_LOOKUP_FAILED);
           RC_ASSERT(ev.proxy_port == want.value.proxy_port);
         } else {

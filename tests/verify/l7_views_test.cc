@@ -27,31 +27,41 @@ status: {podIP: 10.0.0.2}
 ---
 )";
 
-// An ingress HTTP rule on api:80 from fe; `http` is the rules.http list in flow style.
-std::string l7Policy(const std::string& http) {
-  return std::string(R"(apiVersion: cilium.io/v2
+// An HTTP rule on fe's egress to api:80 (`ingress`: on api's ingress from fe instead); `http`
+// is the rules.http list in flow style.
+std::string l7Policy(const std::string& http, bool ingress = false) {
+  const std::string head = ingress ? R"(apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: api-l7, namespace: shop}
 spec:
   endpointSelector: {matchLabels: {app: api}}
   ingress:
   - fromEndpoints: [{matchLabels: {app: fe}}]
-    toPorts: [{ports: [{port: "80", protocol: TCP}], rules: {http: )") +
-         http + "}}]\n";
+)"
+                                   : R"(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: fe-l7, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: fe}}
+  egress:
+  - toEndpoints: [{matchLabels: {app: api}}]
+)";
+  return head + R"(    toPorts: [{ports: [{port: "80", protocol: TCP}], rules: {http: )" + http +
+         "}}]\n";
 }
 
-// A plain allow from fe to api on `port` (a number or a container port name).
-std::string plainAllow(const std::string& port) {
+// A plain allow of fe's egress to api on `port` (a number or a container port name).
+std::string plainAllow(const std::string& port, const std::string& peer = "{app: api}") {
   return R"(---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
-metadata: {name: api-plain, namespace: shop}
+metadata: {name: fe-plain, namespace: shop}
 spec:
-  podSelector: {matchLabels: {app: api}}
-  ingress:
-  - from: [{podSelector: {matchLabels: {app: fe}}}]
-    ports: [{port: )" +
-         port + ", protocol: TCP}]\n";
+  podSelector: {matchLabels: {app: fe}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{podSelector: {matchLabels: )" +
+         peer + "}}]\n    ports: [{port: " + port + ", protocol: TCP}]\n";
 }
 
 model::LoadResult load(const std::string& yaml) {
@@ -75,7 +85,7 @@ std::vector<std::string> l7Shadowed(const std::string& yaml) {
 TEST(L7Lint, PlainAllowOnTheSamePortMakesTheHttpRulesAWildcard) {
   const std::string l7 = l7Policy("[{method: GET, path: /status}]");
   EXPECT_EQ(l7Shadowed(kPods + l7 + plainAllow("80")),
-            std::vector<std::string>{"api-l7 <- api-plain"});
+            std::vector<std::string>{"fe-l7 <- fe-plain"});
   // Another port, or a named port (which the model never widens with), leaves them in force.
   EXPECT_TRUE(l7Shadowed(kPods + l7 + plainAllow("81")).empty());
   EXPECT_TRUE(l7Shadowed(kPods + l7 + plainAllow("web")).empty());
@@ -83,11 +93,26 @@ TEST(L7Lint, PlainAllowOnTheSamePortMakesTheHttpRulesAWildcard) {
 }
 
 TEST(L7Lint, AllowThatCoversOnlySomePeersIsNotAFinding) {
-  // The plain allow admits only pods labelled tier=edge among app=fe: other fe pods (which
-  // could exist) still get the HTTP rules.
-  std::string plain = plainAllow("80");
-  plain.replace(plain.find("{app: fe}"), 9, "{app: fe, tier: edge}");
-  EXPECT_TRUE(l7Shadowed(kPods + l7Policy("[{method: GET}]") + plain).empty());
+  // The plain allow admits only api pods labelled tier=edge: towards other api pods (which
+  // could exist) the HTTP rules still apply.
+  EXPECT_TRUE(
+      l7Shadowed(kPods + l7Policy("[{method: GET}]") + plainAllow("80", "{app: api, tier: edge}"))
+          .empty());
+}
+
+TEST(L7Lint, IngressHttpRulesAreNotWidenedTheyFailClosed) {
+  // The datapath drops ingress redirects whatever else allows the port (bpf/lib/proxy.h).
+  std::string plain = R"(---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api-plain, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: fe}}}]
+    ports: [{port: 80, protocol: TCP}]
+)";
+  EXPECT_TRUE(l7Shadowed(kPods + l7Policy("[{method: GET}]", true) + plain).empty());
 }
 
 std::vector<L7DiffEntry> diff(const std::string& a, const std::string& b) {
@@ -106,7 +131,7 @@ TEST(L7Diff, ChangedHttpRulesAreReportedForTheEnforcingSide) {
   EXPECT_EQ(d[0].src, "shop/fe[Pod]");
   EXPECT_EQ(d[0].dst, "shop/api[Pod]");
   EXPECT_EQ(d[0].conn, "TCP 80");
-  EXPECT_EQ(d[0].side, "ingress");
+  EXPECT_EQ(d[0].side, "egress");
   EXPECT_EQ(d[0].before.str(), "http: method=GET path=/status");
   EXPECT_EQ(d[0].after.str(), "http: method=GET path=/status | method=POST");
 }
@@ -158,10 +183,14 @@ TEST(L7Verify, TheProxysAnswerForTheRequestDecides) {
   EXPECT_NE(post.reason.find("DENIED"), std::string::npos) << post.reason;
   ASSERT_TRUE(post.witness.has_value());
   EXPECT_TRUE(post.witness->agrees());
-  // Any pod of namespace shop: others than fe are denied at L3/L4, fe by the proxy.
-  EXPECT_EQ(checkRequest(y, "deny", "{namespace: shop}", "{path: /admin}").result.outcome,
+  // Every fe pod that could exist, not just the one of today.
+  EXPECT_EQ(checkRequest(y, "deny", "{namespace: shop, podSelector: {matchLabels: {app: fe}}}",
+                         "{path: /admin}")
+                .result.outcome,
             Outcome::Holds);
-  EXPECT_EQ(checkRequest(y, "deny", "{namespace: shop}", "{path: /status}").result.outcome,
+  EXPECT_EQ(checkRequest(y, "deny", "{namespace: shop, podSelector: {matchLabels: {app: fe}}}",
+                         "{path: /status}")
+                .result.outcome,
             Outcome::Violated);
 }
 
@@ -174,6 +203,20 @@ TEST(L7Verify, APlainAllowMakesEveryRequestPass) {
   const std::string named = kPods + l7Policy("[{method: GET, path: /status}]") + plainAllow("web");
   EXPECT_EQ(checkRequest(named, "deny", "{pod: shop/fe}", "{path: /admin}").result.outcome,
             Outcome::Holds);
+}
+
+TEST(L7Verify, IngressHttpRulesDropEveryRequest) {
+  // Fail closed: a packet entering api cannot reach the proxy (bpf/lib/proxy.h).
+  const std::string y = kPods + l7Policy("[{method: GET, path: /status}]", true);
+  const auto get =
+      checkRequest(y, "allow", "{pod: shop/fe}", "{method: GET, path: /status}").result;
+  EXPECT_EQ(get.outcome, Outcome::Violated);
+  EXPECT_NE(get.reason.find("fail closed"), std::string::npos) << get.reason;
+  ASSERT_TRUE(get.witness.has_value());
+  EXPECT_TRUE(get.witness->agrees());
+  EXPECT_EQ(
+      checkRequest(y, "deny", "{pod: shop/fe}", "{method: GET, path: /status}").result.outcome,
+      Outcome::Holds);
 }
 
 TEST(L7Verify, HttpInvariantErrors) {
